@@ -1,0 +1,238 @@
+//! Understanding: which intent a message means, and how sure the bot is. Precise regex patterns
+//! from `intents/` decide when they match; a multinomial logistic regression over hashed word and
+//! character n-grams, trained at start-up on the intents' examples, carries unseen phrasings and
+//! typos. Pure and allocation-light: classifying one message is on the hot path (target < 10 µs).
+
+use regex::RegexSet;
+
+use crate::intents::{Intent, OUT_OF_SCOPE};
+use crate::text::normalize;
+
+/// Number of hash buckets (a power of two). 2^16 rows of one f32 per intent keep the model
+/// under 5 MB while collisions stay rare for a few thousand distinct training features.
+const BUCKETS: usize = 1 << 16;
+const EPOCHS: usize = 30;
+const LEARNING_RATE: f32 = 0.5;
+const L2: f32 = 1e-6;
+/// Lowest probability a pattern match is reported with: a pattern is a precise, hand-written signal.
+const PATTERN_CONFIDENCE: f32 = 0.9;
+
+/// What the classifier made of a message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Classification {
+    /// Intents with their probabilities, best first (all of them).
+    pub ranked: Vec<(usize, f32)>,
+    /// Whether a pattern from `intents/` decided the top intent.
+    pub by_pattern: bool,
+}
+
+impl Classification {
+    pub fn top(&self) -> (usize, f32) {
+        self.ranked[0]
+    }
+}
+
+pub struct Classifier {
+    labels: Vec<String>,
+    oos: usize,
+    /// Row-major: BUCKETS rows of `labels.len()` weights, so one feature touches one cache line or two.
+    weights: Vec<f32>,
+    bias: Vec<f32>,
+    patterns: RegexSet,
+    /// For each pattern in `patterns`, the intent it belongs to.
+    pattern_intent: Vec<usize>,
+}
+
+impl Classifier {
+    /// Trains on every intent's examples. Deterministic: the same files give the same model.
+    pub fn train(intents: &[Intent]) -> Self {
+        let labels: Vec<String> = intents.iter().map(|i| i.id.clone()).collect();
+        let k = labels.len();
+        let oos = labels.iter().position(|l| l == OUT_OF_SCOPE).unwrap_or(0);
+        let mut pattern_src = Vec::new();
+        let mut pattern_intent = Vec::new();
+        for (idx, intent) in intents.iter().enumerate() {
+            for p in &intent.patterns {
+                pattern_src.push(format!("(?i){}", p.as_str()));
+                pattern_intent.push(idx);
+            }
+        }
+        let patterns = RegexSet::new(&pattern_src).expect("patterns were validated when loaded");
+
+        let mut data: Vec<(Vec<u32>, usize)> = Vec::new();
+        let mut buf = Vec::new();
+        for (idx, intent) in intents.iter().enumerate() {
+            for ex in &intent.examples {
+                features(&normalize(ex), &mut buf);
+                buf.sort_unstable();
+                buf.dedup();
+                data.push((buf.clone(), idx));
+            }
+        }
+        let mut model = Classifier {
+            labels,
+            oos,
+            weights: vec![0.0; BUCKETS * k],
+            bias: vec![0.0; k],
+            patterns,
+            pattern_intent,
+        };
+        model.fit(&mut data);
+        model
+    }
+
+    fn fit(&mut self, data: &mut [(Vec<u32>, usize)]) {
+        let k = self.labels.len();
+        let mut rng = 0x2545_f491_4f6c_dd1d_u64;
+        let mut probs = vec![0.0f32; k];
+        for epoch in 0..EPOCHS {
+            // Fisher–Yates with a fixed xorshift seed: reproducible training.
+            for i in (1..data.len()).rev() {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                data.swap(i, (rng % (i as u64 + 1)) as usize);
+            }
+            let lr = LEARNING_RATE / (1.0 + epoch as f32 * 0.2);
+            for (feats, label) in data.iter() {
+                let scale = 1.0 / (feats.len().max(1) as f32).sqrt();
+                self.scores(feats, scale, &mut probs);
+                softmax(&mut probs);
+                for (c, p) in probs.iter_mut().enumerate() {
+                    *p -= if c == *label { 1.0 } else { 0.0 };
+                }
+                for &f in feats {
+                    let row = &mut self.weights[f as usize * k..(f as usize + 1) * k];
+                    for (w, g) in row.iter_mut().zip(&probs) {
+                        *w -= lr * (g * scale + L2 * *w);
+                    }
+                }
+                for (b, g) in self.bias.iter_mut().zip(&probs) {
+                    *b -= lr * g * 0.1;
+                }
+            }
+        }
+    }
+
+    fn scores(&self, feats: &[u32], scale: f32, out: &mut [f32]) {
+        let k = self.labels.len();
+        out.copy_from_slice(&self.bias);
+        for &f in feats {
+            let row = &self.weights[f as usize * k..(f as usize + 1) * k];
+            for (o, w) in out.iter_mut().zip(row) {
+                *o += w * scale;
+            }
+        }
+    }
+
+    /// Classifies a cleaned message (see `text::clean_input`).
+    pub fn classify(&self, text: &str) -> Classification {
+        let norm = normalize(text);
+        let mut feats = Vec::with_capacity(norm.len() * 3);
+        features(&norm, &mut feats);
+        feats.sort_unstable();
+        feats.dedup();
+        let k = self.labels.len();
+        let mut probs = vec![0.0f32; k];
+        if feats.is_empty() {
+            probs[self.oos] = 1.0;
+        } else {
+            self.scores(&feats, 1.0 / (feats.len() as f32).sqrt(), &mut probs);
+            softmax(&mut probs);
+        }
+        let mut ranked: Vec<(usize, f32)> = probs.iter().copied().enumerate().collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+
+        let mut by_pattern = false;
+        if !self.patterns.is_empty() {
+            let matched = self.patterns.matches(&norm);
+            if matched.matched_any() {
+                // Among the intents whose patterns match, the classifier's favourite wins.
+                let best = matched
+                    .iter()
+                    .map(|p| self.pattern_intent[p])
+                    .max_by(|a, b| probs[*a].total_cmp(&probs[*b]));
+                if let Some(best) = best {
+                    let pos = ranked.iter().position(|(c, _)| *c == best).unwrap_or(0);
+                    let (c, p) = ranked.remove(pos);
+                    ranked.insert(0, (c, p.max(PATTERN_CONFIDENCE)));
+                    by_pattern = true;
+                }
+            }
+        }
+        Classification { ranked, by_pattern }
+    }
+
+    pub fn label(&self, idx: usize) -> &str {
+        &self.labels[idx]
+    }
+
+    pub fn labels(&self) -> &[String] {
+        &self.labels
+    }
+
+    pub fn index_of(&self, id: &str) -> Option<usize> {
+        self.labels.iter().position(|l| l == id)
+    }
+
+    pub fn out_of_scope(&self) -> usize {
+        self.oos
+    }
+}
+
+fn softmax(v: &mut [f32]) {
+    let max = v.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0.0;
+    for x in v.iter_mut() {
+        *x = (*x - max).exp();
+        sum += *x;
+    }
+    for x in v.iter_mut() {
+        *x /= sum;
+    }
+}
+
+/// FNV-1a, seeded per feature family so a word and a same-looking n-gram land apart.
+#[inline]
+fn fnv(seed: u64, bytes: &[u8]) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325 ^ seed;
+    for &b in bytes {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+#[inline]
+fn bucket(h: u64) -> u32 {
+    // Fold the high bits in: FNV's low bits alone are weak for short inputs.
+    ((h ^ (h >> 29)) as usize & (BUCKETS - 1)) as u32
+}
+
+/// Word unigrams and bigrams, and character 3–5-grams of each word padded with spaces (so
+/// "pasword" still shares most of its n-grams with "password").
+fn features(norm: &str, out: &mut Vec<u32>) {
+    out.clear();
+    let mut prev: Option<&str> = None;
+    let mut padded = Vec::with_capacity(32);
+    for word in norm.split(' ').filter(|w| !w.is_empty()) {
+        out.push(bucket(fnv(1, word.as_bytes())));
+        if let Some(p) = prev {
+            let h = fnv(2, p.as_bytes());
+            out.push(bucket(fnv(h, word.as_bytes())));
+        }
+        prev = Some(word);
+        padded.clear();
+        padded.push(b' ');
+        padded.extend_from_slice(word.as_bytes());
+        padded.push(b' ');
+        for n in 3..=5 {
+            if padded.len() < n {
+                break;
+            }
+            for gram in padded.windows(n) {
+                out.push(bucket(fnv(n as u64 * 7, gram)));
+            }
+        }
+    }
+}

@@ -1,0 +1,358 @@
+//! Settings: `config.toml` merged over built-in defaults, then `ESRBOT_<SECTION>_<KEY>` environment
+//! overrides, validated once at start-up. A bad setting is an error that names the key; secrets
+//! (SMTP password, Discord token) are never read from here, only from the environment by the edge
+//! that needs them.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+/// Environment variables that start with `ESRBOT_` but are secrets or process settings, not keys.
+const NOT_SETTINGS: &[&str] = &["ESRBOT_SMTP_PASSWORD", "ESRBOT_LOG"];
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub bot: BotSettings,
+    pub guide: GuideSettings,
+    pub understanding: UnderstandingSettings,
+    pub reminders: ReminderSettings,
+    pub storage: StorageSettings,
+    /// Where the config file lives; relative paths are resolved against it. Not a setting.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BotSettings {
+    /// IANA time zone in which clock times are read and written.
+    pub timezone: String,
+    pub intents_dir: PathBuf,
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GuideSettings {
+    pub link_valid_hours: u32,
+    pub max_attempts: u32,
+    pub lock_hours: u32,
+    pub training_mailbox: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UnderstandingSettings {
+    /// Below this confidence a message is treated as out of scope.
+    pub threshold: f32,
+    /// When the two best intents are closer than this, the bot asks which one was meant.
+    pub ambiguity_margin: f32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReminderSettings {
+    pub warn_before_minutes: u32,
+    /// How long after a timer ends its state is kept before it is purged.
+    pub purge_after_hours: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageSettings {
+    pub path: PathBuf,
+}
+
+impl Default for BotSettings {
+    fn default() -> Self {
+        Self {
+            timezone: "Europe/London".into(),
+            intents_dir: "intents".into(),
+            data_dir: "data".into(),
+        }
+    }
+}
+
+impl Default for GuideSettings {
+    fn default() -> Self {
+        Self {
+            link_valid_hours: 4,
+            max_attempts: 3,
+            lock_hours: 12,
+            training_mailbox: "stees.mandatorytraining@nhs.net".into(),
+        }
+    }
+}
+
+impl Default for UnderstandingSettings {
+    fn default() -> Self {
+        Self {
+            threshold: 0.45,
+            ambiguity_margin: 0.12,
+        }
+    }
+}
+
+impl Default for ReminderSettings {
+    fn default() -> Self {
+        Self {
+            warn_before_minutes: 30,
+            purge_after_hours: 24,
+        }
+    }
+}
+
+impl Default for StorageSettings {
+    fn default() -> Self {
+        Self {
+            path: "esrbot.redb".into(),
+        }
+    }
+}
+
+impl Config {
+    /// Loads `path` (which may be missing only when `required` is false: then defaults apply,
+    /// relative to the working directory) and applies the `ESRBOT_*` variables from `env`.
+    pub fn load(
+        path: &Path,
+        required: bool,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> anyhow::Result<Config> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => String::new(),
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
+        let base_dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        Self::from_toml(&text, &path.display().to_string(), base_dir, env)
+    }
+
+    /// Parses settings text; `origin` names the file in error messages.
+    pub fn from_toml(
+        text: &str,
+        origin: &str,
+        base_dir: PathBuf,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> anyhow::Result<Config> {
+        let mut merged = toml::Table::try_from(Config::default()).context("default settings")?;
+        let file: toml::Table = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+            anyhow::anyhow!(
+                "{origin}{}: {}",
+                line.map(|l| format!(":{l}")).unwrap_or_default(),
+                e.message()
+            )
+        })?;
+        merge(&mut merged, file, origin)?;
+        let mut env: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("ESRBOT_") && !NOT_SETTINGS.contains(&k.as_str()))
+            .collect();
+        env.sort();
+        for (name, value) in env {
+            apply_env(&mut merged, &name, &value)?;
+        }
+        let mut config: Config = merged
+            .try_into()
+            .map_err(|e: toml::de::Error| anyhow::anyhow!("{origin}: {}", e.message()))?;
+        config.base_dir = base_dir;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        self.timezone()?;
+        let g = &self.guide;
+        if !(1..=72).contains(&g.link_valid_hours) {
+            bail!("guide.link_valid_hours must be between 1 and 72 (got {})", g.link_valid_hours);
+        }
+        if !(1..=20).contains(&g.max_attempts) {
+            bail!("guide.max_attempts must be between 1 and 20 (got {})", g.max_attempts);
+        }
+        if !(1..=168).contains(&g.lock_hours) {
+            bail!("guide.lock_hours must be between 1 and 168 (got {})", g.lock_hours);
+        }
+        if !crate::text::is_email(&g.training_mailbox) {
+            bail!("guide.training_mailbox is not an e-mail address: {:?}", g.training_mailbox);
+        }
+        let u = &self.understanding;
+        if !(0.0..1.0).contains(&u.threshold) {
+            bail!("understanding.threshold must be in [0, 1) (got {})", u.threshold);
+        }
+        if !(0.0..1.0).contains(&u.ambiguity_margin) {
+            bail!("understanding.ambiguity_margin must be in [0, 1) (got {})", u.ambiguity_margin);
+        }
+        let r = &self.reminders;
+        if r.warn_before_minutes == 0 || r.warn_before_minutes >= g.link_valid_hours * 60 {
+            bail!(
+                "reminders.warn_before_minutes must be more than 0 and less than the link's life \
+                 ({} minutes) (got {})",
+                g.link_valid_hours * 60,
+                r.warn_before_minutes
+            );
+        }
+        if !(1..=24 * 90).contains(&r.purge_after_hours) {
+            bail!("reminders.purge_after_hours must be between 1 and 2160 (got {})", r.purge_after_hours);
+        }
+        if self.storage.path.as_os_str().is_empty() {
+            bail!("storage.path must not be empty");
+        }
+        Ok(())
+    }
+
+    pub fn timezone(&self) -> anyhow::Result<Tz> {
+        self.bot.timezone.parse::<Tz>().map_err(|_| {
+            anyhow::anyhow!("bot.timezone is not an IANA time zone name: {:?}", self.bot.timezone)
+        })
+    }
+
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() { p.to_path_buf() } else { self.base_dir.join(p) }
+    }
+
+    pub fn intents_dir(&self) -> PathBuf {
+        self.resolve(&self.bot.intents_dir)
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.resolve(&self.bot.data_dir)
+    }
+
+    pub fn storage_path(&self) -> PathBuf {
+        self.resolve(&self.storage.path)
+    }
+}
+
+/// Copies `file` over `into`, refusing sections and keys the program does not know.
+fn merge(into: &mut toml::Table, file: toml::Table, origin: &str) -> anyhow::Result<()> {
+    for (section, value) in file {
+        let Some(target) = into.get_mut(&section).and_then(toml::Value::as_table_mut) else {
+            bail!("{origin}: unknown section [{section}]");
+        };
+        let toml::Value::Table(keys) = value else {
+            bail!("{origin}: `{section}` must be a section ([{section}])");
+        };
+        for (key, v) in keys {
+            if !target.contains_key(&key) && !section_has_optional_key(&section, &key) {
+                bail!("{origin}: unknown key {section}.{key}");
+            }
+            target.insert(key, v);
+        }
+    }
+    Ok(())
+}
+
+/// Keys whose default is "unset" and so are missing from the serialized defaults.
+fn section_has_optional_key(section: &str, key: &str) -> bool {
+    OPTIONAL_KEYS.contains(&(section, key))
+}
+
+const OPTIONAL_KEYS: &[(&str, &str)] = &[];
+
+/// Applies one `ESRBOT_<SECTION>_<KEY>` variable, typed like the setting it replaces.
+fn apply_env(merged: &mut toml::Table, name: &str, value: &str) -> anyhow::Result<()> {
+    let rest = name["ESRBOT_".len()..].to_ascii_lowercase();
+    let (section, key) = rest
+        .split_once('_')
+        .ok_or_else(|| anyhow::anyhow!("{name}: expected ESRBOT_<SECTION>_<KEY>"))?;
+    let Some(table) = merged.get_mut(section).and_then(toml::Value::as_table_mut) else {
+        bail!("{name}: unknown section `{section}`");
+    };
+    let parsed = match table.get(key) {
+        Some(toml::Value::String(_)) => toml::Value::String(value.to_string()),
+        Some(toml::Value::Integer(_)) => toml::Value::Integer(value.trim().parse().map_err(|_| {
+            anyhow::anyhow!("{name}: {section}.{key} must be a whole number (got {value:?})")
+        })?),
+        Some(toml::Value::Float(_)) => toml::Value::Float(value.trim().parse().map_err(|_| {
+            anyhow::anyhow!("{name}: {section}.{key} must be a number (got {value:?})")
+        })?),
+        Some(toml::Value::Boolean(_)) => toml::Value::Boolean(value.trim().parse().map_err(|_| {
+            anyhow::anyhow!("{name}: {section}.{key} must be true or false (got {value:?})")
+        })?),
+        Some(toml::Value::Array(_)) => {
+            // A list is written comma-separated: ESRBOT_DISCORD_SUPPORT_ROLE_IDS=1,2
+            let items = value
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| match s.parse::<i64>() {
+                    Ok(n) => toml::Value::Integer(n),
+                    Err(_) => toml::Value::String(s.to_string()),
+                })
+                .collect();
+            toml::Value::Array(items)
+        }
+        None if section_has_optional_key(section, key) => match value.trim().parse::<i64>() {
+            Ok(n) => toml::Value::Integer(n),
+            Err(_) => toml::Value::String(value.to_string()),
+        },
+        _ => bail!("{name}: unknown key {section}.{key}"),
+    };
+    table.insert(key.to_string(), parsed);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str, env: &[(&str, &str)]) -> anyhow::Result<Config> {
+        Config::from_toml(
+            text,
+            "config.toml",
+            PathBuf::from("/srv/esrbot"),
+            env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        )
+    }
+
+    #[test]
+    fn defaults_follow_the_guide() {
+        let c = load("", &[]).unwrap();
+        assert_eq!(c.guide.link_valid_hours, 4);
+        assert_eq!(c.guide.max_attempts, 3);
+        assert_eq!(c.guide.lock_hours, 12);
+        assert_eq!(c.guide.training_mailbox, "stees.mandatorytraining@nhs.net");
+        assert_eq!(c.storage_path(), PathBuf::from("/srv/esrbot/esrbot.redb"));
+    }
+
+    #[test]
+    fn environment_wins_over_the_file_and_is_typed() {
+        let c = load(
+            "[guide]\nlock_hours = 10\n[storage]\npath = \"a.redb\"\n",
+            &[("ESRBOT_GUIDE_LOCK_HOURS", "6"), ("ESRBOT_STORAGE_PATH", "/data/b.redb")],
+        )
+        .unwrap();
+        assert_eq!(c.guide.lock_hours, 6);
+        assert_eq!(c.storage_path(), PathBuf::from("/data/b.redb"));
+    }
+
+    #[test]
+    fn bad_settings_name_the_key() {
+        let e = load("[guide]\nlock_hours = 0\n", &[]).unwrap_err().to_string();
+        assert!(e.contains("guide.lock_hours"), "{e}");
+        let e = load("[guide]\nlock_hourz = 3\n", &[]).unwrap_err().to_string();
+        assert!(e.contains("guide.lock_hourz"), "{e}");
+        let e = load("[bot]\ntimezone = \"Mars/Base\"\n", &[]).unwrap_err().to_string();
+        assert!(e.contains("bot.timezone"), "{e}");
+        let e = load("", &[("ESRBOT_GUIDE_LOCK_HOURS", "twelve")]).unwrap_err().to_string();
+        assert!(e.contains("guide.lock_hours"), "{e}");
+        let e = load("", &[("ESRBOT_NOPE_X", "1")]).unwrap_err().to_string();
+        assert!(e.contains("ESRBOT_NOPE_X"), "{e}");
+        let e = load("[guide\n", &[]).unwrap_err().to_string();
+        assert!(e.starts_with("config.toml:1"), "{e}");
+    }
+
+    #[test]
+    fn secrets_in_the_environment_are_not_settings() {
+        assert!(load("", &[("ESRBOT_SMTP_PASSWORD", "x")]).is_ok());
+    }
+}

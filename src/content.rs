@@ -1,0 +1,219 @@
+//! The guide's content and the bot's wording, loaded from `data/replies.toml` once at start-up.
+//! Replies are templates with `{placeholders}`; the set of placeholder names is fixed here so that
+//! `esrbot check` can reject a typo in a data file before it reaches a member of staff.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::intents::{FileProblem, line_of, parse_toml};
+
+/// Placeholders a reply may use. Anything else in braces is a mistake in the data.
+pub const PLACEHOLDERS: &[&str] = &[
+    "login_url",
+    "reset_url",
+    "portal_url",
+    "mailbox",
+    "link_hours",
+    "max_attempts",
+    "lock_hours",
+    "warn_minutes",
+    "expires_at",
+    "locked_until",
+    "attempts_used",
+    "attempts_left",
+    "attempts_word",
+    "requested_at",
+    "reference",
+    "options",
+    "address",
+    "time_left",
+];
+
+/// Messages the engine needs besides the per-intent answers.
+pub const MESSAGES: &[&str] = &[
+    "empty",
+    "too_long",
+    "secret_warning",
+    "clarify",
+    "reminders_off",
+    "reminders_on",
+    "status_link",
+    "status_link_expired",
+    "status_lock",
+    "status_attempts",
+    "status_reminders_off",
+    "email_ask",
+    "email_not_nhs",
+    "email_cancelled",
+    "email_recorded",
+    "reminder_link_warning",
+    "reminder_link_expired",
+    "reminder_lock_over",
+    "error",
+];
+
+/// Variants each intent's behaviour picks from (besides `text`, which every intent has unless it
+/// is listed here without it).
+pub const VARIANTS: &[(&str, &[&str])] = &[
+    ("forgot_password", &["text", "locked"]),
+    ("reset_requested", &["text", "already_expired", "locked"]),
+    ("link_expired", &["text", "locked"]),
+    ("login_attempts", &["text", "counted", "now_locked"]),
+    ("account_locked", &["text", "already_over"]),
+    ("timer_status", &["none"]),
+    ("email_changed", &["text", "exists"]),
+    ("talk_to_human", &["text", "exists"]),
+];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RepliesFile {
+    links: BTreeMap<String, String>,
+    intent: BTreeMap<String, BTreeMap<String, String>>,
+    message: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Content {
+    links: BTreeMap<String, String>,
+    intent: BTreeMap<String, BTreeMap<String, String>>,
+    message: BTreeMap<String, String>,
+}
+
+impl Content {
+    /// Loads `data/replies.toml` and checks it against the intent ids the bot knows.
+    pub fn load(data_dir: &Path, intent_ids: &[&str]) -> Result<Content, Vec<FileProblem>> {
+        let file = data_dir.join("replies.toml");
+        let text = std::fs::read_to_string(&file)
+            .map_err(|e| vec![FileProblem::new(&file, 0, format!("cannot read: {e}"))])?;
+        let raw: RepliesFile = parse_toml(&file, &text).map_err(|p| vec![p])?;
+        let mut problems = Vec::new();
+        for key in ["login_url", "reset_url", "portal_url"] {
+            match raw.links.get(key) {
+                Some(url) if url.starts_with("https://") => {}
+                Some(_) => problems.push(FileProblem::new(&file, line_of(&text, key), format!("links.{key} must be an https:// address"))),
+                None => problems.push(FileProblem::new(&file, line_of(&text, "[links]"), format!("links.{key} is missing"))),
+            }
+        }
+        for id in intent_ids {
+            let needed: &[&str] = VARIANTS
+                .iter()
+                .find(|(i, _)| i == id)
+                .map_or(&["text"], |(_, v)| v);
+            let section = raw.intent.get(*id);
+            for v in needed {
+                if section.and_then(|s| s.get(*v)).is_none() {
+                    problems.push(FileProblem::new(
+                        &file,
+                        section.map_or(1, |_| line_of(&text, &format!("[intent.{id}]"))),
+                        format!("intent.{id}.{v} is missing"),
+                    ));
+                }
+            }
+        }
+        for id in raw.intent.keys() {
+            if !intent_ids.contains(&id.as_str()) {
+                problems.push(FileProblem::new(
+                    &file,
+                    line_of(&text, &format!("[intent.{id}]")),
+                    format!("[intent.{id}] answers an intent that has no file under intents/"),
+                ));
+            }
+        }
+        for m in MESSAGES {
+            if !raw.message.contains_key(*m) {
+                problems.push(FileProblem::new(&file, line_of(&text, "[message]"), format!("message.{m} is missing")));
+            }
+        }
+        let templates = raw
+            .intent
+            .values()
+            .flat_map(|s| s.values())
+            .chain(raw.message.values());
+        for t in templates {
+            for name in placeholders(t) {
+                if !PLACEHOLDERS.contains(&name) {
+                    problems.push(FileProblem::new(
+                        &file,
+                        line_of(&text, &format!("{{{name}}}")),
+                        format!("unknown placeholder {{{name}}}"),
+                    ));
+                }
+            }
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        Ok(Content {
+            links: raw.links,
+            intent: raw.intent,
+            message: raw.message,
+        })
+    }
+
+    pub fn link(&self, key: &str) -> &str {
+        self.links.get(key).map_or("", String::as_str)
+    }
+
+    /// The template for an intent's variant (validated at load, so present for known variants).
+    pub fn answer(&self, intent: &str, variant: &str) -> &str {
+        self.intent
+            .get(intent)
+            .and_then(|s| s.get(variant).or_else(|| s.get("text")))
+            .map_or("", String::as_str)
+    }
+
+    pub fn message(&self, key: &str) -> &str {
+        self.message.get(key).map_or("", String::as_str)
+    }
+}
+
+/// Names inside `{…}` in a template.
+fn placeholders(t: &str) -> impl Iterator<Item = &str> {
+    t.split('{')
+        .skip(1)
+        .filter_map(|s| s.split_once('}').map(|(name, _)| name))
+}
+
+/// Fills `{name}` from `vars`; unknown names are left as they are (check rejects them earlier).
+pub fn render(template: &str, vars: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(template.len() + 64);
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        match after.find('}') {
+            Some(close) => {
+                let name = &after[..close];
+                match vars.iter().find(|(k, _)| *k == name) {
+                    Some((_, v)) => out.push_str(v),
+                    None => {
+                        out.push('{');
+                        out.push_str(name);
+                        out.push('}');
+                    }
+                }
+                rest = &after[close + 1..];
+            }
+            None => {
+                out.push_str(&rest[open..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn render_fills_known_names() {
+        assert_eq!(render("until {t}, {x} {", &[("t", "21:00")]), "until 21:00, {x} {");
+        assert_eq!(placeholders("a {b} c {d}").collect::<Vec<_>>(), vec!["b", "d"]);
+    }
+}

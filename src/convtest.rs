@@ -1,0 +1,189 @@
+//! Conversation tests (`esrbot test`): each `.toml` file is one conversation run against the real
+//! bot with a virtual clock and a fresh temporary database, checking replies, recognised intents,
+//! reminders delivered while time passes, and escalations.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+use crate::bot::{Bot, Notification};
+use crate::config::Config;
+use crate::engine::Engine;
+use crate::intents::{FileProblem, parse_toml};
+use crate::store::Store;
+use crate::timeexpr::parse_duration;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Conversation {
+    name: Option<String>,
+    start: DateTime<Utc>,
+    user: Option<String>,
+    #[serde(default)]
+    turn: Vec<Turn>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Turn {
+    wait: Option<String>,
+    say: Option<String>,
+    intent: Option<String>,
+    #[serde(default)]
+    expect: Vec<String>,
+    #[serde(default)]
+    reject: Vec<String>,
+    #[serde(default)]
+    notify: Vec<String>,
+    #[serde(default)]
+    silent: bool,
+    escalation: Option<String>,
+}
+
+/// The result of one file.
+#[derive(Debug)]
+pub struct Outcome {
+    pub file: PathBuf,
+    pub name: String,
+    pub failures: Vec<String>,
+}
+
+/// Every `.toml` file under the given files and folders, sorted.
+pub fn collect(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut stack = vec![p.clone()];
+            while let Some(dir) = stack.pop() {
+                for e in std::fs::read_dir(&dir)? {
+                    let path = e?.path();
+                    if path.is_dir() {
+                        stack.push(path);
+                    } else if path.extension().is_some_and(|x| x == "toml") {
+                        out.push(path);
+                    }
+                }
+            }
+        } else if p.exists() {
+            out.push(p.clone());
+        } else {
+            anyhow::bail!("{}: no such file or folder", p.display());
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Runs one conversation file with a shared, already trained engine.
+pub fn run_file(engine: &Arc<Engine>, config: &Config, file: &Path) -> Outcome {
+    let mut outcome = Outcome {
+        file: file.to_path_buf(),
+        name: file.display().to_string(),
+        failures: Vec::new(),
+    };
+    let conv: Conversation = match std::fs::read_to_string(file)
+        .map_err(|e| FileProblem::new(file, 0, format!("cannot read: {e}")))
+        .and_then(|text| parse_toml(file, &text))
+    {
+        Ok(c) => c,
+        Err(p) => {
+            outcome.failures.push(p.to_string());
+            return outcome;
+        }
+    };
+    if let Some(name) = &conv.name {
+        outcome.name = format!("{} ({})", name, file.display());
+    }
+    if let Err(e) = run_conversation(engine, config, &conv, &mut outcome.failures) {
+        outcome.failures.push(format!("error: {e:#}"));
+    }
+    outcome
+}
+
+fn run_conversation(
+    engine: &Arc<Engine>,
+    _config: &Config,
+    conv: &Conversation,
+    failures: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let bot = Bot {
+        engine: engine.clone(),
+        store: Store::open(&dir.path().join("conversation.redb"))?,
+    };
+    let user = format!("test:{}", conv.user.as_deref().unwrap_or("staff"));
+    let mut now = conv.start;
+    for (i, turn) in conv.turn.iter().enumerate() {
+        let at = format!("turn {}", i + 1);
+        let mut sent: Vec<Notification> = Vec::new();
+        if let Some(w) = &turn.wait {
+            let d = parse_duration(w).map_err(|e| anyhow::anyhow!("{at}: wait = {w:?}: {e}"))?;
+            let target = now + d;
+            // Deliver reminders at the moment each falls due, in order, as the dispatcher would.
+            while let Some(due) = bot.store.next_due()?.filter(|t| *t <= target) {
+                now = due.max(now);
+                sent.extend(bot.deliver_due(now, usize::MAX)?);
+            }
+            now = target;
+        }
+        let said: Vec<&str> = sent.iter().map(|n| n.text.as_str()).collect();
+        if turn.silent && !sent.is_empty() {
+            failures.push(format!("{at}: expected no notification during the wait; got:\n{}", quote(&said.join("\n---\n"))));
+        }
+        if !turn.notify.is_empty() {
+            let ok = sent.iter().any(|n| {
+                turn.notify.iter().all(|want| contains(&n.text, want))
+            });
+            if !ok {
+                failures.push(format!(
+                    "{at}: expected a notification containing {:?}; got {}",
+                    turn.notify,
+                    if said.is_empty() { "none".to_string() } else { format!(":\n{}", quote(&said.join("\n---\n"))) }
+                ));
+            }
+        }
+        let Some(say) = &turn.say else {
+            if turn.intent.is_some() || !turn.expect.is_empty() || turn.escalation.is_some() {
+                failures.push(format!("{at}: intent/expect/escalation need a `say`"));
+            }
+            continue;
+        };
+        let before = bot.store.escalations()?.len();
+        let reply = bot.handle(&user, Some("Test User"), say, now)?;
+        if let Some(want) = &turn.intent {
+            let got = reply.intent.as_deref().unwrap_or("(none: the bot asked which was meant)");
+            if got != want {
+                failures.push(format!("{at}: said {say:?}: expected intent {want}, got {got}\n  reply:\n{}", quote(&reply.text)));
+            }
+        }
+        for want in &turn.expect {
+            if !contains(&reply.text, want) {
+                failures.push(format!("{at}: said {say:?}: expected the reply to contain {want:?}; the bot said:\n{}", quote(&reply.text)));
+            }
+        }
+        for bad in &turn.reject {
+            if contains(&reply.text, bad) {
+                failures.push(format!("{at}: said {say:?}: the reply must not contain {bad:?}; the bot said:\n{}", quote(&reply.text)));
+            }
+        }
+        if let Some(kind) = &turn.escalation {
+            let all = bot.store.escalations()?;
+            let made = all.get(before..).unwrap_or_default();
+            if !made.iter().any(|e| e.kind.as_str() == kind) {
+                let got: Vec<&str> = made.iter().map(|e| e.kind.as_str()).collect();
+                failures.push(format!("{at}: said {say:?}: expected a {kind} escalation; got {got:?}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn contains(haystack: &str, needle: &str) -> bool {
+    haystack.to_lowercase().contains(&needle.to_lowercase())
+}
+
+fn quote(text: &str) -> String {
+    text.lines().map(|l| format!("    | {l}")).collect::<Vec<_>>().join("\n")
+}

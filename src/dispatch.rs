@@ -1,0 +1,68 @@
+//! Time-driven work that survives restarts: one dispatcher sleeps until the earliest reminder in
+//! the database (or until woken, or a short poll for work written by another process), claims what
+//! is due and hands it to the transport. Anything that fell due while the bot was down is claimed
+//! on the first pass after start.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{Notify, mpsc};
+
+use crate::bot::{Bot, Notification};
+
+/// How many reminders one transaction claims.
+const BATCH: usize = 500;
+/// Longest sleep: another process sharing the database may schedule earlier work.
+const POLL: StdDuration = StdDuration::from_secs(30);
+
+/// The source of "now". The core never reads the clock itself; transports pass this in.
+pub trait Clock: Send + Sync + 'static {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// Runs until `shutdown` resolves or the receiver is dropped. `wake` is notified by whoever
+/// schedules new work, so an earlier reminder is not missed while sleeping.
+pub async fn run(
+    bot: Arc<Bot>,
+    clock: Arc<dyn Clock>,
+    out: mpsc::Sender<Notification>,
+    wake: Arc<Notify>,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    tokio::pin!(shutdown);
+    loop {
+        let now = clock.now();
+        let b = bot.clone();
+        // redb commits block on fsync: keep them off the async worker threads.
+        let due = tokio::task::spawn_blocking(move || b.deliver_due(now, BATCH)).await??;
+        let full = due.len() == BATCH;
+        for n in due {
+            if out.send(n).await.is_err() {
+                return Ok(());
+            }
+        }
+        if full {
+            continue;
+        }
+        let next = bot.store.next_due()?;
+        let wait = next
+            .map(|t| (t - clock.now()).to_std().unwrap_or(StdDuration::ZERO))
+            .unwrap_or(POLL)
+            .min(POLL);
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = wake.notified() => {}
+            _ = &mut shutdown => return Ok(()),
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! The intent registry: every file under `intents/` (id, patterns, examples) loaded and validated
+//! once at start-up. Adding an intent means adding one file here and its answer under `data/`; a
+//! typo in a file is an error with the file and line, never a silent default.
+
+use std::path::{Path, PathBuf};
+
+use regex::Regex;
+use serde::Deserialize;
+
+/// The intents the product is built around; `check` insists every one is present.
+pub const REQUIRED: &[&str] = &[
+    "first_login",
+    "forgot_password",
+    "forgot_username",
+    "reset_requested",
+    "reset_email_missing",
+    "link_expired",
+    "password_rules",
+    "login_attempts",
+    "account_locked",
+    "timer_status",
+    "shared_computer",
+    "no_nhs_email",
+    "email_changed",
+    "after_reset",
+    "talk_to_human",
+    "greeting",
+    "thanks",
+    "out_of_scope",
+];
+
+/// The id of the catch-all intent for everything the bot does not cover.
+pub const OUT_OF_SCOPE: &str = "out_of_scope";
+
+/// Fewest examples an intent file may carry: fewer cannot train the classifier.
+pub const MIN_EXAMPLES: usize = 30;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IntentFile {
+    id: String,
+    description: String,
+    /// How the option reads when the bot asks "did you mean…"; defaults to the description.
+    label: Option<String>,
+    #[serde(default)]
+    patterns: Vec<String>,
+    examples: Vec<String>,
+}
+
+/// One intent, ready to use.
+#[derive(Debug, Clone)]
+pub struct Intent {
+    pub id: String,
+    pub description: String,
+    pub label: String,
+    pub patterns: Vec<Regex>,
+    pub examples: Vec<String>,
+    pub file: PathBuf,
+}
+
+/// A problem in a declaration file, located for the person fixing it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}:{line}: {message}", file.display())]
+pub struct FileProblem {
+    pub file: PathBuf,
+    pub line: usize,
+    pub message: String,
+}
+
+impl FileProblem {
+    pub fn new(file: &Path, line: usize, message: impl Into<String>) -> Self {
+        Self {
+            file: file.to_path_buf(),
+            line,
+            message: message.into(),
+        }
+    }
+}
+
+/// The 1-based line of `needle` in `text`, or of the byte offset `at`.
+pub fn line_of(text: &str, needle: &str) -> usize {
+    text.find(needle).map_or(1, |at| line_at(text, at))
+}
+
+pub fn line_at(text: &str, at: usize) -> usize {
+    text.as_bytes()[..at.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// Parses a TOML declaration, turning a syntax error into a located problem.
+pub fn parse_toml<T: serde::de::DeserializeOwned>(
+    file: &Path,
+    text: &str,
+) -> Result<T, FileProblem> {
+    toml::from_str(text).map_err(|e| {
+        let line = e.span().map_or(1, |s| line_at(text, s.start));
+        FileProblem::new(file, line, e.message().to_string())
+    })
+}
+
+/// Loads every `*.toml` under `dir`, sorted by file name so that training is reproducible.
+/// Returns all problems found, not just the first.
+pub fn load_dir(dir: &Path) -> Result<Vec<Intent>, Vec<FileProblem>> {
+    let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect(),
+        Err(e) => return Err(vec![FileProblem::new(dir, 0, format!("cannot read: {e}"))]),
+    };
+    files.sort();
+    let mut intents = Vec::new();
+    let mut problems = Vec::new();
+    for file in files {
+        match load_file(&file) {
+            Ok(intent) => intents.push(intent),
+            Err(mut p) => problems.append(&mut p),
+        }
+    }
+    for (i, a) in intents.iter().enumerate() {
+        if let Some(b) = intents[..i].iter().find(|b| b.id == a.id) {
+            problems.push(FileProblem::new(
+                &a.file,
+                1,
+                format!("intent id `{}` is also declared in {}", a.id, b.file.display()),
+            ));
+        }
+    }
+    for id in REQUIRED {
+        if !intents.iter().any(|i| i.id == *id) {
+            problems.push(FileProblem::new(dir, 0, format!("required intent `{id}` has no file")));
+        }
+    }
+    if problems.is_empty() { Ok(intents) } else { Err(problems) }
+}
+
+fn load_file(file: &Path) -> Result<Intent, Vec<FileProblem>> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| vec![FileProblem::new(file, 0, format!("cannot read: {e}"))])?;
+    let raw: IntentFile = parse_toml(file, &text).map_err(|p| vec![p])?;
+    let mut problems = Vec::new();
+    let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+    if raw.id != stem {
+        problems.push(FileProblem::new(
+            file,
+            line_of(&text, "id"),
+            format!("id `{}` must match the file name `{stem}`", raw.id),
+        ));
+    }
+    if !raw.id.chars().all(|c| c.is_ascii_lowercase() || c == '_') || raw.id.is_empty() {
+        problems.push(FileProblem::new(file, line_of(&text, "id"), "id must be lower_snake_case"));
+    }
+    let mut patterns = Vec::new();
+    for p in &raw.patterns {
+        // Patterns see the normalised (lower-case) message, so they are compiled case-insensitive
+        // only as a safety net for capitals written in the file.
+        match regex::RegexBuilder::new(p).case_insensitive(true).size_limit(1 << 20).build() {
+            Ok(re) => patterns.push(re),
+            Err(e) => problems.push(FileProblem::new(
+                file,
+                line_of(&text, p),
+                format!("pattern does not compile: {e}"),
+            )),
+        }
+    }
+    if raw.examples.len() < MIN_EXAMPLES {
+        problems.push(FileProblem::new(
+            file,
+            line_of(&text, "examples"),
+            format!("{} examples; at least {MIN_EXAMPLES} are needed", raw.examples.len()),
+        ));
+    }
+    for (i, ex) in raw.examples.iter().enumerate() {
+        if ex.trim().is_empty() {
+            problems.push(FileProblem::new(file, line_of(&text, "examples"), format!("example {} is empty", i + 1)));
+        }
+        if raw.examples[..i].contains(ex) {
+            problems.push(FileProblem::new(file, line_of(&text, ex), format!("duplicate example {ex:?}")));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok(Intent {
+        label: raw.label.unwrap_or_else(|| raw.description.clone()),
+        id: raw.id,
+        description: raw.description,
+        patterns,
+        examples: raw.examples,
+        file: file.to_path_buf(),
+    })
+}

@@ -1,0 +1,180 @@
+//! The records the bot keeps: one `UserState` per member of staff (timers, attempts, preferences,
+//! an open dialogue), scheduled `Reminder`s and `Escalation`s. Plain data with serde; no message
+//! text, password or date of birth ever appears in them.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Everything the bot remembers about one person. Missing means "nothing known".
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UserState {
+    pub display_name: Option<String>,
+    pub reset_requested_at: Option<DateTime<Utc>>,
+    pub link_valid_until: Option<DateTime<Utc>>,
+    pub failed_attempts: u32,
+    pub attempts_at: Option<DateTime<Utc>>,
+    pub locked_until: Option<DateTime<Utc>>,
+    pub reminders_off: bool,
+    pub pending: Pending,
+    /// Keys of this user's entries in the reminder index, so they can be cancelled.
+    pub reminders: Vec<ReminderRef>,
+    /// References of this user's open escalations, one per kind.
+    pub open_escalations: Vec<(EscalationKind, String)>,
+}
+
+impl UserState {
+    /// True when nothing worth keeping is left (the record can be deleted).
+    pub fn is_empty(&self) -> bool {
+        let blank = UserState {
+            display_name: self.display_name.clone(),
+            ..UserState::default()
+        };
+        *self == blank
+    }
+
+    pub fn open_escalation(&self, kind: EscalationKind) -> Option<&str> {
+        self.open_escalations
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, r)| r.as_str())
+    }
+
+    pub fn locked_at(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.locked_until.filter(|t| *t > now)
+    }
+}
+
+/// A question the bot asked and is waiting for an answer to.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "waiting_for", rename_all = "snake_case")]
+pub enum Pending {
+    #[default]
+    Nothing,
+    /// "Which did you mean?": the offered intent ids, and what the question carried that the
+    /// chosen intent may need (never the text itself).
+    Choice {
+        options: Vec<String>,
+        time: Option<DateTime<Utc>>,
+        count: Option<u32>,
+        asked_at: DateTime<Utc>,
+    },
+    /// "Shall I pass your new address on?"
+    EmailOffer { asked_at: DateTime<Utc> },
+    /// "What is your new nhs.net address?"
+    EmailAddress { asked_at: DateTime<Utc> },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReminderKind {
+    LinkWarning,
+    LinkExpired,
+    LockOver,
+    /// Not shown to anyone: clears state that can no longer matter.
+    Purge,
+}
+
+/// Where a reminder sits in the time-ordered index: (due time in ms, unique id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReminderRef {
+    pub due_ms: i64,
+    pub id: u64,
+    pub kind: ReminderKind,
+}
+
+/// A scheduled piece of work for one user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reminder {
+    pub user: String,
+    pub kind: ReminderKind,
+    pub due: DateTime<Utc>,
+    /// The timer this reminder is about (link expiry or lock end): a reminder whose timer has
+    /// since been replaced is stale and is dropped.
+    pub about: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EscalationKind {
+    EmailChanged,
+    TalkToHuman,
+}
+
+impl EscalationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EscalationKind::EmailChanged => "email_changed",
+            EscalationKind::TalkToHuman => "talk_to_human",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "email_changed" => Some(EscalationKind::EmailChanged),
+            "talk_to_human" => Some(EscalationKind::TalkToHuman),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EscalationStatus {
+    Open,
+    Sent,
+    Acknowledged,
+    Resolved,
+    Failed,
+}
+
+impl EscalationStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EscalationStatus::Open => "open",
+            EscalationStatus::Sent => "sent",
+            EscalationStatus::Acknowledged => "acknowledged",
+            EscalationStatus::Resolved => "resolved",
+            EscalationStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            EscalationStatus::Open,
+            EscalationStatus::Sent,
+            EscalationStatus::Acknowledged,
+            EscalationStatus::Resolved,
+            EscalationStatus::Failed,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+
+    /// Still needs someone's attention.
+    pub fn is_open(self) -> bool {
+        self != EscalationStatus::Resolved
+    }
+}
+
+/// One change of an escalation's status: who, when, and an optional note.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusChange {
+    pub status: EscalationStatus,
+    pub by: String,
+    pub at: DateTime<Utc>,
+    pub note: Option<String>,
+}
+
+/// A case handed to people: the training mailbox (e-mail change) or the support team.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Escalation {
+    pub reference: String,
+    pub kind: EscalationKind,
+    pub user: String,
+    pub display_name: Option<String>,
+    pub new_address: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub status: EscalationStatus,
+    pub history: Vec<StatusChange>,
+}

@@ -1,0 +1,233 @@
+//! All persistent state, behind one module: the redb tables, what their keys and values are, and
+//! the one-transaction-per-change rule. Whatever must survive a crash (a user's state, the
+//! reminders it implies, an escalation) is written in a single write transaction, so a `kill -9`
+//! leaves either all of a change or none of it.
+
+use std::path::Path;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use redb::{
+    ConcurrencyMode, Database, ReadableDatabase, ReadableTable, ReadableTableMetadata,
+    TableDefinition, WriteTransaction,
+};
+use serde::{Serialize, de::DeserializeOwned};
+
+use crate::state::{Escalation, Reminder, ReminderKind, ReminderRef, UserState};
+
+/// user id (transport-qualified, e.g. "chat:alice") → JSON `UserState`.
+const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
+/// (due time in Unix ms, reminder id) → JSON `Reminder`. Ordered by time: the dispatcher reads
+/// from the front, so finding due work is a range scan, not a full scan.
+const REMINDERS: TableDefinition<(i64, u64), &[u8]> = TableDefinition::new("reminders");
+/// escalation reference (e.g. "ESC-00042") → JSON `Escalation`.
+const ESCALATIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("escalations");
+/// counter name → last value handed out (ids for reminders and escalation references).
+const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
+
+pub struct Store {
+    db: Database,
+}
+
+impl Store {
+    /// Opens (or creates) the database file. Several processes may open it at once: the running
+    /// bot and an administrator's `esrbot escalations …` command. redb's multi-writer mode lets one
+    /// write transaction run at a time across them, so neither corrupts nor blocks the other for
+    /// longer than one short transaction.
+    pub fn open(path: &Path) -> anyhow::Result<Store> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create the folder {}", dir.display()))?;
+        }
+        let db = Database::builder()
+            .set_concurrency_mode(ConcurrencyMode::MultiWriter)
+            .create(path)
+            .with_context(|| format!("cannot open the database {}", path.display()))?;
+        let store = Store { db };
+        store.write(|txn| {
+            // Create every table up front so read transactions never meet a missing table.
+            txn.w.open_table(USERS)?;
+            txn.w.open_table(REMINDERS)?;
+            txn.w.open_table(ESCALATIONS)?;
+            txn.w.open_table(COUNTERS)?;
+            Ok(())
+        })?;
+        Ok(store)
+    }
+
+    /// Runs `f` in one write transaction and commits it durably; on error nothing is written.
+    pub fn write<R>(&self, f: impl FnOnce(&mut Txn) -> anyhow::Result<R>) -> anyhow::Result<R> {
+        let w = self.db.begin_write().context("begin write transaction")?;
+        let mut txn = Txn { w };
+        let out = f(&mut txn)?;
+        txn.w.commit().context("commit")?;
+        Ok(out)
+    }
+
+    /// A user's state as last committed (default when unknown).
+    pub fn user(&self, user: &str) -> anyhow::Result<UserState> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(USERS)?;
+        Ok(match t.get(user)? {
+            Some(v) => decode(v.value())?,
+            None => UserState::default(),
+        })
+    }
+
+    /// Value a counter would hand out next, as last committed.
+    pub fn peek_id(&self, counter: &str) -> anyhow::Result<u64> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(COUNTERS)?;
+        Ok(t.get(counter)?.map_or(0, |v| v.value()) + 1)
+    }
+
+    /// When the earliest reminder falls due, if any.
+    pub fn next_due(&self) -> anyhow::Result<Option<DateTime<Utc>>> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(REMINDERS)?;
+        Ok(t.first()?.and_then(|(k, _)| DateTime::from_timestamp_millis(k.value().0)))
+    }
+
+    pub fn reminder_count(&self) -> anyhow::Result<u64> {
+        let r = self.db.begin_read()?;
+        Ok(r.open_table(REMINDERS)?.len()?)
+    }
+
+    pub fn escalation(&self, reference: &str) -> anyhow::Result<Option<Escalation>> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(ESCALATIONS)?;
+        t.get(reference)?.map(|v| decode(v.value())).transpose()
+    }
+
+    /// Every escalation, oldest first.
+    pub fn escalations(&self) -> anyhow::Result<Vec<Escalation>> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(ESCALATIONS)?;
+        let mut all = Vec::new();
+        for row in t.iter()? {
+            let (_, v) = row?;
+            all.push(decode::<Escalation>(v.value())?);
+        }
+        all.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.reference.cmp(&b.reference)));
+        Ok(all)
+    }
+}
+
+/// One open write transaction. Dropping it without `Store::write` finishing aborts it.
+pub struct Txn {
+    w: WriteTransaction,
+}
+
+impl Txn {
+    pub fn user(&self, user: &str) -> anyhow::Result<UserState> {
+        let t = self.w.open_table(USERS)?;
+        let v = t.get(user)?;
+        Ok(match v {
+            Some(v) => decode(v.value())?,
+            None => UserState::default(),
+        })
+    }
+
+    pub fn put_user(&mut self, user: &str, state: &UserState) -> anyhow::Result<()> {
+        let mut t = self.w.open_table(USERS)?;
+        if state.is_empty() {
+            t.remove(user)?;
+        } else {
+            t.insert(user, encode(state)?.as_slice())?;
+        }
+        Ok(())
+    }
+
+    pub fn delete_user(&mut self, user: &str) -> anyhow::Result<()> {
+        self.w.open_table(USERS)?.remove(user)?;
+        Ok(())
+    }
+
+    /// Next value of a named counter (starts at 1).
+    pub fn next_id(&mut self, counter: &str) -> anyhow::Result<u64> {
+        let mut t = self.w.open_table(COUNTERS)?;
+        let next = t.get(counter)?.map_or(0, |v| v.value()) + 1;
+        t.insert(counter, next)?;
+        Ok(next)
+    }
+
+    /// Value the counter would hand out next, without taking it.
+    pub fn peek_id(&self, counter: &str) -> anyhow::Result<u64> {
+        let t = self.w.open_table(COUNTERS)?;
+        Ok(t.get(counter)?.map_or(0, |v| v.value()) + 1)
+    }
+
+    pub fn schedule(&mut self, reminder: &Reminder) -> anyhow::Result<ReminderRef> {
+        let id = self.next_id("reminder")?;
+        let due_ms = reminder.due.timestamp_millis();
+        self.w
+            .open_table(REMINDERS)?
+            .insert((due_ms, id), encode(reminder)?.as_slice())?;
+        Ok(ReminderRef {
+            due_ms,
+            id,
+            kind: reminder.kind,
+        })
+    }
+
+    pub fn cancel(&mut self, r: &ReminderRef) -> anyhow::Result<()> {
+        self.w.open_table(REMINDERS)?.remove((r.due_ms, r.id))?;
+        Ok(())
+    }
+
+    /// Removes and returns up to `limit` reminders due at or before `now`, earliest first.
+    pub fn take_due(
+        &mut self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> anyhow::Result<Vec<(ReminderRef, Reminder)>> {
+        let mut t = self.w.open_table(REMINDERS)?;
+        let mut out = Vec::new();
+        let cutoff = now.timestamp_millis();
+        while out.len() < limit {
+            let Some((k, v)) = t.first()? else { break };
+            let (due_ms, id) = k.value();
+            if due_ms > cutoff {
+                break;
+            }
+            let reminder: Reminder = decode(v.value())?;
+            drop((k, v));
+            t.remove((due_ms, id))?;
+            out.push((
+                ReminderRef {
+                    due_ms,
+                    id,
+                    kind: reminder.kind,
+                },
+                reminder,
+            ));
+        }
+        Ok(out)
+    }
+
+    pub fn escalation(&self, reference: &str) -> anyhow::Result<Option<Escalation>> {
+        let t = self.w.open_table(ESCALATIONS)?;
+        let v = t.get(reference)?;
+        v.map(|v| decode(v.value())).transpose()
+    }
+
+    pub fn put_escalation(&mut self, e: &Escalation) -> anyhow::Result<()> {
+        self.w
+            .open_table(ESCALATIONS)?
+            .insert(e.reference.as_str(), encode(e)?.as_slice())?;
+        Ok(())
+    }
+}
+
+/// The reminder kinds that belong to a reset link's timer.
+pub fn is_link_reminder(kind: ReminderKind) -> bool {
+    matches!(kind, ReminderKind::LinkWarning | ReminderKind::LinkExpired)
+}
+
+fn encode<T: Serialize>(v: &T) -> anyhow::Result<Vec<u8>> {
+    serde_json::to_vec(v).context("encode record")
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> anyhow::Result<T> {
+    serde_json::from_slice(bytes).context("decode record")
+}

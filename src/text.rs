@@ -1,0 +1,154 @@
+//! Text hygiene shared by every part that reads what staff type: cleaning hostile input (control and
+//! zero-width characters, huge messages), the normal form that patterns and the classifier see, and
+//! e-mail address checks. Pure functions; nothing here allocates more than the input's size.
+
+/// Longest message the bot reads, in characters. Longer ones get a clear answer instead.
+pub const MAX_MESSAGE_CHARS: usize = 2_000;
+
+/// Removes control, zero-width and bidi-override characters (they hide text and break patterns),
+/// turns line breaks and tabs into spaces and trims the result.
+pub fn clean_input(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    for c in raw.chars() {
+        match c {
+            '\n' | '\r' | '\t' => out.push(' '),
+            c if c.is_control() => {}
+            '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' => {}
+            '\u{2066}'..='\u{2069}' | '\u{FEFF}' | '\u{00AD}' => {}
+            c => out.push(c),
+        }
+    }
+    out.trim().to_string()
+}
+
+/// The form patterns and the classifier read: lower case, curly quotes made straight, "e.s.r" made
+/// "esr", anything that is not a letter, digit, apostrophe or colon made a space, runs of spaces
+/// folded.
+pub fn normalize(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    let mut last_space = true;
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        // Dotted initialisms ("E.S.R", "n.h.s"): drop a dot between two single letters.
+        if c == '.'
+            && i > 0
+            && i + 1 < chars.len()
+            && chars[i - 1].is_alphabetic()
+            && chars[i + 1].is_alphabetic()
+            && (i < 2 || !chars[i - 2].is_alphanumeric())
+        {
+            i += 1;
+            continue;
+        }
+        let mapped = match c {
+            '\u{2018}' | '\u{2019}' | '`' | '\'' => Some('\''),
+            ':' => Some(':'),
+            '.' if i > 0
+                && i + 1 < chars.len()
+                && chars[i - 1].is_ascii_digit()
+                && chars[i + 1].is_ascii_digit() =>
+            {
+                Some('.')
+            }
+            c if c.is_alphanumeric() => None,
+            _ => Some(' '),
+        };
+        match mapped {
+            Some(' ') => {
+                if !last_space {
+                    out.push(' ');
+                    last_space = true;
+                }
+            }
+            Some(m) => {
+                out.push(m);
+                last_space = false;
+            }
+            None => {
+                for l in c.to_lowercase() {
+                    out.push(l);
+                }
+                last_space = false;
+            }
+        }
+        i += 1;
+    }
+    if out.ends_with(' ') {
+        out.pop();
+    }
+    out
+}
+
+/// A plain e-mail address: one `@`, a dotted domain, no spaces, quotes or control characters
+/// (so nothing can be smuggled into a mail header).
+pub fn is_email(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
+    let local_ok = !local.is_empty()
+        && local.len() <= 64
+        && local
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._%+-'".contains(c))
+        && !local.starts_with('.')
+        && !local.ends_with('.');
+    let domain_ok = domain.len() <= 253
+        && domain.contains('.')
+        && domain.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        });
+    local_ok && domain_ok
+}
+
+/// An address that ESR accepts for resets: an nhs.net mailbox.
+pub fn is_nhs_net(s: &str) -> bool {
+    is_email(s) && s.to_ascii_lowercase().ends_with("@nhs.net")
+}
+
+/// The first thing in `text` that looks like an e-mail address (possibly invalid), trimmed of
+/// surrounding punctuation.
+pub fn find_email(text: &str) -> Option<&str> {
+    text.split(|c: char| c.is_whitespace() || "<>,;()[]\"".contains(c))
+        .map(|w| w.trim_matches(|c: char| ".:!?'".contains(c)))
+        .find(|w| w.contains('@'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_characters_are_removed() {
+        assert_eq!(clean_input("lo\u{200B}cked\u{0007} out\r\n"), "locked out");
+        assert_eq!(clean_input("\u{202E}tuo dekcol"), "tuo dekcol");
+        assert_eq!(clean_input("   "), "");
+    }
+
+    #[test]
+    fn normal_form() {
+        assert_eq!(normalize("My E.S.R pw  DOESN’T work!!"), "my esr pw doesn't work");
+        assert_eq!(normalize("at 9.30am, ok?"), "at 9.30am ok");
+        assert_eq!(normalize("at 21:30"), "at 21:30");
+        assert_eq!(normalize("🙂🙂"), "");
+        assert_eq!(normalize("Привет ESR"), "привет esr");
+    }
+
+    #[test]
+    fn email_checks() {
+        assert!(is_nhs_net("jane.smith12@nhs.net"));
+        assert!(is_nhs_net("Jane.Smith@NHS.NET"));
+        assert!(!is_nhs_net("jane@gmail.com"));
+        assert!(!is_nhs_net("jane@nhs.net.evil.com"));
+        assert!(!is_email("jane@nhs.net\r\nBcc: x@y.z"));
+        assert!(!is_email("a b@nhs.net"));
+        assert!(!is_email("@nhs.net"));
+        assert_eq!(find_email("it's now <j.bloggs@nhs.net>."), Some("j.bloggs@nhs.net"));
+        assert_eq!(find_email("no address here"), None);
+    }
+}
