@@ -35,20 +35,30 @@ impl Classification {
 pub struct Classifier {
     labels: Vec<String>,
     oos: usize,
-    /// Row-major: BUCKETS rows of `labels.len()` weights, so one feature touches one cache line or two.
-    weights: Vec<f32>,
-    bias: Vec<f32>,
+    /// In scope or not: out_of_scope against every ESR intent together.
+    scope: Linear,
+    /// Which ESR intent, trained on the in-scope examples only (index = position in `in_scope`).
+    intent: Linear,
+    /// Label index of each class of `intent`.
+    in_scope: Vec<usize>,
     patterns: RegexSet,
     /// For each pattern in `patterns`, the intent it belongs to.
     pattern_intent: Vec<usize>,
+}
+
+/// A multinomial logistic regression over hashed features.
+struct Linear {
+    k: usize,
+    /// Row-major: BUCKETS rows of `k` weights, so one feature touches one cache line or two.
+    weights: Vec<f32>,
+    bias: Vec<f32>,
 }
 
 impl Classifier {
     /// Trains on every intent's examples. Deterministic: the same files give the same model.
     pub fn train(intents: &[Intent]) -> Self {
         let labels: Vec<String> = intents.iter().map(|i| i.id.clone()).collect();
-        let k = labels.len();
-        let oos = labels.iter().position(|l| l == OUT_OF_SCOPE).unwrap_or(0);
+        let oos = labels.iter().position(|l| l == OUT_OF_SCOPE).unwrap_or(usize::MAX);
         let mut pattern_src = Vec::new();
         let mut pattern_intent = Vec::new();
         for (idx, intent) in intents.iter().enumerate() {
@@ -59,69 +69,52 @@ impl Classifier {
         }
         let patterns = RegexSet::new(&pattern_src).expect("patterns were validated when loaded");
 
-        let mut data: Vec<(Vec<u32>, usize)> = Vec::new();
+        let in_scope: Vec<usize> = (0..labels.len()).filter(|&i| i != oos).collect();
+        let mut scope_data: Vec<(Vec<u32>, usize)> = Vec::new();
+        let mut intent_data: Vec<(Vec<u32>, usize)> = Vec::new();
         let mut buf = Vec::new();
         for (idx, intent) in intents.iter().enumerate() {
             for ex in &intent.examples {
                 features(&normalize(ex), &mut buf);
                 buf.sort_unstable();
                 buf.dedup();
-                data.push((buf.clone(), idx));
+                scope_data.push((buf.clone(), usize::from(idx != oos)));
+                if let Some(pos) = in_scope.iter().position(|&i| i == idx) {
+                    intent_data.push((buf.clone(), pos));
+                }
             }
         }
-        let mut model = Classifier {
+        let mut scope = Linear::new(2);
+        scope.fit(&mut scope_data);
+        let mut intent = Linear::new(in_scope.len().max(1));
+        intent.fit(&mut intent_data);
+        Classifier {
+            oos: if oos == usize::MAX { 0 } else { oos },
             labels,
-            oos,
-            weights: vec![0.0; BUCKETS * k],
-            bias: vec![0.0; k],
+            scope,
+            intent,
+            in_scope,
             patterns,
             pattern_intent,
-        };
-        model.fit(&mut data);
-        model
-    }
-
-    fn fit(&mut self, data: &mut [(Vec<u32>, usize)]) {
-        let k = self.labels.len();
-        let mut rng = 0x2545_f491_4f6c_dd1d_u64;
-        let mut probs = vec![0.0f32; k];
-        for epoch in 0..EPOCHS {
-            // Fisher–Yates with a fixed xorshift seed: reproducible training.
-            for i in (1..data.len()).rev() {
-                rng ^= rng << 13;
-                rng ^= rng >> 7;
-                rng ^= rng << 17;
-                data.swap(i, (rng % (i as u64 + 1)) as usize);
-            }
-            let lr = LEARNING_RATE / (1.0 + epoch as f32 * 0.2);
-            for (feats, label) in data.iter() {
-                let scale = 1.0 / (feats.len().max(1) as f32).sqrt();
-                self.scores(feats, scale, &mut probs);
-                softmax(&mut probs);
-                for (c, p) in probs.iter_mut().enumerate() {
-                    *p -= if c == *label { 1.0 } else { 0.0 };
-                }
-                for &f in feats {
-                    let row = &mut self.weights[f as usize * k..(f as usize + 1) * k];
-                    for (w, g) in row.iter_mut().zip(&probs) {
-                        *w -= lr * (g * scale + L2 * *w);
-                    }
-                }
-                for (b, g) in self.bias.iter_mut().zip(&probs) {
-                    *b -= lr * g * 0.1;
-                }
-            }
         }
     }
 
-    fn scores(&self, feats: &[u32], scale: f32, out: &mut [f32]) {
-        let k = self.labels.len();
-        out.copy_from_slice(&self.bias);
-        for &f in feats {
-            let row = &self.weights[f as usize * k..(f as usize + 1) * k];
-            for (o, w) in out.iter_mut().zip(row) {
-                *o += w * scale;
-            }
+    /// Probability of each label: P(out of scope) from the scope model, and
+    /// P(in scope) × P(intent | in scope) for the others.
+    fn probabilities(&self, feats: &[u32], probs: &mut [f32]) {
+        let scale = 1.0 / (feats.len().max(1) as f32).sqrt();
+        let mut scope = [0.0f32; 2];
+        self.scope.scores(feats, scale, &mut scope);
+        softmax(&mut scope);
+        let mut inner = vec![0.0f32; self.intent.k];
+        self.intent.scores(feats, scale, &mut inner);
+        softmax(&mut inner);
+        probs.iter_mut().for_each(|p| *p = 0.0);
+        if self.oos < probs.len() && self.labels[self.oos] == OUT_OF_SCOPE {
+            probs[self.oos] = scope[0];
+        }
+        for (pos, &label) in self.in_scope.iter().enumerate() {
+            probs[label] = scope[1] * inner[pos];
         }
     }
 
@@ -137,8 +130,7 @@ impl Classifier {
         if feats.is_empty() {
             probs[self.oos] = 1.0;
         } else {
-            self.scores(&feats, 1.0 / (feats.len() as f32).sqrt(), &mut probs);
-            softmax(&mut probs);
+            self.probabilities(&feats, &mut probs);
         }
         let mut ranked: Vec<(usize, f32)> = probs.iter().copied().enumerate().collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
@@ -177,6 +169,70 @@ impl Classifier {
 
     pub fn out_of_scope(&self) -> usize {
         self.oos
+    }
+}
+
+impl Linear {
+    fn new(k: usize) -> Linear {
+        Linear {
+            k,
+            weights: vec![0.0; BUCKETS * k],
+            bias: vec![0.0; k],
+        }
+    }
+
+    /// Stochastic gradient descent on the cross-entropy, classes balanced so that a class with
+    /// many examples (the catch-all) does not swallow the others.
+    fn fit(&mut self, data: &mut [(Vec<u32>, usize)]) {
+        let k = self.k;
+        let mut counts = vec![0usize; k];
+        for (_, l) in data.iter() {
+            counts[*l] += 1;
+        }
+        let mean = data.len() as f32 / k as f32;
+        let class_weight: Vec<f32> = counts
+            .iter()
+            .map(|&c| (mean / c.max(1) as f32).sqrt())
+            .collect();
+        let mut rng = 0x2545_f491_4f6c_dd1d_u64;
+        let mut probs = vec![0.0f32; k];
+        for epoch in 0..EPOCHS {
+            // Fisher–Yates with a fixed xorshift seed: reproducible training.
+            for i in (1..data.len()).rev() {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                data.swap(i, (rng % (i as u64 + 1)) as usize);
+            }
+            let lr = LEARNING_RATE / (1.0 + epoch as f32 * 0.2);
+            for (feats, label) in data.iter() {
+                let scale = 1.0 / (feats.len().max(1) as f32).sqrt();
+                let cw = class_weight[*label];
+                self.scores(feats, scale, &mut probs);
+                softmax(&mut probs);
+                probs[*label] -= 1.0;
+                for &f in feats {
+                    let row = &mut self.weights[f as usize * k..(f as usize + 1) * k];
+                    for (w, g) in row.iter_mut().zip(&probs) {
+                        *w -= lr * (cw * g * scale + L2 * *w);
+                    }
+                }
+                for (b, g) in self.bias.iter_mut().zip(&probs) {
+                    *b -= lr * cw * g * 0.1;
+                }
+            }
+        }
+    }
+
+    fn scores(&self, feats: &[u32], scale: f32, out: &mut [f32]) {
+        let k = self.k;
+        out.copy_from_slice(&self.bias);
+        for &f in feats {
+            let row = &self.weights[f as usize * k..(f as usize + 1) * k];
+            for (o, w) in out.iter_mut().zip(row) {
+                *o += w * scale;
+            }
+        }
     }
 }
 
