@@ -1,1 +1,130 @@
-fn main(){}
+//! Benchmarks of the hot paths, with the targets: classifying one message (< 10 µs),
+//! handling one message end to end with its durable redb commit (< 2 ms), start-up (< 200 ms),
+//! and scheduling then claiming 100,000 reminders. Run with `cargo bench`.
+
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+
+use chrono::{DateTime, Duration, Utc};
+use divan::Bencher;
+use esrbot::bot::{Bot, load_engine};
+use esrbot::config::Config;
+use esrbot::engine::Engine;
+use esrbot::state::{Reminder, ReminderKind};
+use esrbot::store::Store;
+
+fn main() {
+    divan::main();
+}
+
+fn config() -> Config {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml");
+    Config::load(&path, true, Vec::<(String, String)>::new()).expect("config")
+}
+
+fn engine() -> Arc<Engine> {
+    static E: OnceLock<Arc<Engine>> = OnceLock::new();
+    E.get_or_init(|| Arc::new(load_engine(&config()).expect("engine")))
+        .clone()
+}
+
+fn t0() -> DateTime<Utc> {
+    "2026-03-02T09:00:00Z".parse().unwrap()
+}
+
+const MESSAGES: &[&str] = &[
+    "my esr reset link has expired, what do I do now",
+    "i'm locked out",
+    "forgot my pw for E.S.R and i'm on nights",
+    "where can I see my payslip",
+];
+
+#[divan::bench(args = MESSAGES)]
+fn classify_one_message(msg: &str) {
+    let e = engine();
+    divan::black_box(e.classifier().classify(divan::black_box(msg)));
+}
+
+/// A message that changes state (a lockout: state, reminder and purge entry) committed durably.
+#[divan::bench(sample_count = 200)]
+fn handle_message_with_durable_commit(b: Bencher) {
+    let dir = tempfile::tempdir().unwrap();
+    let bot = Bot {
+        engine: engine(),
+        store: Store::open(&dir.path().join("bench.redb")).unwrap(),
+    };
+    let mut i = 0u64;
+    b.bench_local(|| {
+        i += 1;
+        bot.handle(
+            &format!("bench:{i}"),
+            Some("Bench"),
+            "I'm locked out of ESR",
+            t0(),
+        )
+        .unwrap()
+    });
+}
+
+/// A question that changes nothing: answered from a read snapshot, no write transaction.
+#[divan::bench(sample_count = 200)]
+fn handle_question_read_only(b: Bencher) {
+    let dir = tempfile::tempdir().unwrap();
+    let bot = Bot {
+        engine: engine(),
+        store: Store::open(&dir.path().join("bench.redb")).unwrap(),
+    };
+    b.bench_local(|| {
+        bot.handle("bench:q", None, "how do I reset my esr password", t0())
+            .unwrap()
+    });
+}
+
+/// Load intents and data, train the classifier, open the database.
+#[divan::bench(sample_count = 10)]
+fn start_up(b: Bencher) {
+    let c = config();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("start.redb");
+    b.bench_local(|| {
+        let e = load_engine(&c).unwrap();
+        let store = Store::open(&path).unwrap();
+        (e, store)
+    });
+}
+
+/// Schedule 100,000 reminders (one transaction), then claim them all in batches of 500 as the
+/// dispatcher does.
+#[divan::bench(sample_count = 3)]
+fn schedule_and_claim_100k_reminders(b: Bencher) {
+    b.with_inputs(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("r.redb")).unwrap();
+        (dir, store)
+    })
+    .bench_local_values(|(_dir, store)| {
+        store
+            .write(|t| {
+                for i in 0..100_000i64 {
+                    t.schedule(&Reminder {
+                        user: format!("u:{}", i % 5000),
+                        kind: ReminderKind::LockOver,
+                        due: t0() + Duration::seconds(i),
+                        about: None,
+                    })?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        let end = t0() + Duration::days(2);
+        let mut claimed = 0;
+        loop {
+            let n = store.write(|t| Ok(t.take_due(end, 500)?.len())).unwrap();
+            if n == 0 {
+                break;
+            }
+            claimed += n;
+        }
+        assert_eq!(claimed, 100_000);
+    });
+}

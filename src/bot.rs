@@ -38,7 +38,10 @@ pub fn load_engine(config: &Config) -> anyhow::Result<Engine> {
 
 fn problems(list: Vec<intents::FileProblem>) -> anyhow::Error {
     let lines: Vec<String> = list.iter().map(ToString::to_string).collect();
-    anyhow::anyhow!("{}\n(run `esrbot check` for the full list)", lines.join("\n"))
+    anyhow::anyhow!(
+        "{}\n(run `esrbot check` for the full list)",
+        lines.join("\n")
+    )
 }
 
 /// Reference format for escalations: short enough to read out on the phone.
@@ -66,8 +69,11 @@ impl Bot {
         let before = self.store.user(user)?;
         let mut state = before.clone();
         let peek = self.store.peek_id("escalation")?;
-        let d = self.engine.handle(user, &mut state, text, now, &reference(peek));
-        if state == before && d.schedule.is_empty() && d.cancel.is_empty() && d.escalation.is_none() {
+        let d = self
+            .engine
+            .handle(user, &mut state, text, now, &reference(peek));
+        if state == before && d.schedule.is_empty() && d.cancel.is_empty() && d.escalation.is_none()
+        {
             return Ok(d.reply);
         }
         self.store.write(|txn| {
@@ -85,7 +91,11 @@ impl Bot {
 
     /// Claims up to `limit` reminders due by `now` and returns what to tell whom. Claiming and the
     /// state changes it implies are one transaction.
-    pub fn deliver_due(&self, now: DateTime<Utc>, limit: usize) -> anyhow::Result<Vec<Notification>> {
+    pub fn deliver_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> anyhow::Result<Vec<Notification>> {
         if self.store.next_due()?.is_none_or(|t| t > now) {
             return Ok(Vec::new());
         }
@@ -110,7 +120,12 @@ impl Bot {
     }
 }
 
-fn commit_decision(txn: &mut Txn, user: &str, state: &mut UserState, d: &Decision) -> anyhow::Result<()> {
+fn commit_decision(
+    txn: &mut Txn,
+    user: &str,
+    state: &mut UserState,
+    d: &Decision,
+) -> anyhow::Result<()> {
     for r in &d.cancel {
         txn.cancel(r)?;
     }
@@ -120,7 +135,10 @@ fn commit_decision(txn: &mut Txn, user: &str, state: &mut UserState, d: &Decisio
     }
     if let Some(e) = &d.escalation {
         let n = txn.next_id("escalation")?;
-        anyhow::ensure!(reference(n) == e.reference, "escalation reference changed under us");
+        anyhow::ensure!(
+            reference(n) == e.reference,
+            "escalation reference changed under us"
+        );
         txn.put_escalation(e).context("record escalation")?;
     }
     txn.put_user(user, state)

@@ -16,11 +16,19 @@ pub async fn run(bot: Arc<Bot>, user: String) -> anyhow::Result<()> {
     let wake = Arc::new(Notify::new());
     let (tx, mut rx) = mpsc::channel(64);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let dispatcher = tokio::spawn(dispatch::run(bot.clone(), clock.clone(), tx, wake.clone(), async {
-        let _ = stop_rx.await;
-    }));
+    let dispatcher = tokio::spawn(dispatch::run(
+        bot.clone(),
+        clock.clone(),
+        tx,
+        wake.clone(),
+        async {
+            let _ = stop_rx.await;
+        },
+    ));
 
-    println!("esrbot: help getting back into ESR. Type your question (\"quit\" or Ctrl-D to leave).");
+    println!(
+        "esrbot: help getting back into ESR. Type your question (\"quit\" or Ctrl-D to leave)."
+    );
     prompt();
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     loop {
@@ -57,7 +65,10 @@ pub async fn run(bot: Arc<Bot>, user: String) -> anyhow::Result<()> {
 }
 
 fn indent(text: &str) -> String {
-    text.lines().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n")
+    text.lines()
+        .map(|l| format!("  {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn prompt() {

@@ -58,7 +58,10 @@ impl Classifier {
     /// Trains on every intent's examples. Deterministic: the same files give the same model.
     pub fn train(intents: &[Intent]) -> Self {
         let labels: Vec<String> = intents.iter().map(|i| i.id.clone()).collect();
-        let oos = labels.iter().position(|l| l == OUT_OF_SCOPE).unwrap_or(usize::MAX);
+        let oos = labels
+            .iter()
+            .position(|l| l == OUT_OF_SCOPE)
+            .unwrap_or(usize::MAX);
         let mut pattern_src = Vec::new();
         let mut pattern_intent = Vec::new();
         for (idx, intent) in intents.iter().enumerate() {

@@ -173,23 +173,41 @@ impl Config {
         self.timezone()?;
         let g = &self.guide;
         if !(1..=72).contains(&g.link_valid_hours) {
-            bail!("guide.link_valid_hours must be between 1 and 72 (got {})", g.link_valid_hours);
+            bail!(
+                "guide.link_valid_hours must be between 1 and 72 (got {})",
+                g.link_valid_hours
+            );
         }
         if !(1..=20).contains(&g.max_attempts) {
-            bail!("guide.max_attempts must be between 1 and 20 (got {})", g.max_attempts);
+            bail!(
+                "guide.max_attempts must be between 1 and 20 (got {})",
+                g.max_attempts
+            );
         }
         if !(1..=168).contains(&g.lock_hours) {
-            bail!("guide.lock_hours must be between 1 and 168 (got {})", g.lock_hours);
+            bail!(
+                "guide.lock_hours must be between 1 and 168 (got {})",
+                g.lock_hours
+            );
         }
         if !crate::text::is_email(&g.training_mailbox) {
-            bail!("guide.training_mailbox is not an e-mail address: {:?}", g.training_mailbox);
+            bail!(
+                "guide.training_mailbox is not an e-mail address: {:?}",
+                g.training_mailbox
+            );
         }
         let u = &self.understanding;
         if !(0.0..1.0).contains(&u.threshold) {
-            bail!("understanding.threshold must be in [0, 1) (got {})", u.threshold);
+            bail!(
+                "understanding.threshold must be in [0, 1) (got {})",
+                u.threshold
+            );
         }
         if !(0.0..1.0).contains(&u.ambiguity_margin) {
-            bail!("understanding.ambiguity_margin must be in [0, 1) (got {})", u.ambiguity_margin);
+            bail!(
+                "understanding.ambiguity_margin must be in [0, 1) (got {})",
+                u.ambiguity_margin
+            );
         }
         let r = &self.reminders;
         if r.warn_before_minutes == 0 || r.warn_before_minutes >= g.link_valid_hours * 60 {
@@ -201,7 +219,10 @@ impl Config {
             );
         }
         if !(1..=24 * 90).contains(&r.purge_after_hours) {
-            bail!("reminders.purge_after_hours must be between 1 and 2160 (got {})", r.purge_after_hours);
+            bail!(
+                "reminders.purge_after_hours must be between 1 and 2160 (got {})",
+                r.purge_after_hours
+            );
         }
         if self.storage.path.as_os_str().is_empty() {
             bail!("storage.path must not be empty");
@@ -211,12 +232,19 @@ impl Config {
 
     pub fn timezone(&self) -> anyhow::Result<Tz> {
         self.bot.timezone.parse::<Tz>().map_err(|_| {
-            anyhow::anyhow!("bot.timezone is not an IANA time zone name: {:?}", self.bot.timezone)
+            anyhow::anyhow!(
+                "bot.timezone is not an IANA time zone name: {:?}",
+                self.bot.timezone
+            )
         })
     }
 
     pub fn resolve(&self, p: &Path) -> PathBuf {
-        if p.is_absolute() { p.to_path_buf() } else { self.base_dir.join(p) }
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base_dir.join(p)
+        }
     }
 
     pub fn intents_dir(&self) -> PathBuf {
@@ -269,15 +297,19 @@ fn apply_env(merged: &mut toml::Table, name: &str, value: &str) -> anyhow::Resul
     };
     let parsed = match table.get(key) {
         Some(toml::Value::String(_)) => toml::Value::String(value.to_string()),
-        Some(toml::Value::Integer(_)) => toml::Value::Integer(value.trim().parse().map_err(|_| {
-            anyhow::anyhow!("{name}: {section}.{key} must be a whole number (got {value:?})")
-        })?),
+        Some(toml::Value::Integer(_)) => {
+            toml::Value::Integer(value.trim().parse().map_err(|_| {
+                anyhow::anyhow!("{name}: {section}.{key} must be a whole number (got {value:?})")
+            })?)
+        }
         Some(toml::Value::Float(_)) => toml::Value::Float(value.trim().parse().map_err(|_| {
             anyhow::anyhow!("{name}: {section}.{key} must be a number (got {value:?})")
         })?),
-        Some(toml::Value::Boolean(_)) => toml::Value::Boolean(value.trim().parse().map_err(|_| {
-            anyhow::anyhow!("{name}: {section}.{key} must be true or false (got {value:?})")
-        })?),
+        Some(toml::Value::Boolean(_)) => {
+            toml::Value::Boolean(value.trim().parse().map_err(|_| {
+                anyhow::anyhow!("{name}: {section}.{key} must be true or false (got {value:?})")
+            })?)
+        }
         Some(toml::Value::Array(_)) => {
             // A list is written comma-separated: ESRBOT_DISCORD_SUPPORT_ROLE_IDS=1,2
             let items = value
@@ -328,7 +360,10 @@ mod tests {
     fn environment_wins_over_the_file_and_is_typed() {
         let c = load(
             "[guide]\nlock_hours = 10\n[storage]\npath = \"a.redb\"\n",
-            &[("ESRBOT_GUIDE_LOCK_HOURS", "6"), ("ESRBOT_STORAGE_PATH", "/data/b.redb")],
+            &[
+                ("ESRBOT_GUIDE_LOCK_HOURS", "6"),
+                ("ESRBOT_STORAGE_PATH", "/data/b.redb"),
+            ],
         )
         .unwrap();
         assert_eq!(c.guide.lock_hours, 6);
@@ -337,13 +372,21 @@ mod tests {
 
     #[test]
     fn bad_settings_name_the_key() {
-        let e = load("[guide]\nlock_hours = 0\n", &[]).unwrap_err().to_string();
+        let e = load("[guide]\nlock_hours = 0\n", &[])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("guide.lock_hours"), "{e}");
-        let e = load("[guide]\nlock_hourz = 3\n", &[]).unwrap_err().to_string();
+        let e = load("[guide]\nlock_hourz = 3\n", &[])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("guide.lock_hourz"), "{e}");
-        let e = load("[bot]\ntimezone = \"Mars/Base\"\n", &[]).unwrap_err().to_string();
+        let e = load("[bot]\ntimezone = \"Mars/Base\"\n", &[])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("bot.timezone"), "{e}");
-        let e = load("", &[("ESRBOT_GUIDE_LOCK_HOURS", "twelve")]).unwrap_err().to_string();
+        let e = load("", &[("ESRBOT_GUIDE_LOCK_HOURS", "twelve")])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("guide.lock_hours"), "{e}");
         let e = load("", &[("ESRBOT_NOPE_X", "1")]).unwrap_err().to_string();
         assert!(e.contains("ESRBOT_NOPE_X"), "{e}");

@@ -1,13 +1,16 @@
-//! The guide's content and the bot's wording, loaded from `data/replies.toml` once at start-up.
+//! The guide's content and the bot's wording, loaded from `data/replies.toml` (and what the bot
+//! covers, from `data/scope.toml`) once at start-up.
 //! Replies are templates with `{placeholders}`; the set of placeholder names is fixed here so that
 //! `esrbot check` can reject a typo in a data file before it reaches a member of staff.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use regex::Regex;
 use serde::Deserialize;
 
 use crate::intents::{FileProblem, line_of, parse_toml};
+use crate::text::normalize;
 
 /// Placeholders a reply may use. Anything else in braces is a mistake in the data.
 pub const PLACEHOLDERS: &[&str] = &[
@@ -75,8 +78,53 @@ struct RepliesFile {
     message: BTreeMap<String, String>,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScopeFile {
+    esr_words: Vec<String>,
+    other_systems: Vec<String>,
+}
+
+/// Which systems a message names: ESR itself, or another one the bot does not cover.
+#[derive(Debug, Clone)]
+pub struct Scope {
+    esr: Regex,
+    other: Regex,
+}
+
+impl Scope {
+    /// True when the (normalised) message names another system and not ESR.
+    pub fn names_other_system(&self, norm: &str) -> bool {
+        self.other.is_match(norm) && !self.esr.is_match(norm)
+    }
+
+    fn load(data_dir: &Path) -> Result<Scope, Vec<FileProblem>> {
+        let file = data_dir.join("scope.toml");
+        let text = std::fs::read_to_string(&file)
+            .map_err(|e| vec![FileProblem::new(&file, 0, format!("cannot read: {e}"))])?;
+        let raw: ScopeFile = parse_toml(&file, &text).map_err(|p| vec![p])?;
+        let words = |list: &[String], key: &str| {
+            if list.is_empty() || list.iter().any(|w| normalize(w).is_empty()) {
+                return Err(vec![FileProblem::new(
+                    &file,
+                    line_of(&text, key),
+                    format!("{key} must list non-empty words"),
+                )]);
+            }
+            let alts: Vec<String> = list.iter().map(|w| regex::escape(&normalize(w))).collect();
+            Regex::new(&format!(r"\b(?:{})\b", alts.join("|")))
+                .map_err(|e| vec![FileProblem::new(&file, line_of(&text, key), e.to_string())])
+        };
+        Ok(Scope {
+            esr: words(&raw.esr_words, "esr_words")?,
+            other: words(&raw.other_systems, "other_systems")?,
+        })
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Content {
+    pub scope: Scope,
     links: BTreeMap<String, String>,
     intent: BTreeMap<String, BTreeMap<String, String>>,
     message: BTreeMap<String, String>,
@@ -93,8 +141,16 @@ impl Content {
         for key in ["login_url", "reset_url", "portal_url"] {
             match raw.links.get(key) {
                 Some(url) if url.starts_with("https://") => {}
-                Some(_) => problems.push(FileProblem::new(&file, line_of(&text, key), format!("links.{key} must be an https:// address"))),
-                None => problems.push(FileProblem::new(&file, line_of(&text, "[links]"), format!("links.{key} is missing"))),
+                Some(_) => problems.push(FileProblem::new(
+                    &file,
+                    line_of(&text, key),
+                    format!("links.{key} must be an https:// address"),
+                )),
+                None => problems.push(FileProblem::new(
+                    &file,
+                    line_of(&text, "[links]"),
+                    format!("links.{key} is missing"),
+                )),
             }
         }
         for id in intent_ids {
@@ -124,7 +180,11 @@ impl Content {
         }
         for m in MESSAGES {
             if !raw.message.contains_key(*m) {
-                problems.push(FileProblem::new(&file, line_of(&text, "[message]"), format!("message.{m} is missing")));
+                problems.push(FileProblem::new(
+                    &file,
+                    line_of(&text, "[message]"),
+                    format!("message.{m} is missing"),
+                ));
             }
         }
         let templates = raw
@@ -143,10 +203,18 @@ impl Content {
                 }
             }
         }
+        let scope = Scope::load(data_dir);
+        if let Err(p) = &scope {
+            problems.extend(p.iter().cloned());
+        }
+        let Ok(scope) = scope else {
+            return Err(problems);
+        };
         if !problems.is_empty() {
             return Err(problems);
         }
         Ok(Content {
+            scope,
             links: raw.links,
             intent: raw.intent,
             message: raw.message,
@@ -213,7 +281,13 @@ mod tests {
 
     #[test]
     fn render_fills_known_names() {
-        assert_eq!(render("until {t}, {x} {", &[("t", "21:00")]), "until 21:00, {x} {");
-        assert_eq!(placeholders("a {b} c {d}").collect::<Vec<_>>(), vec!["b", "d"]);
+        assert_eq!(
+            render("until {t}, {x} {", &[("t", "21:00")]),
+            "until 21:00, {x} {"
+        );
+        assert_eq!(
+            placeholders("a {b} c {d}").collect::<Vec<_>>(),
+            vec!["b", "d"]
+        );
     }
 }

@@ -130,17 +130,24 @@ fn run_conversation(
         }
         let said: Vec<&str> = sent.iter().map(|n| n.text.as_str()).collect();
         if turn.silent && !sent.is_empty() {
-            failures.push(format!("{at}: expected no notification during the wait; got:\n{}", quote(&said.join("\n---\n"))));
+            failures.push(format!(
+                "{at}: expected no notification during the wait; got:\n{}",
+                quote(&said.join("\n---\n"))
+            ));
         }
         if !turn.notify.is_empty() {
-            let ok = sent.iter().any(|n| {
-                turn.notify.iter().all(|want| contains(&n.text, want))
-            });
+            let ok = sent
+                .iter()
+                .any(|n| turn.notify.iter().all(|want| contains(&n.text, want)));
             if !ok {
                 failures.push(format!(
                     "{at}: expected a notification containing {:?}; got {}",
                     turn.notify,
-                    if said.is_empty() { "none".to_string() } else { format!(":\n{}", quote(&said.join("\n---\n"))) }
+                    if said.is_empty() {
+                        "none".to_string()
+                    } else {
+                        format!(":\n{}", quote(&said.join("\n---\n")))
+                    }
                 ));
             }
         }
@@ -153,19 +160,31 @@ fn run_conversation(
         let before = bot.store.escalations()?.len();
         let reply = bot.handle(&user, Some("Test User"), say, now)?;
         if let Some(want) = &turn.intent {
-            let got = reply.intent.as_deref().unwrap_or("(none: the bot asked which was meant)");
+            let got = reply
+                .intent
+                .as_deref()
+                .unwrap_or("(none: the bot asked which was meant)");
             if got != want {
-                failures.push(format!("{at}: said {say:?}: expected intent {want}, got {got}\n  reply:\n{}", quote(&reply.text)));
+                failures.push(format!(
+                    "{at}: said {say:?}: expected intent {want}, got {got}\n  reply:\n{}",
+                    quote(&reply.text)
+                ));
             }
         }
         for want in &turn.expect {
             if !contains(&reply.text, want) {
-                failures.push(format!("{at}: said {say:?}: expected the reply to contain {want:?}; the bot said:\n{}", quote(&reply.text)));
+                failures.push(format!(
+                    "{at}: said {say:?}: expected the reply to contain {want:?}; the bot said:\n{}",
+                    quote(&reply.text)
+                ));
             }
         }
         for bad in &turn.reject {
             if contains(&reply.text, bad) {
-                failures.push(format!("{at}: said {say:?}: the reply must not contain {bad:?}; the bot said:\n{}", quote(&reply.text)));
+                failures.push(format!(
+                    "{at}: said {say:?}: the reply must not contain {bad:?}; the bot said:\n{}",
+                    quote(&reply.text)
+                ));
             }
         }
         if let Some(kind) = &turn.escalation {
@@ -173,7 +192,9 @@ fn run_conversation(
             let made = all.get(before..).unwrap_or_default();
             if !made.iter().any(|e| e.kind.as_str() == kind) {
                 let got: Vec<&str> = made.iter().map(|e| e.kind.as_str()).collect();
-                failures.push(format!("{at}: said {say:?}: expected a {kind} escalation; got {got:?}"));
+                failures.push(format!(
+                    "{at}: said {say:?}: expected a {kind} escalation; got {got:?}"
+                ));
             }
         }
     }
@@ -185,5 +206,8 @@ fn contains(haystack: &str, needle: &str) -> bool {
 }
 
 fn quote(text: &str) -> String {
-    text.lines().map(|l| format!("    | {l}")).collect::<Vec<_>>().join("\n")
+    text.lines()
+        .map(|l| format!("    | {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }

@@ -58,10 +58,17 @@ impl Rules {
 /// How the engine read a message, before acting on it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Understood {
-    Intent { id: usize, confidence: f32 },
+    Intent {
+        id: usize,
+        confidence: f32,
+    },
     /// Two or three intents are about equally likely: ask which.
-    Ambiguous { options: Vec<usize> },
-    OutOfScope { confidence: f32 },
+    Ambiguous {
+        options: Vec<usize>,
+    },
+    OutOfScope {
+        confidence: f32,
+    },
 }
 
 /// The answer to one message.
@@ -151,7 +158,11 @@ impl Engine {
     /// Classifies and applies the confidence threshold and ambiguity margin.
     pub fn understand(&self, text: &str) -> (Classification, Understood) {
         let c = self.classifier.classify(text);
-        let u = self.decide(&c);
+        let u = if self.content.scope.names_other_system(&normalize(text)) {
+            Understood::OutOfScope { confidence: 1.0 }
+        } else {
+            self.decide(&c)
+        };
         (c, u)
     }
 
@@ -162,7 +173,10 @@ impl Engine {
             return Understood::OutOfScope { confidence: p };
         }
         if c.by_pattern {
-            return Understood::Intent { id: top, confidence: p };
+            return Understood::Intent {
+                id: top,
+                confidence: p,
+            };
         }
         if p < self.rules.threshold {
             return Understood::OutOfScope {
@@ -179,7 +193,10 @@ impl Engine {
         if close.len() >= 2 {
             return Understood::Ambiguous { options: close };
         }
-        Understood::Intent { id: top, confidence: p }
+        Understood::Intent {
+            id: top,
+            confidence: p,
+        }
     }
 
     /// The intent a message is finally answered with (what `eval` scores): the top intent, or
@@ -374,7 +391,15 @@ impl Engine {
                 &[("reference", existing), ("mailbox", &self.rules.mailbox)],
             );
         }
-        self.escalate(user, state, EscalationKind::EmailChanged, Some(address.clone()), now, next_reference, d);
+        self.escalate(
+            user,
+            state,
+            EscalationKind::EmailChanged,
+            Some(address.clone()),
+            now,
+            next_reference,
+            d,
+        );
         render(
             self.content.message("email_recorded"),
             &[
@@ -396,9 +421,7 @@ impl Engine {
         reference: &str,
         d: &mut Decision,
     ) {
-        state
-            .open_escalations
-            .push((kind, reference.to_string()));
+        state.open_escalations.push((kind, reference.to_string()));
         d.escalation = Some(Escalation {
             reference: reference.to_string(),
             kind,
@@ -423,7 +446,10 @@ impl Engine {
             return options.get(n.checked_sub(1)?).cloned();
         }
         let words = ["first", "second", "third"];
-        if let Some(n) = words.iter().position(|w| trimmed == *w || trimmed == format!("the {w}").as_str()) {
+        if let Some(n) = words
+            .iter()
+            .position(|w| trimmed == *w || trimmed == format!("the {w}").as_str())
+        {
             return options.get(n).cloned();
         }
         let c = self.classifier.classify(norm);
@@ -447,7 +473,10 @@ impl Engine {
                 format!("{}. {label}", n + 1)
             })
             .collect();
-        render(self.content.message("clarify"), &[("options", &list.join("\n"))])
+        render(
+            self.content.message("clarify"),
+            &[("options", &list.join("\n"))],
+        )
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -561,10 +590,25 @@ impl Engine {
                 state.link_valid_until = Some(expires);
                 let warn_at = expires - self.rules.warn_before;
                 if warn_at > now {
-                    d.schedule.push(reminder(user, ReminderKind::LinkWarning, warn_at, Some(expires)));
+                    d.schedule.push(reminder(
+                        user,
+                        ReminderKind::LinkWarning,
+                        warn_at,
+                        Some(expires),
+                    ));
                 }
-                d.schedule.push(reminder(user, ReminderKind::LinkExpired, expires, Some(expires)));
-                d.schedule.push(reminder(user, ReminderKind::Purge, expires + self.rules.purge_after, None));
+                d.schedule.push(reminder(
+                    user,
+                    ReminderKind::LinkExpired,
+                    expires,
+                    Some(expires),
+                ));
+                d.schedule.push(reminder(
+                    user,
+                    ReminderKind::Purge,
+                    expires + self.rules.purge_after,
+                    None,
+                ));
                 self.say(self.content.answer(&id, "text"), &vars)
             }
             "login_attempts" => match count {
@@ -579,7 +623,12 @@ impl Engine {
                         vars.push(("attempts_used", n.to_string()));
                         return self.say(self.content.answer(&id, "now_locked"), &vars);
                     }
-                    d.schedule.push(reminder(user, ReminderKind::Purge, now + self.rules.purge_after, None));
+                    d.schedule.push(reminder(
+                        user,
+                        ReminderKind::Purge,
+                        now + self.rules.purge_after,
+                        None,
+                    ));
                     let left = self.rules.max_attempts - n;
                     self.say(
                         self.content.answer(&id, "counted"),
@@ -639,7 +688,15 @@ impl Engine {
                         &[("reference", existing.to_string())],
                     );
                 }
-                self.escalate(user, state, EscalationKind::TalkToHuman, None, now, next_reference, d);
+                self.escalate(
+                    user,
+                    state,
+                    EscalationKind::TalkToHuman,
+                    None,
+                    now,
+                    next_reference,
+                    d,
+                );
                 self.say(
                     self.content.answer(&id, "text"),
                     &[("reference", next_reference.to_string())],
@@ -650,7 +707,13 @@ impl Engine {
     }
 
     /// Starts a lock at `start` (replacing any earlier one) and schedules its end notice.
-    fn lock(&self, user: &str, state: &mut UserState, start: DateTime<Utc>, d: &mut Decision) -> DateTime<Utc> {
+    fn lock(
+        &self,
+        user: &str,
+        state: &mut UserState,
+        start: DateTime<Utc>,
+        d: &mut Decision,
+    ) -> DateTime<Utc> {
         let until = start + self.rules.lock_time;
         let old: Vec<ReminderRef> = state
             .reminders
@@ -663,16 +726,27 @@ impl Engine {
         state.locked_until = Some(until);
         state.failed_attempts = self.rules.max_attempts;
         state.attempts_at = Some(start);
-        d.schedule.push(reminder(user, ReminderKind::LockOver, until, Some(until)));
-        d.schedule.push(reminder(user, ReminderKind::Purge, until + self.rules.purge_after, None));
+        d.schedule
+            .push(reminder(user, ReminderKind::LockOver, until, Some(until)));
+        d.schedule.push(reminder(
+            user,
+            ReminderKind::Purge,
+            until + self.rules.purge_after,
+            None,
+        ));
         until
     }
 
     fn clear_link(&self, state: &mut UserState, d: &mut Decision) {
         state.reset_requested_at = None;
         state.link_valid_until = None;
-        d.cancel
-            .extend(state.reminders.iter().filter(|r| is_link_reminder(r.kind)).copied());
+        d.cancel.extend(
+            state
+                .reminders
+                .iter()
+                .filter(|r| is_link_reminder(r.kind))
+                .copied(),
+        );
         state.reminders.retain(|r| !is_link_reminder(r.kind));
     }
 
@@ -684,7 +758,11 @@ impl Engine {
                 ("expires_at", self.clock(exp, now)),
                 ("time_left", time_left(exp - now)),
             ];
-            let key = if exp > now { "status_link" } else { "status_link_expired" };
+            let key = if exp > now {
+                "status_link"
+            } else {
+                "status_link_expired"
+            };
             lines.push(self.say(self.content.message(key), &vars));
         }
         if let Some(until) = state.locked_at(now) {
@@ -701,7 +779,10 @@ impl Engine {
                 self.content.message("status_attempts"),
                 &[
                     ("attempts_used", state.failed_attempts.to_string()),
-                    ("attempts_word", plural(state.failed_attempts, "attempt", "attempts").into()),
+                    (
+                        "attempts_word",
+                        plural(state.failed_attempts, "attempt", "attempts").into(),
+                    ),
                     ("attempts_left", attempts_phrase(left)),
                 ],
             ));
@@ -717,7 +798,12 @@ impl Engine {
 
     /// A reminder fell due: what to tell the user, if it still means anything. Changes `state`
     /// (a purge clears what can no longer matter).
-    pub fn on_due(&self, state: &mut UserState, r: &Reminder, now: DateTime<Utc>) -> Option<String> {
+    pub fn on_due(
+        &self,
+        state: &mut UserState,
+        r: &Reminder,
+        now: DateTime<Utc>,
+    ) -> Option<String> {
         let shown = |key: &str, vars: &[(&str, String)]| {
             (!state.reminders_off).then(|| self.say(self.content.message(key), vars))
         };
@@ -728,14 +814,20 @@ impl Engine {
                 if state.link_valid_until != Some(exp) || now >= exp {
                     return None;
                 }
-                shown("reminder_link_warning", &[("expires_at", self.clock(exp, now))])
+                shown(
+                    "reminder_link_warning",
+                    &[("expires_at", self.clock(exp, now))],
+                )
             }
             ReminderKind::LinkExpired => {
                 let exp = r.about?;
                 if state.link_valid_until != Some(exp) {
                     return None;
                 }
-                shown("reminder_link_expired", &[("expires_at", self.clock(exp, now))])
+                shown(
+                    "reminder_link_expired",
+                    &[("expires_at", self.clock(exp, now))],
+                )
             }
             ReminderKind::LockOver => {
                 let until = r.about?;
@@ -744,7 +836,10 @@ impl Engine {
                 }
                 state.failed_attempts = 0;
                 state.attempts_at = None;
-                shown("reminder_lock_over", &[("locked_until", self.clock(until, now))])
+                shown(
+                    "reminder_lock_over",
+                    &[("locked_until", self.clock(until, now))],
+                )
             }
             ReminderKind::Purge => {
                 self.purge(state, now);
@@ -773,7 +868,12 @@ impl Engine {
     }
 }
 
-fn reminder(user: &str, kind: ReminderKind, due: DateTime<Utc>, about: Option<DateTime<Utc>>) -> Reminder {
+fn reminder(
+    user: &str,
+    kind: ReminderKind,
+    due: DateTime<Utc>,
+    about: Option<DateTime<Utc>>,
+) -> Reminder {
     Reminder {
         user: user.to_string(),
         kind,

@@ -35,12 +35,16 @@ pub struct Report {
 
 /// Reads a TSV file with a `text<TAB>intent` header. Intents must be ones the bot knows.
 pub fn read_tsv(path: &Path, known: &[String]) -> anyhow::Result<Vec<(String, String)>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut rows = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if i == 0 {
             if line.trim() != "text\tintent" {
-                bail!("{}:1: the first line must be the header `text<TAB>intent`", path.display());
+                bail!(
+                    "{}:1: the first line must be the header `text<TAB>intent`",
+                    path.display()
+                );
             }
             continue;
         }
@@ -73,7 +77,10 @@ pub fn evaluate(engine: &Engine, rows: &[(String, String)]) -> Report {
 /// Scores (gold, predicted) pairs.
 pub fn score(pairs: &[(String, String)]) -> Report {
     let n = pairs.len();
-    let mut labels: Vec<&str> = pairs.iter().flat_map(|(g, p)| [g.as_str(), p.as_str()]).collect();
+    let mut labels: Vec<&str> = pairs
+        .iter()
+        .flat_map(|(g, p)| [g.as_str(), p.as_str()])
+        .collect();
     labels.sort_unstable();
     labels.dedup();
     let mut per_intent = Vec::new();
@@ -83,7 +90,11 @@ pub fn score(pairs: &[(String, String)]) -> Report {
         let pred = pairs.iter().filter(|(_, p)| p == l).count();
         let precision = ratio(tp, pred);
         let recall = ratio(tp, gold);
-        let f1 = if precision + recall > 0.0 { 2.0 * precision * recall / (precision + recall) } else { 0.0 };
+        let f1 = if precision + recall > 0.0 {
+            2.0 * precision * recall / (precision + recall)
+        } else {
+            0.0
+        };
         per_intent.push(IntentScore {
             intent: l.to_string(),
             precision,
@@ -101,13 +112,20 @@ pub fn score(pairs: &[(String, String)]) -> Report {
     for (g, p) in pairs.iter().filter(|(g, p)| g != p) {
         *conf.entry((g.clone(), p.clone())).or_default() += 1;
     }
-    let mut confusions: Vec<(String, String, usize)> = conf.into_iter().map(|((g, p), c)| (g, p, c)).collect();
+    let mut confusions: Vec<(String, String, usize)> =
+        conf.into_iter().map(|((g, p), c)| (g, p, c)).collect();
     confusions.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(&b.0)));
     Report {
         accuracy: ratio(correct, n),
         macro_f1,
-        oos_false_accept: ratio(oos.iter().filter(|(_, p)| p != OUT_OF_SCOPE).count(), oos.len()),
-        in_scope_false_reject: ratio(ins.iter().filter(|(_, p)| p == OUT_OF_SCOPE).count(), ins.len()),
+        oos_false_accept: ratio(
+            oos.iter().filter(|(_, p)| p != OUT_OF_SCOPE).count(),
+            oos.len(),
+        ),
+        in_scope_false_reject: ratio(
+            ins.iter().filter(|(_, p)| p == OUT_OF_SCOPE).count(),
+            ins.len(),
+        ),
         n,
         per_intent,
         confusions,
@@ -128,7 +146,10 @@ impl Report {
     }
 
     pub fn table(&self) -> String {
-        let mut out = format!("{:<22} {:>9} {:>9} {:>9} {:>8}\n", "intent", "precision", "recall", "f1", "support");
+        let mut out = format!(
+            "{:<22} {:>9} {:>9} {:>9} {:>8}\n",
+            "intent", "precision", "recall", "f1", "support"
+        );
         for s in &self.per_intent {
             out.push_str(&format!(
                 "{:<22} {:>9.3} {:>9.3} {:>9.3} {:>8}\n",

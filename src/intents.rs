@@ -125,16 +125,29 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Intent>, Vec<FileProblem>> {
             problems.push(FileProblem::new(
                 &a.file,
                 1,
-                format!("intent id `{}` is also declared in {}", a.id, b.file.display()),
+                format!(
+                    "intent id `{}` is also declared in {}",
+                    a.id,
+                    b.file.display()
+                ),
             ));
         }
     }
     for id in REQUIRED {
-        if !intents.iter().any(|i| i.id == *id) {
-            problems.push(FileProblem::new(dir, 0, format!("required intent `{id}` has no file")));
+        let has_file = dir.join(format!("{id}.toml")).exists();
+        if !has_file && !intents.iter().any(|i| i.id == *id) {
+            problems.push(FileProblem::new(
+                dir,
+                0,
+                format!("required intent `{id}` has no file"),
+            ));
         }
     }
-    if problems.is_empty() { Ok(intents) } else { Err(problems) }
+    if problems.is_empty() {
+        Ok(intents)
+    } else {
+        Err(problems)
+    }
 }
 
 fn load_file(file: &Path) -> Result<Intent, Vec<FileProblem>> {
@@ -142,7 +155,10 @@ fn load_file(file: &Path) -> Result<Intent, Vec<FileProblem>> {
         .map_err(|e| vec![FileProblem::new(file, 0, format!("cannot read: {e}"))])?;
     let raw: IntentFile = parse_toml(file, &text).map_err(|p| vec![p])?;
     let mut problems = Vec::new();
-    let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+    let stem = file
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default();
     if raw.id != stem {
         problems.push(FileProblem::new(
             file,
@@ -151,13 +167,21 @@ fn load_file(file: &Path) -> Result<Intent, Vec<FileProblem>> {
         ));
     }
     if !raw.id.chars().all(|c| c.is_ascii_lowercase() || c == '_') || raw.id.is_empty() {
-        problems.push(FileProblem::new(file, line_of(&text, "id"), "id must be lower_snake_case"));
+        problems.push(FileProblem::new(
+            file,
+            line_of(&text, "id"),
+            "id must be lower_snake_case",
+        ));
     }
     let mut patterns = Vec::new();
     for p in &raw.patterns {
         // Patterns see the normalised (lower-case) message, so they are compiled case-insensitive
         // only as a safety net for capitals written in the file.
-        match regex::RegexBuilder::new(p).case_insensitive(true).size_limit(1 << 20).build() {
+        match regex::RegexBuilder::new(p)
+            .case_insensitive(true)
+            .size_limit(1 << 20)
+            .build()
+        {
             Ok(re) => patterns.push(re),
             Err(e) => problems.push(FileProblem::new(
                 file,
@@ -170,15 +194,26 @@ fn load_file(file: &Path) -> Result<Intent, Vec<FileProblem>> {
         problems.push(FileProblem::new(
             file,
             line_of(&text, "examples"),
-            format!("{} examples; at least {MIN_EXAMPLES} are needed", raw.examples.len()),
+            format!(
+                "{} examples; at least {MIN_EXAMPLES} are needed",
+                raw.examples.len()
+            ),
         ));
     }
     for (i, ex) in raw.examples.iter().enumerate() {
         if ex.trim().is_empty() {
-            problems.push(FileProblem::new(file, line_of(&text, "examples"), format!("example {} is empty", i + 1)));
+            problems.push(FileProblem::new(
+                file,
+                line_of(&text, "examples"),
+                format!("example {} is empty", i + 1),
+            ));
         }
         if raw.examples[..i].contains(ex) {
-            problems.push(FileProblem::new(file, line_of(&text, ex), format!("duplicate example {ex:?}")));
+            problems.push(FileProblem::new(
+                file,
+                line_of(&text, ex),
+                format!("duplicate example {ex:?}"),
+            ));
         }
     }
     if !problems.is_empty() {

@@ -86,7 +86,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("{p}");
             }
             if problems.is_empty() {
-                println!("ok: config {}; {summary}", cli.config.as_ref().map_or("config.toml".into(), |p| p.display().to_string()));
+                println!(
+                    "ok: config {}; {summary}",
+                    cli.config
+                        .as_ref()
+                        .map_or("config.toml".into(), |p| p.display().to_string())
+                );
                 Ok(ExitCode::SUCCESS)
             } else {
                 println!("{} problem(s)", problems.len());
@@ -95,19 +100,30 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Classify { text } => {
             let engine = load_engine(&config)?;
-            let (c, u) = engine.understand(&esrbot::privacy::redact(&esrbot::text::clean_input(text)).text);
+            let (c, u) =
+                engine.understand(&esrbot::privacy::redact(&esrbot::text::clean_input(text)).text);
             let (intent, confidence) = engine.predict(text);
-            println!("intent: {intent} (confidence {confidence:.3}{})", if c.by_pattern { ", pattern" } else { "" });
+            println!(
+                "intent: {intent} (confidence {confidence:.3}{})",
+                if c.by_pattern { ", pattern" } else { "" }
+            );
             if let Understood::Ambiguous { options } = &u {
                 let names: Vec<&str> = options.iter().map(|i| engine.label(*i)).collect();
-                println!("ambiguous: the bot would ask which of {} was meant", names.join(", "));
+                println!(
+                    "ambiguous: the bot would ask which of {} was meant",
+                    names.join(", ")
+                );
             }
             for (i, p) in c.ranked.iter().skip(1).take(2) {
                 println!("next: {} ({p:.3})", engine.label(*i));
             }
             let now = Utc::now();
             match find_past_time(text, now, engine.rules.tz) {
-                Some(m) => println!("time: \"{}\" = {}", m.text, format_clock(m.at, now, engine.rules.tz)),
+                Some(m) => println!(
+                    "time: \"{}\" = {}",
+                    m.text,
+                    format_clock(m.at, now, engine.rules.tz)
+                ),
                 None => println!("time: none"),
             }
             Ok(ExitCode::SUCCESS)
@@ -141,7 +157,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
             println!("{passed} passed, {failed} failed");
-            Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Command::Chat { user } => {
             let engine = Arc::new(load_engine(&config)?);

@@ -59,7 +59,9 @@ pub fn redact(text: &str) -> Redacted {
         .replace_all(&out, |caps: &regex::Captures| {
             let whole = caps.get(0).map_or("", |m| m.as_str());
             let secret = caps.name("secret").map_or("", |m| m.as_str());
-            let explicit = caps.name("how").is_some_and(|m| m.as_str().contains([':', '=']))
+            let explicit = caps
+                .name("how")
+                .is_some_and(|m| m.as_str().contains([':', '=']))
                 || caps.name("quote").is_some_and(|m| !m.as_str().is_empty());
             if explicit || looks_like_password(secret) {
                 hidden_password = true;
@@ -95,7 +97,8 @@ pub fn redact(text: &str) -> Redacted {
 /// mixed characters, so a word with a digit, a capital inside or a symbol is taken as the secret.
 fn looks_like_password(word: &str) -> bool {
     let word = word.trim_end_matches(['.', ',', '!', '?']);
-    word.chars().any(|c| c.is_ascii_digit() || c.is_uppercase() || "!@#$%^&*()_+=[]{}<>~|\\/".contains(c))
+    word.chars()
+        .any(|c| c.is_ascii_digit() || c.is_uppercase() || "!@#$%^&*()_+=[]{}<>~|\\/".contains(c))
         && (word.len() >= 4 || !word.chars().all(|c| c.is_ascii_digit()))
 }
 
@@ -132,7 +135,11 @@ mod tests {
         assert!(!r.text.contains("Summer2024"));
         let r = redact("i forgot my password");
         assert!(r.found.is_empty());
-        for ok in ["my password isn't working", "my password is wrong", "password was rejected"] {
+        for ok in [
+            "my password isn't working",
+            "my password is wrong",
+            "password was rejected",
+        ] {
             assert!(redact(ok).found.is_empty(), "{ok}");
         }
         let r = redact("my new password is 'abcdefgh' ok?");
@@ -141,10 +148,18 @@ mod tests {
 
     #[test]
     fn birth_dates_are_cut_out() {
-        for m in ["my dob is 12/03/1985", "born 3rd March 1985", "it asks for 01-02-79 right?"] {
+        for m in [
+            "my dob is 12/03/1985",
+            "born 3rd March 1985",
+            "it asks for 01-02-79 right?",
+        ] {
             let r = redact(m);
             assert_eq!(r.found, vec![Secret::DateOfBirth], "{m}");
-            assert!(!r.text.contains("85") && !r.text.contains("79"), "{}", r.text);
+            assert!(
+                !r.text.contains("85") && !r.text.contains("79"),
+                "{}",
+                r.text
+            );
         }
         // A recent date that is not about birth is ordinary content.
         assert!(redact("I requested it on 24/11/2026").found.is_empty());

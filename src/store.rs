@@ -85,7 +85,8 @@ impl Store {
     pub fn next_due(&self) -> anyhow::Result<Option<DateTime<Utc>>> {
         let r = self.db.begin_read()?;
         let t = r.open_table(REMINDERS)?;
-        Ok(t.first()?.and_then(|(k, _)| DateTime::from_timestamp_millis(k.value().0)))
+        Ok(t.first()?
+            .and_then(|(k, _)| DateTime::from_timestamp_millis(k.value().0)))
     }
 
     pub fn reminder_count(&self) -> anyhow::Result<u64> {
@@ -108,7 +109,11 @@ impl Store {
             let (_, v) = row?;
             all.push(decode::<Escalation>(v.value())?);
         }
-        all.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.reference.cmp(&b.reference)));
+        all.sort_by(|a, b| {
+            a.created_at
+                .cmp(&b.created_at)
+                .then(a.reference.cmp(&b.reference))
+        });
         Ok(all)
     }
 }

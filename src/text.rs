@@ -132,7 +132,10 @@ mod tests {
 
     #[test]
     fn normal_form() {
-        assert_eq!(normalize("My E.S.R pw  DOESN’T work!!"), "my esr pw doesn't work");
+        assert_eq!(
+            normalize("My E.S.R pw  DOESN’T work!!"),
+            "my esr pw doesn't work"
+        );
         assert_eq!(normalize("at 9.30am, ok?"), "at 9.30am ok");
         assert_eq!(normalize("at 21:30"), "at 21:30");
         assert_eq!(normalize("🙂🙂"), "");
@@ -148,7 +151,10 @@ mod tests {
         assert!(!is_email("jane@nhs.net\r\nBcc: x@y.z"));
         assert!(!is_email("a b@nhs.net"));
         assert!(!is_email("@nhs.net"));
-        assert_eq!(find_email("it's now <j.bloggs@nhs.net>."), Some("j.bloggs@nhs.net"));
+        assert_eq!(
+            find_email("it's now <j.bloggs@nhs.net>."),
+            Some("j.bloggs@nhs.net")
+        );
         assert_eq!(find_email("no address here"), None);
     }
 }

@@ -1,0 +1,130 @@
+//! The `esrbot` command as a user runs it: each subcommand's output and exit code.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use super::root;
+
+fn esrbot(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_esrbot"))
+        .args(args)
+        .current_dir(root())
+        .env_remove("ESRBOT_LOG")
+        .output()
+        .expect("esrbot runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn check_passes_on_the_shipped_files() {
+    let (code, out, _) = esrbot(&["check"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.starts_with("ok: "), "{out}");
+}
+
+#[test]
+fn classify_prints_intent_confidence_candidates_and_times() {
+    let (code, out, err) = esrbot(&["classify", "I submitted the reset 3 hours ago"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("intent: reset_requested (confidence 0."),
+        "{out}"
+    );
+    assert_eq!(out.matches("\nnext: ").count(), 2, "{out}");
+    assert!(out.contains("time: \"3 hours ago\""), "{out}");
+}
+
+#[test]
+fn eval_prints_the_summary_line_and_json() {
+    let sample = root().join("../shared/eval/sample_intents.tsv");
+    let file = if sample.exists() {
+        sample
+    } else {
+        root().join("tests/data/dev.tsv")
+    };
+    let file = file.to_str().unwrap();
+    let (code, out, err) = esrbot(&["eval", file]);
+    assert_eq!(code, 0, "{err}");
+    let last = out.lines().last().unwrap();
+    assert!(
+        last.starts_with("accuracy=")
+            && last.contains(" oos_false_accept=")
+            && last.contains(" n="),
+        "{last}"
+    );
+    assert!(out.contains("precision"));
+    let (_, json, _) = esrbot(&["eval", file, "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).expect("one JSON object");
+    assert!(v["accuracy"].as_f64().is_some() && v["n"].as_u64().unwrap() > 0);
+    let (code, _, err) = esrbot(&["eval", "Cargo.toml"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("Cargo.toml:1: the first line must be the header"),
+        "{err}"
+    );
+}
+
+#[test]
+fn test_runs_conversations_and_fails_on_a_wrong_one() {
+    let (code, out, _) = esrbot(&["test", "tests/conversations"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.trim_end().ends_with(" passed, 0 failed"), "{out}");
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "start = \"2026-03-02T09:00:00Z\"\n[[turn]]\nsay = \"hello\"\nexpect = [\"goodbye\"]\n",
+    )
+    .unwrap();
+    let (code, out, _) = esrbot(&["test", bad.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("expected the reply to contain \"goodbye\""),
+        "{out}"
+    );
+    assert!(out.trim_end().ends_with("0 passed, 1 failed"), "{out}");
+}
+
+#[test]
+fn a_bad_setting_stops_start_up_naming_the_key() {
+    let out = Command::new(env!("CARGO_BIN_EXE_esrbot"))
+        .args(["check"])
+        .current_dir(root())
+        .env("ESRBOT_GUIDE_LOCK_HOURS", "0")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("guide.lock_hours"), "{err}");
+}
+
+#[test]
+fn chat_answers_lines_from_standard_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("chat.redb");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_esrbot"))
+        .args(["chat", "--user", "alex"])
+        .current_dir(root())
+        .env("ESRBOT_STORAGE_PATH", &db)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"hello\nI'm locked out of ESR\nhow long is left\nquit\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("get back into ESR"), "{text}");
+    assert!(text.contains("12 hours"), "{text}");
+    assert!(text.contains("locked until"), "{text}");
+    assert!(db.exists());
+}

@@ -1,0 +1,101 @@
+//! Reminders live in the database: a restart (a new process on the same file) loses none, and
+//! what fell due while the bot was down is delivered if it still means something.
+
+use esrbot::state::ReminderKind;
+
+use super::{at, bot_at, temp_db};
+
+#[test]
+fn reminders_survive_a_restart() {
+    let (_dir, path) = temp_db();
+    {
+        let bot = bot_at(&path);
+        let r = bot
+            .handle(
+                "u:1",
+                None,
+                "I've just submitted the reset",
+                at("2026-03-02T09:00:00Z"),
+            )
+            .unwrap();
+        assert!(r.text.contains("13:00"), "{}", r.text);
+    } // the bot stops here
+    let bot = bot_at(&path);
+    assert_eq!(
+        bot.store.next_due().unwrap(),
+        Some(at("2026-03-02T12:30:00Z"))
+    );
+    let due = bot.deliver_due(at("2026-03-02T12:31:00Z"), 100).unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].kind, ReminderKind::LinkWarning);
+    assert!(due[0].text.contains("13:00"));
+    // Claimed reminders are gone for good: a second process start does not repeat them.
+    drop(bot);
+    let bot = bot_at(&path);
+    assert!(
+        bot.deliver_due(at("2026-03-02T12:32:00Z"), 100)
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn a_late_start_replaces_the_warning_with_the_expiry_notice() {
+    let (_dir, path) = temp_db();
+    bot_at(&path)
+        .handle(
+            "u:1",
+            None,
+            "I've just submitted the reset",
+            at("2026-03-02T09:00:00Z"),
+        )
+        .unwrap();
+    // Down from 12:00 to 15:00: both the warning (12:30) and the expiry (13:00) fell due.
+    let bot = bot_at(&path);
+    let due = bot.deliver_due(at("2026-03-02T15:00:00Z"), 100).unwrap();
+    let kinds: Vec<ReminderKind> = due.iter().map(|n| n.kind).collect();
+    assert_eq!(kinds, vec![ReminderKind::LinkExpired], "{due:?}");
+    assert!(due[0].text.contains("expired"));
+}
+
+#[test]
+fn a_lock_notice_is_kept_across_restarts_and_state_is_purged_later() {
+    let (_dir, path) = temp_db();
+    bot_at(&path)
+        .handle("u:2", None, "locked out", at("2026-03-02T09:00:00Z"))
+        .unwrap();
+    let bot = bot_at(&path);
+    assert!(bot.store.user("u:2").unwrap().locked_until.is_some());
+    let due = bot.deliver_due(at("2026-03-02T21:00:00Z"), 100).unwrap();
+    assert_eq!(due.len(), 1);
+    assert!(due[0].text.contains("lock is over"));
+    // A day after the lock ended, nothing about it is kept.
+    assert!(
+        bot.deliver_due(at("2026-03-03T21:00:00Z"), 100)
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(bot.store.user("u:2").unwrap(), Default::default());
+    assert_eq!(bot.store.reminder_count().unwrap(), 0);
+}
+
+#[test]
+fn many_reminders_are_claimed_in_order_across_batches() {
+    let (_dir, path) = temp_db();
+    let bot = bot_at(&path);
+    for i in 0..50 {
+        let start = at("2026-03-02T09:00:00Z") + chrono::Duration::minutes(i);
+        bot.handle(&format!("u:{i}"), None, "locked out", start)
+            .unwrap();
+    }
+    let mut seen = Vec::new();
+    loop {
+        let batch = bot.deliver_due(at("2026-03-02T23:00:00Z"), 7).unwrap();
+        if batch.is_empty() {
+            break;
+        }
+        seen.extend(batch);
+    }
+    assert_eq!(seen.len(), 50);
+    assert!(seen.windows(2).all(|w| w[0].due <= w[1].due));
+}

@@ -1,0 +1,57 @@
+//! Integration tests, one binary with a module per area (see each module's header).
+
+mod bad_input;
+mod cli;
+mod conversations;
+mod files;
+mod restart;
+mod understanding;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use chrono::{DateTime, Utc};
+use esrbot::bot::{Bot, load_engine};
+use esrbot::config::Config;
+use esrbot::engine::Engine;
+use esrbot::store::Store;
+
+pub fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The project's own configuration, with no environment overrides.
+pub fn config() -> Config {
+    Config::load(
+        &root().join("config.toml"),
+        true,
+        Vec::<(String, String)>::new(),
+    )
+    .expect("config.toml loads")
+}
+
+/// The engine trained on the shipped intents (trained once for all tests).
+pub fn engine() -> Arc<Engine> {
+    static ENGINE: OnceLock<Arc<Engine>> = OnceLock::new();
+    ENGINE
+        .get_or_init(|| Arc::new(load_engine(&config()).expect("engine loads")))
+        .clone()
+}
+
+/// A bot on a database file at `path` (which may already exist).
+pub fn bot_at(path: &Path) -> Bot {
+    Bot {
+        engine: engine(),
+        store: Store::open(path).expect("database opens"),
+    }
+}
+
+pub fn temp_db() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("esrbot.redb");
+    (dir, path)
+}
+
+pub fn at(s: &str) -> DateTime<Utc> {
+    s.parse().expect("RFC 3339 time")
+}
