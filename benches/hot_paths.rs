@@ -111,6 +111,7 @@ fn schedule_and_claim_100k_reminders(b: Bencher) {
                         kind: ReminderKind::LockOver,
                         due: t0() + Duration::seconds(i),
                         about: None,
+                        text: None,
                     })?;
                 }
                 Ok(())

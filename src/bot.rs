@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::content::Content;
 use crate::engine::{Decision, Engine, Reply, Rules};
 use crate::intents;
-use crate::state::{ReminderKind, UserState};
+use crate::state::{EscalationKind, MailJob, MailState, ReminderKind, UserState};
 use crate::store::{Store, Txn};
 
 /// A message the bot sends on its own (a reminder), for a transport to deliver.
@@ -140,6 +140,17 @@ fn commit_decision(
             "escalation reference changed under us"
         );
         txn.put_escalation(e).context("record escalation")?;
+        // The e-mail is queued in the same transaction as the escalation: neither exists without
+        // the other, whatever happens next.
+        if e.kind == EscalationKind::EmailChanged {
+            txn.put_mail_job(&MailJob {
+                reference: e.reference.clone(),
+                attempts: 0,
+                next_attempt: e.created_at,
+                state: MailState::Queued,
+                last_error: None,
+            })?;
+        }
     }
     txn.put_user(user, state)
 }

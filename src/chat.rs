@@ -1,42 +1,64 @@
 //! The terminal transport: `esrbot chat`. Reads lines from standard input, prints the bot's
-//! replies, and prints reminders as they fall due while the conversation runs.
+//! replies, and prints reminders and escalation updates as they fall due while the conversation
+//! runs. When e-mail is configured it also runs the outbox sender.
 
 use std::io::Write;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, mpsc, watch};
 
 use crate::bot::Bot;
+use crate::config::Config;
 use crate::dispatch::{self, Clock, SystemClock};
+use crate::mail::{Mailer, Settings};
+use crate::outbox::{self, Sender};
+use crate::state::SUPPORT_TEAM;
 
-pub async fn run(bot: Arc<Bot>, user: String) -> anyhow::Result<()> {
+pub async fn run(bot: Arc<Bot>, config: &Config, user: String) -> anyhow::Result<()> {
     let user_id = format!("chat:{user}");
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let wake = Arc::new(Notify::new());
+    let mail_wake = Arc::new(Notify::new());
     let (tx, mut rx) = mpsc::channel(64);
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let poll = Duration::from_secs(config.mail.poll_seconds.into());
     let dispatcher = tokio::spawn(dispatch::run(
         bot.clone(),
         clock.clone(),
         tx,
         wake.clone(),
-        async {
-            let _ = stop_rx.await;
-        },
+        poll,
+        stopped(stop_rx.clone()),
     ));
+    let sender = if config.mail.host.is_empty() {
+        tracing::warn!("mail.host is not set: e-mail changes stay queued until it is");
+        None
+    } else {
+        let settings = Settings::from_config(config, std::env::var("ESRBOT_SMTP_PASSWORD").ok())?;
+        let mailer = Mailer::new(&settings).map_err(anyhow::Error::msg)?;
+        Some(tokio::spawn(outbox::run(
+            bot.clone(),
+            Sender::from_config(config, mailer),
+            clock.clone(),
+            mail_wake.clone(),
+            wake.clone(),
+            stopped(stop_rx.clone()),
+        )))
+    };
 
-    println!(
-        "esrbot: help getting back into ESR. Type your question (\"quit\" or Ctrl-D to leave)."
-    );
+    println!("esrbot: help getting back into ESR. Type your question (\"quit\" or Ctrl-D to leave).");
     prompt();
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     loop {
         tokio::select! {
             line = lines.next_line() => {
                 let Some(line) = line? else { break };
-                let trimmed = line.trim();
-                if matches!(trimmed, "quit" | "exit" | "/quit") {
+                if matches!(line.trim(), "quit" | "exit" | "/quit") {
                     break;
                 }
                 let b = bot.clone();
@@ -50,25 +72,32 @@ pub async fn run(bot: Arc<Bot>, user: String) -> anyhow::Result<()> {
                     }
                 }
                 wake.notify_one();
+                mail_wake.notify_one();
                 prompt();
             }
             Some(n) = rx.recv() => {
-                let who = if n.user == user_id { String::new() } else { format!(" for {}", n.user) };
-                println!("\n[reminder{who}] {}", n.text);
+                let who = if n.user == user_id {
+                    "reminder".to_string()
+                } else if n.user == SUPPORT_TEAM {
+                    "support team".to_string()
+                } else {
+                    format!("for {}", n.user)
+                };
+                println!("\n[{who}] {}", n.text);
                 prompt();
             }
         }
     }
-    let _ = stop_tx.send(());
+    let _ = stop_tx.send(true);
     dispatcher.await??;
+    if let Some(s) = sender {
+        s.await??;
+    }
     Ok(())
 }
 
 fn indent(text: &str) -> String {
-    text.lines()
-        .map(|l| format!("  {l}"))
-        .collect::<Vec<_>>()
-        .join("\n")
+    text.lines().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n")
 }
 
 fn prompt() {

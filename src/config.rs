@@ -20,6 +20,7 @@ pub struct Config {
     pub understanding: UnderstandingSettings,
     pub reminders: ReminderSettings,
     pub storage: StorageSettings,
+    pub mail: MailSettings,
     /// Where the config file lives; relative paths are resolved against it. Not a setting.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -64,6 +65,58 @@ pub struct ReminderSettings {
 #[serde(deny_unknown_fields, default)]
 pub struct StorageSettings {
     pub path: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    /// Plain connection upgraded with STARTTLS (NHS relays; port 587).
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// No encryption: only for a relay on the same machine or network.
+    None,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailSettings {
+    /// SMTP relay host. Empty: e-mail is not configured and escalations wait in the outbox.
+    pub host: String,
+    pub port: u16,
+    pub tls: TlsMode,
+    pub from: String,
+    pub to: String,
+    /// Login for the relay; the password comes only from ESRBOT_SMTP_PASSWORD.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    pub timeout_seconds: u32,
+    pub max_attempts: u32,
+    pub retry_base_seconds: u32,
+    pub retry_max_seconds: u32,
+    /// How often the sender looks for work written by another process (e.g. a retry).
+    pub poll_seconds: u32,
+    /// Accept a self-signed certificate (a test relay only; never for a real one).
+    pub accept_invalid_certs: bool,
+}
+
+impl Default for MailSettings {
+    fn default() -> Self {
+        Self {
+            host: String::new(),
+            port: 587,
+            tls: TlsMode::Starttls,
+            from: "esrbot@localhost.localdomain".into(),
+            to: "stees.mandatorytraining@nhs.net".into(),
+            username: None,
+            timeout_seconds: 30,
+            max_attempts: 8,
+            retry_base_seconds: 30,
+            retry_max_seconds: 1800,
+            poll_seconds: 5,
+            accept_invalid_certs: false,
+        }
+    }
 }
 
 impl Default for BotSettings {
@@ -161,9 +214,12 @@ impl Config {
         for (name, value) in env {
             apply_env(&mut merged, &name, &value)?;
         }
-        let mut config: Config = merged
-            .try_into()
-            .map_err(|e: toml::de::Error| anyhow::anyhow!("{origin}: {}", e.message()))?;
+        // Round-trip through text so a type error can be located and named by its key.
+        let merged_text = toml::to_string(&merged).context("settings")?;
+        let mut config: Config = toml::from_str(&merged_text).map_err(|e| {
+            let key = e.span().map(|s| key_at(&merged_text, s.start)).unwrap_or_default();
+            anyhow::anyhow!("{origin}: {key}: {}", e.message().trim())
+        })?;
         config.base_dir = base_dir;
         config.validate()?;
         Ok(config)
@@ -224,6 +280,36 @@ impl Config {
                 r.purge_after_hours
             );
         }
+        let m = &self.mail;
+        if !m.host.is_empty() {
+            if m.port == 0 {
+                bail!("mail.port must be a port number (1-65535)");
+            }
+            if !crate::text::is_email(&m.from) && !m.from.ends_with(".localdomain") {
+                bail!("mail.from is not an e-mail address: {:?}", m.from);
+            }
+        }
+        if m.host.contains(char::is_whitespace) {
+            bail!("mail.host must not contain spaces: {:?}", m.host);
+        }
+        if !crate::text::is_email(&m.to) {
+            bail!("mail.to is not an e-mail address: {:?}", m.to);
+        }
+        if m.username.as_deref().is_some_and(|u| u.is_empty() || u.contains(['\r', '\n'])) {
+            bail!("mail.username must be a non-empty single line");
+        }
+        if !(1..=600).contains(&m.timeout_seconds) {
+            bail!("mail.timeout_seconds must be between 1 and 600 (got {})", m.timeout_seconds);
+        }
+        if !(1..=100).contains(&m.max_attempts) {
+            bail!("mail.max_attempts must be between 1 and 100 (got {})", m.max_attempts);
+        }
+        if m.retry_base_seconds == 0 || m.retry_max_seconds < m.retry_base_seconds {
+            bail!("mail.retry_base_seconds must be at least 1 and at most mail.retry_max_seconds");
+        }
+        if !(1..=3600).contains(&m.poll_seconds) {
+            bail!("mail.poll_seconds must be between 1 and 3600 (got {})", m.poll_seconds);
+        }
         if self.storage.path.as_os_str().is_empty() {
             bail!("storage.path must not be empty");
         }
@@ -260,6 +346,20 @@ impl Config {
     }
 }
 
+/// "section.key" of the line holding byte `at` in a TOML text written by `toml::to_string`.
+fn key_at(text: &str, at: usize) -> String {
+    let before = &text[..at.min(text.len())];
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next().unwrap_or_default();
+    let key = line.split('=').next().unwrap_or_default().trim();
+    let section = before
+        .lines()
+        .rev()
+        .find_map(|l| l.trim().strip_prefix('[').and_then(|l| l.strip_suffix(']')))
+        .unwrap_or_default();
+    if section.is_empty() { key.to_string() } else { format!("{section}.{key}") }
+}
+
 /// Copies `file` over `into`, refusing sections and keys the program does not know.
 fn merge(into: &mut toml::Table, file: toml::Table, origin: &str) -> anyhow::Result<()> {
     for (section, value) in file {
@@ -284,7 +384,7 @@ fn section_has_optional_key(section: &str, key: &str) -> bool {
     OPTIONAL_KEYS.contains(&(section, key))
 }
 
-const OPTIONAL_KEYS: &[(&str, &str)] = &[];
+const OPTIONAL_KEYS: &[(&str, &str)] = &[("mail", "username")];
 
 /// Applies one `ESRBOT_<SECTION>_<KEY>` variable, typed like the setting it replaces.
 fn apply_env(merged: &mut toml::Table, name: &str, value: &str) -> anyhow::Result<()> {
@@ -392,6 +492,27 @@ mod tests {
         assert!(e.contains("ESRBOT_NOPE_X"), "{e}");
         let e = load("[guide\n", &[]).unwrap_err().to_string();
         assert!(e.starts_with("config.toml:1"), "{e}");
+    }
+
+    #[test]
+    fn mail_settings_from_file_and_environment() {
+        let c = load(
+            "[mail]\nhost = \"relay.nhs.net\"\ntls = \"starttls\"\nfrom = \"esrbot@nhs.net\"\n",
+            &[("ESRBOT_MAIL_PORT", "2525"), ("ESRBOT_MAIL_USERNAME", "bot"), ("ESRBOT_MAIL_TLS", "none")],
+        )
+        .unwrap();
+        assert_eq!(c.mail.port, 2525);
+        assert_eq!(c.mail.tls, TlsMode::None);
+        assert_eq!(c.mail.username.as_deref(), Some("bot"));
+        assert_eq!(c.mail.to, "stees.mandatorytraining@nhs.net");
+        let e = load("[mail]\ntls = \"ssl\"\n", &[]).unwrap_err().to_string();
+        assert!(e.contains("tls"), "{e}");
+        let e = load("[mail]\npassword = \"x\"\n", &[]).unwrap_err().to_string();
+        assert!(e.contains("mail.password"), "{e}");
+        let e = load("", &[("ESRBOT_MAIL_PORT", "99999")]).unwrap_err().to_string();
+        assert!(e.contains("mail.port"), "{e}");
+        let e = load("[mail]\ntls = \"ssl\"\n", &[]).unwrap_err().to_string();
+        assert!(e.contains("mail.tls"), "{e}");
     }
 
     #[test]

@@ -32,6 +32,9 @@ pub const PLACEHOLDERS: &[&str] = &[
     "options",
     "address",
     "time_left",
+    "note",
+    "error",
+    "attempts",
 ];
 
 /// Messages the engine needs besides the per-intent answers.
@@ -55,6 +58,9 @@ pub const MESSAGES: &[&str] = &[
     "reminder_link_expired",
     "reminder_lock_over",
     "error",
+    "escalation_sent",
+    "escalation_resolved",
+    "escalation_failed",
 ];
 
 /// Variants each intent's behaviour picks from (besides `text`, which every intent has unless it

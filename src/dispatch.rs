@@ -14,8 +14,6 @@ use crate::bot::{Bot, Notification};
 
 /// How many reminders one transaction claims.
 const BATCH: usize = 500;
-/// Longest sleep: another process sharing the database may schedule earlier work.
-const POLL: StdDuration = StdDuration::from_secs(30);
 
 /// The source of "now". The core never reads the clock itself; transports pass this in.
 pub trait Clock: Send + Sync + 'static {
@@ -31,12 +29,15 @@ impl Clock for SystemClock {
 }
 
 /// Runs until `shutdown` resolves or the receiver is dropped. `wake` is notified by whoever
-/// schedules new work, so an earlier reminder is not missed while sleeping.
+/// schedules new work, so an earlier reminder is not missed while sleeping; `poll` bounds the
+/// sleep, because another process sharing the database (an `esrbot escalations` command) may
+/// schedule work too.
 pub async fn run(
     bot: Arc<Bot>,
     clock: Arc<dyn Clock>,
     out: mpsc::Sender<Notification>,
     wake: Arc<Notify>,
+    poll: StdDuration,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     tokio::pin!(shutdown);
@@ -57,8 +58,8 @@ pub async fn run(
         let next = bot.store.next_due()?;
         let wait = next
             .map(|t| (t - clock.now()).to_std().unwrap_or(StdDuration::ZERO))
-            .unwrap_or(POLL)
-            .min(POLL);
+            .unwrap_or(poll)
+            .min(poll);
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = wake.notified() => {}

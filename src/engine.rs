@@ -845,6 +845,8 @@ impl Engine {
                 self.purge(state, now);
                 None
             }
+            // Escalation updates are not reminders: "stop reminders" does not silence them.
+            ReminderKind::Notice => r.text.clone(),
         }
     }
 
@@ -879,6 +881,7 @@ fn reminder(
         kind,
         due,
         about,
+        text: None,
     }
 }
 

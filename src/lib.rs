@@ -14,6 +14,9 @@
 //! - [`engine`]: the pure core: message + state + time → reply, state, reminders, escalation.
 //! - [`state`]: the records kept per user, reminders and escalations.
 //! - [`store`]: the redb tables and one-transaction-per-change writes.
+//! - [`queue`]: the support team's escalation queue, its audit trail, and mail outcomes.
+//! - [`mail`]: the SMTP edge (lettre): settings, the escalation e-mail, sending.
+//! - [`outbox`]: the sender task that delivers queued e-mail with retries.
 //! - [`bot`]: the engine's decisions committed to the store: what transports call.
 //! - [`dispatch`]: the restart-proof reminder dispatcher and the clock.
 //! - [`chat`]: the terminal transport (`esrbot chat`).
@@ -32,7 +35,10 @@ pub mod dispatch;
 pub mod engine;
 pub mod eval;
 pub mod intents;
+pub mod mail;
+pub mod outbox;
 pub mod privacy;
+pub mod queue;
 pub mod state;
 pub mod store;
 pub mod text;

@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 use esrbot::bot::{Bot, load_engine};
 use esrbot::config::Config;
 use esrbot::engine::Understood;
+use esrbot::state::EscalationStatus;
 use esrbot::timeexpr::{find_past_time, format_clock};
 use esrbot::{chat, check, convtest, eval};
 
@@ -49,6 +50,54 @@ enum Command {
     },
     /// Validate config.toml, intents/ and data/.
     Check,
+    /// The support team's queue of escalations (works while the bot runs).
+    Escalations {
+        #[command(subcommand)]
+        command: EscalationCommand,
+    },
+    /// E-mail: check the relay settings.
+    Mail {
+        #[command(subcommand)]
+        command: MailCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum EscalationCommand {
+    /// List escalations, oldest first.
+    List {
+        /// Only this status: open, sent, acknowledged, resolved, failed.
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// Everything about one escalation, with its history and e-mail.
+    Show { reference: String },
+    /// Take an escalation: someone is working on it.
+    Ack {
+        reference: String,
+        #[arg(long)]
+        by: String,
+    },
+    /// Close an escalation; the staff member is told.
+    Resolve {
+        reference: String,
+        #[arg(long)]
+        by: String,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Queue a failed e-mail again.
+    Retry {
+        reference: String,
+        #[arg(long, default_value = "admin")]
+        by: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum MailCommand {
+    /// Send a test e-mail with the current settings and print the server's answer.
+    Test,
 }
 
 fn main() -> ExitCode {
@@ -66,6 +115,97 @@ fn main() -> ExitCode {
             eprintln!("esrbot: {e:#}");
             ExitCode::from(2)
         }
+    }
+}
+
+fn escalations(config: &Config, command: &EscalationCommand) -> anyhow::Result<ExitCode> {
+    use esrbot::queue::Action;
+    let store = esrbot::store::Store::open(&config.storage_path()).context("opening the database")?;
+    let (reference, action, by, note) = match command {
+        EscalationCommand::List { status } => {
+            let wanted = match status {
+                Some(s) => Some(EscalationStatus::parse(s).ok_or_else(|| {
+                    anyhow::anyhow!("unknown status {s:?}: use open, sent, acknowledged, resolved or failed")
+                })?),
+                None => None,
+            };
+            let all = store.escalations()?;
+            let shown: Vec<_> = all.iter().filter(|e| wanted.is_none_or(|w| e.status == w)).collect();
+            if shown.is_empty() {
+                println!("no escalations{}", status.as_ref().map(|s| format!(" with status {s}")).unwrap_or_default());
+            } else {
+                println!("{:<10} {:<14} {:<13} {:<17} who", "reference", "kind", "status", "created (UTC)");
+                for e in shown {
+                    println!(
+                        "{:<10} {:<14} {:<13} {:<17} {}",
+                        e.reference,
+                        e.kind.as_str(),
+                        e.status.as_str(),
+                        e.created_at.format("%Y-%m-%d %H:%M"),
+                        who(e)
+                    );
+                }
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        EscalationCommand::Show { reference } => {
+            let Some(e) = store.escalation(reference)? else {
+                println!("there is no escalation {reference}");
+                return Ok(ExitCode::FAILURE);
+            };
+            println!("reference:   {}", e.reference);
+            println!("kind:        {}", e.kind.as_str());
+            println!("status:      {}", e.status.as_str());
+            println!("staff:       {}", who(&e));
+            if let Some(a) = &e.new_address {
+                println!("new address: {a}");
+            }
+            println!("created:     {} UTC", e.created_at.format("%Y-%m-%d %H:%M:%S"));
+            if let Some(job) = store.mail_job(&e.reference)? {
+                println!("e-mail:      {} after {} attempt(s){}", mail_state(&job.state), job.attempts,
+                    job.last_error.as_ref().map(|x| format!("; last error: {x}")).unwrap_or_default());
+            }
+            println!("history:");
+            for h in &e.history {
+                println!("  {} UTC  {:<13} by {}{}", h.at.format("%Y-%m-%d %H:%M:%S"), h.status.as_str(), h.by,
+                    h.note.as_ref().map(|n| format!(": {n}")).unwrap_or_default());
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        EscalationCommand::Ack { reference, by } => (reference, Action::Acknowledge, by, None),
+        EscalationCommand::Resolve { reference, by, note } => (reference, Action::Resolve, by, note.as_deref()),
+        EscalationCommand::Retry { reference, by } => (reference, Action::Retry, by, None),
+    };
+    if by.trim().is_empty() {
+        anyhow::bail!("--by must name who is acting");
+    }
+    let engine = Arc::new(load_engine(config)?);
+    let bot = Bot { engine, store };
+    match bot.escalation_action(reference, action, by, note, Utc::now())? {
+        Ok(e) => {
+            println!("{} is now {}", e.reference, e.status.as_str());
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(refusal) => {
+            println!("{refusal}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn who(e: &esrbot::state::Escalation) -> String {
+    match &e.display_name {
+        Some(n) => format!("{n} ({})", e.user),
+        None => e.user.clone(),
+    }
+}
+
+fn mail_state(s: &esrbot::state::MailState) -> String {
+    use esrbot::state::MailState;
+    match s {
+        MailState::Queued => "queued".into(),
+        MailState::Accepted { at, response } => format!("accepted {} UTC ({response})", at.format("%Y-%m-%d %H:%M:%S")),
+        MailState::Failed { at } => format!("failed {} UTC", at.format("%Y-%m-%d %H:%M:%S")),
     }
 }
 
@@ -163,11 +303,30 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
+        Command::Escalations { command } => escalations(&config, command),
+        Command::Mail { command: MailCommand::Test } => {
+            let settings = esrbot::mail::Settings::from_config(&config, std::env::var("ESRBOT_SMTP_PASSWORD").ok())?;
+            let mailer = esrbot::mail::Mailer::new(&settings).map_err(anyhow::Error::msg)?;
+            let rt = tokio::runtime::Runtime::new()?;
+            let now = Utc::now();
+            let mail = esrbot::mail::test_message(&settings, now);
+            println!("sending a test e-mail to {} via {}:{} ({:?})", settings.to, settings.host, settings.port, config.mail.tls);
+            match rt.block_on(mailer.send(&mail)) {
+                Ok(answer) => {
+                    println!("accepted: {answer}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    println!("not sent: {e}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
         Command::Chat { user } => {
             let engine = Arc::new(load_engine(&config)?);
             let bot = Arc::new(Bot::open(engine, &config).context("opening the database")?);
             let rt = tokio::runtime::Runtime::new()?;
-            rt.block_on(chat::run(bot, user.clone()))?;
+            rt.block_on(chat::run(bot, &config, user.clone()))?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -73,6 +73,9 @@ pub enum ReminderKind {
     LockOver,
     /// Not shown to anyone: clears state that can no longer matter.
     Purge,
+    /// A message written when it was scheduled (escalation updates, notices to the support team),
+    /// delivered through the same channel as reminders.
+    Notice,
 }
 
 /// Where a reminder sits in the time-ordered index: (due time in ms, unique id).
@@ -92,6 +95,9 @@ pub struct Reminder {
     /// The timer this reminder is about (link expiry or lock end): a reminder whose timer has
     /// since been replaced is stale and is dropped.
     pub about: Option<DateTime<Utc>>,
+    /// The words of a `Notice`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -178,3 +184,28 @@ pub struct Escalation {
     pub status: EscalationStatus,
     pub history: Vec<StatusChange>,
 }
+
+/// Where an escalation's e-mail is in the durable outbox.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum MailState {
+    /// Waiting to be sent (again) at `next_attempt`.
+    Queued,
+    /// The server accepted it: never send again (unless an administrator retries).
+    Accepted { at: DateTime<Utc>, response: String },
+    /// Gave up after `attempts` tries or a permanent refusal.
+    Failed { at: DateTime<Utc> },
+}
+
+/// One e-mail in the outbox, keyed by its escalation's reference.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MailJob {
+    pub reference: String,
+    pub attempts: u32,
+    pub next_attempt: DateTime<Utc>,
+    pub state: MailState,
+    pub last_error: Option<String>,
+}
+
+/// Pseudo-user that notices for the support team are addressed to.
+pub const SUPPORT_TEAM: &str = "support:team";

@@ -13,7 +13,7 @@ use redb::{
 };
 use serde::{Serialize, de::DeserializeOwned};
 
-use crate::state::{Escalation, Reminder, ReminderKind, ReminderRef, UserState};
+use crate::state::{Escalation, MailJob, MailState, Reminder, ReminderKind, ReminderRef, UserState};
 
 /// user id (transport-qualified, e.g. "chat:alice") → JSON `UserState`.
 const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
@@ -22,6 +22,9 @@ const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
 const REMINDERS: TableDefinition<(i64, u64), &[u8]> = TableDefinition::new("reminders");
 /// escalation reference (e.g. "ESC-00042") → JSON `Escalation`.
 const ESCALATIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("escalations");
+/// escalation reference → JSON `MailJob`: the durable e-mail outbox. Written in the same
+/// transaction as the escalation it belongs to.
+const MAIL: TableDefinition<&str, &[u8]> = TableDefinition::new("mail_outbox");
 /// counter name → last value handed out (ids for reminders and escalation references).
 const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
 
@@ -50,6 +53,7 @@ impl Store {
             txn.w.open_table(REMINDERS)?;
             txn.w.open_table(ESCALATIONS)?;
             txn.w.open_table(COUNTERS)?;
+            txn.w.open_table(MAIL)?;
             Ok(())
         })?;
         Ok(store)
@@ -115,6 +119,37 @@ impl Store {
                 .then(a.reference.cmp(&b.reference))
         });
         Ok(all)
+    }
+}
+
+impl Store {
+    /// Every job in the e-mail outbox (the queue is small: one job per e-mail change).
+    pub fn mail_jobs(&self) -> anyhow::Result<Vec<MailJob>> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(MAIL)?;
+        let mut all = Vec::new();
+        for row in t.iter()? {
+            let (_, v) = row?;
+            all.push(decode::<MailJob>(v.value())?);
+        }
+        Ok(all)
+    }
+
+    /// Queued jobs whose next attempt is due by `now`, soonest first.
+    pub fn due_mail(&self, now: DateTime<Utc>) -> anyhow::Result<Vec<MailJob>> {
+        let mut due: Vec<MailJob> = self
+            .mail_jobs()?
+            .into_iter()
+            .filter(|j| j.state == MailState::Queued && j.next_attempt <= now)
+            .collect();
+        due.sort_by_key(|j| j.next_attempt);
+        Ok(due)
+    }
+
+    pub fn mail_job(&self, reference: &str) -> anyhow::Result<Option<MailJob>> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(MAIL)?;
+        t.get(reference)?.map(|v| decode(v.value())).transpose()
     }
 }
 
@@ -214,6 +249,19 @@ impl Txn {
         let t = self.w.open_table(ESCALATIONS)?;
         let v = t.get(reference)?;
         v.map(|v| decode(v.value())).transpose()
+    }
+
+    pub fn mail_job(&self, reference: &str) -> anyhow::Result<Option<MailJob>> {
+        let t = self.w.open_table(MAIL)?;
+        let v = t.get(reference)?;
+        v.map(|v| decode(v.value())).transpose()
+    }
+
+    pub fn put_mail_job(&mut self, job: &MailJob) -> anyhow::Result<()> {
+        self.w
+            .open_table(MAIL)?
+            .insert(job.reference.as_str(), encode(job)?.as_slice())?;
+        Ok(())
     }
 
     pub fn put_escalation(&mut self, e: &Escalation) -> anyhow::Result<()> {

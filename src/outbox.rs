@@ -1,0 +1,107 @@
+//! The sender task: delivers the e-mails queued in the durable outbox. It retries transient
+//! failures with exponential backoff and jitter, gives up after the configured number of attempts
+//! (or at once on a permanent refusal) and tells the support team. The server's acceptance is
+//! recorded before anything else happens, so after a crash the worst case is one resend of the
+//! same message, with the same Message-ID.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use chrono::Duration;
+use tokio::sync::Notify;
+
+use crate::bot::Bot;
+use crate::config::Config;
+use crate::dispatch::Clock;
+use crate::mail::{Mailer, escalation_message};
+use crate::queue::{Failure, RetryPolicy};
+
+/// Everything the sender needs besides the bot.
+pub struct Sender {
+    pub mailer: Mailer,
+    pub policy: RetryPolicy,
+    pub poll: StdDuration,
+    /// Test hook for crash tests: `abort_after_accept` kills the process right after the server
+    /// accepted a message and before that is recorded (set by `ESRBOT_FAULT`).
+    pub fault: Option<String>,
+}
+
+impl Sender {
+    pub fn from_config(c: &Config, mailer: Mailer) -> Sender {
+        Sender {
+            mailer,
+            policy: RetryPolicy {
+                max_attempts: c.mail.max_attempts,
+                base: Duration::seconds(c.mail.retry_base_seconds.into()),
+                max_delay: Duration::seconds(c.mail.retry_max_seconds.into()),
+            },
+            poll: StdDuration::from_secs(c.mail.poll_seconds.into()),
+            fault: std::env::var("ESRBOT_FAULT").ok(),
+        }
+    }
+}
+
+/// Runs until `shutdown` resolves. `wake` is notified when new mail is queued; `delivered` is
+/// notified after each outcome is recorded (it may have scheduled a notice to deliver).
+pub async fn run(
+    bot: Arc<Bot>,
+    sender: Sender,
+    clock: Arc<dyn Clock>,
+    wake: Arc<Notify>,
+    delivered: Arc<Notify>,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    tokio::pin!(shutdown);
+    let tz = bot.engine.rules.tz;
+    loop {
+        let now = clock.now();
+        for job in bot.store.due_mail(now)? {
+            let Some(e) = bot.store.escalation(&job.reference)? else {
+                continue;
+            };
+            let mail = escalation_message(&e, tz);
+            let result = tokio::select! {
+                r = sender.mailer.send(&mail) => r,
+                _ = &mut shutdown => return Ok(()),
+            };
+            let (b, reference, now) = (bot.clone(), job.reference.clone(), clock.now());
+            match result {
+                Ok(answer) => {
+                    if sender.fault.as_deref() == Some("abort_after_accept") {
+                        std::process::abort();
+                    }
+                    tracing::info!(reference = %reference, "e-mail accepted");
+                    tokio::task::spawn_blocking(move || b.mail_accepted(&reference, &answer, now)).await??;
+                }
+                Err(err) => {
+                    let failure = Failure {
+                        error: err.to_string(),
+                        permanent: !err.is_transient(),
+                    };
+                    let policy = sender.policy.clone();
+                    let jitter: f64 = rand::random();
+                    tokio::task::spawn_blocking(move || b.mail_failed(&reference, &failure, &policy, jitter, now))
+                        .await??;
+                }
+            }
+            delivered.notify_one();
+        }
+        let next = bot
+            .store
+            .mail_jobs()?
+            .iter()
+            .filter(|j| j.state == crate::state::MailState::Queued)
+            .map(|j| j.next_attempt)
+            .min();
+        let wait = next
+            .map(|t| (t - clock.now()).to_std().unwrap_or(StdDuration::ZERO))
+            .unwrap_or(sender.poll)
+            .min(sender.poll);
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = wake.notified() => {}
+            _ = &mut shutdown => return Ok(()),
+        }
+    }
+}
