@@ -51,7 +51,9 @@ pub async fn run(bot: Arc<Bot>, config: &Config, user: String) -> anyhow::Result
         )))
     };
 
-    println!("esrbot: help getting back into ESR. Type your question (\"quit\" or Ctrl-D to leave).");
+    println!(
+        "esrbot: help getting back into ESR. Type your question (\"quit\" or Ctrl-D to leave)."
+    );
     prompt();
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     loop {
@@ -97,7 +99,10 @@ pub async fn run(bot: Arc<Bot>, config: &Config, user: String) -> anyhow::Result
 }
 
 fn indent(text: &str) -> String {
-    text.lines().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n")
+    text.lines()
+        .map(|l| format!("  {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn prompt() {

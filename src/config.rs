@@ -10,7 +10,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 /// Environment variables that start with `ESRBOT_` but are secrets or process settings, not keys.
-const NOT_SETTINGS: &[&str] = &["ESRBOT_SMTP_PASSWORD", "ESRBOT_LOG"];
+const NOT_SETTINGS: &[&str] = &["ESRBOT_SMTP_PASSWORD", "ESRBOT_LOG", "ESRBOT_FAULT"];
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -217,7 +217,10 @@ impl Config {
         // Round-trip through text so a type error can be located and named by its key.
         let merged_text = toml::to_string(&merged).context("settings")?;
         let mut config: Config = toml::from_str(&merged_text).map_err(|e| {
-            let key = e.span().map(|s| key_at(&merged_text, s.start)).unwrap_or_default();
+            let key = e
+                .span()
+                .map(|s| key_at(&merged_text, s.start))
+                .unwrap_or_default();
             anyhow::anyhow!("{origin}: {key}: {}", e.message().trim())
         })?;
         config.base_dir = base_dir;
@@ -295,20 +298,32 @@ impl Config {
         if !crate::text::is_email(&m.to) {
             bail!("mail.to is not an e-mail address: {:?}", m.to);
         }
-        if m.username.as_deref().is_some_and(|u| u.is_empty() || u.contains(['\r', '\n'])) {
+        if m.username
+            .as_deref()
+            .is_some_and(|u| u.is_empty() || u.contains(['\r', '\n']))
+        {
             bail!("mail.username must be a non-empty single line");
         }
         if !(1..=600).contains(&m.timeout_seconds) {
-            bail!("mail.timeout_seconds must be between 1 and 600 (got {})", m.timeout_seconds);
+            bail!(
+                "mail.timeout_seconds must be between 1 and 600 (got {})",
+                m.timeout_seconds
+            );
         }
         if !(1..=100).contains(&m.max_attempts) {
-            bail!("mail.max_attempts must be between 1 and 100 (got {})", m.max_attempts);
+            bail!(
+                "mail.max_attempts must be between 1 and 100 (got {})",
+                m.max_attempts
+            );
         }
         if m.retry_base_seconds == 0 || m.retry_max_seconds < m.retry_base_seconds {
             bail!("mail.retry_base_seconds must be at least 1 and at most mail.retry_max_seconds");
         }
         if !(1..=3600).contains(&m.poll_seconds) {
-            bail!("mail.poll_seconds must be between 1 and 3600 (got {})", m.poll_seconds);
+            bail!(
+                "mail.poll_seconds must be between 1 and 3600 (got {})",
+                m.poll_seconds
+            );
         }
         if self.storage.path.as_os_str().is_empty() {
             bail!("storage.path must not be empty");
@@ -357,7 +372,11 @@ fn key_at(text: &str, at: usize) -> String {
         .rev()
         .find_map(|l| l.trim().strip_prefix('[').and_then(|l| l.strip_suffix(']')))
         .unwrap_or_default();
-    if section.is_empty() { key.to_string() } else { format!("{section}.{key}") }
+    if section.is_empty() {
+        key.to_string()
+    } else {
+        format!("{section}.{key}")
+    }
 }
 
 /// Copies `file` over `into`, refusing sections and keys the program does not know.
@@ -498,20 +517,32 @@ mod tests {
     fn mail_settings_from_file_and_environment() {
         let c = load(
             "[mail]\nhost = \"relay.nhs.net\"\ntls = \"starttls\"\nfrom = \"esrbot@nhs.net\"\n",
-            &[("ESRBOT_MAIL_PORT", "2525"), ("ESRBOT_MAIL_USERNAME", "bot"), ("ESRBOT_MAIL_TLS", "none")],
+            &[
+                ("ESRBOT_MAIL_PORT", "2525"),
+                ("ESRBOT_MAIL_USERNAME", "bot"),
+                ("ESRBOT_MAIL_TLS", "none"),
+            ],
         )
         .unwrap();
         assert_eq!(c.mail.port, 2525);
         assert_eq!(c.mail.tls, TlsMode::None);
         assert_eq!(c.mail.username.as_deref(), Some("bot"));
         assert_eq!(c.mail.to, "stees.mandatorytraining@nhs.net");
-        let e = load("[mail]\ntls = \"ssl\"\n", &[]).unwrap_err().to_string();
+        let e = load("[mail]\ntls = \"ssl\"\n", &[])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("tls"), "{e}");
-        let e = load("[mail]\npassword = \"x\"\n", &[]).unwrap_err().to_string();
+        let e = load("[mail]\npassword = \"x\"\n", &[])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("mail.password"), "{e}");
-        let e = load("", &[("ESRBOT_MAIL_PORT", "99999")]).unwrap_err().to_string();
+        let e = load("", &[("ESRBOT_MAIL_PORT", "99999")])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("mail.port"), "{e}");
-        let e = load("[mail]\ntls = \"ssl\"\n", &[]).unwrap_err().to_string();
+        let e = load("[mail]\ntls = \"ssl\"\n", &[])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("mail.tls"), "{e}");
     }
 

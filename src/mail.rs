@@ -54,7 +54,9 @@ impl Settings {
     /// (`ESRBOT_SMTP_PASSWORD`); an empty password counts as none.
     pub fn from_config(c: &Config, password: Option<String>) -> anyhow::Result<Settings> {
         if c.mail.host.is_empty() {
-            anyhow::bail!("e-mail is not configured: set mail.host in config.toml (or ESRBOT_MAIL_HOST)");
+            anyhow::bail!(
+                "e-mail is not configured: set mail.host in config.toml (or ESRBOT_MAIL_HOST)"
+            );
         }
         Ok(Settings {
             host: c.mail.host.clone(),
@@ -77,9 +79,20 @@ pub fn message_id(reference: &str) -> String {
 
 /// The e-mail that tells the training mailbox about a changed nhs.net address.
 pub fn escalation_message(e: &Escalation, tz: chrono_tz::Tz) -> OutgoingMail {
-    let name = e.display_name.as_deref().map(one_line).unwrap_or_else(|| "(no display name)".into());
-    let asked = e.created_at.with_timezone(&tz).format("%A %-d %B %Y at %H:%M %Z");
-    let address = e.new_address.as_deref().map(one_line).unwrap_or_else(|| "(none given)".into());
+    let name = e
+        .display_name
+        .as_deref()
+        .map(one_line)
+        .unwrap_or_else(|| "(no display name)".into());
+    let asked = e
+        .created_at
+        .with_timezone(&tz)
+        .format("%A %-d %B %Y at %H:%M %Z");
+    let address = e
+        .new_address
+        .as_deref()
+        .map(one_line)
+        .unwrap_or_else(|| "(none given)".into());
     let text_body = format!(
         "Hello,\n\n\
          A member of staff has told the ESR help bot that their nhs.net e-mail address has changed,\n\
@@ -124,7 +137,9 @@ pub fn test_message(s: &Settings, now: chrono::DateTime<chrono::Utc>) -> Outgoin
 /// Control characters (CR/LF) turned into spaces: user-supplied text never makes a new line in
 /// a header or a forged line in the body's table.
 fn one_line(s: &str) -> String {
-    s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 #[derive(Debug, Clone)]
@@ -189,8 +204,17 @@ fn check_message_id(id: &str) -> Result<(), String> {
         .ok_or_else(|| format!("Message-ID {id:?} must look like <left@right>"))?;
     let ok_char = |c: char| c.is_ascii_graphic() && !matches!(c, '<' | '>' | '@');
     match inner.split_once('@') {
-        Some((l, r)) if !l.is_empty() && !r.is_empty() && l.chars().all(ok_char) && r.chars().all(ok_char) => Ok(()),
-        _ => Err(format!("Message-ID {id:?} must look like <left@right> (printable ASCII, no spaces)")),
+        Some((l, r))
+            if !l.is_empty()
+                && !r.is_empty()
+                && l.chars().all(ok_char)
+                && r.chars().all(ok_char) =>
+        {
+            Ok(())
+        }
+        _ => Err(format!(
+            "Message-ID {id:?} must look like <left@right> (printable ASCII, no spaces)"
+        )),
     }
 }
 
@@ -202,6 +226,20 @@ fn is_loopback(host: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
+/// lettre reports a failed TLS handshake (e.g. "invalid peer certificate: UnknownIssuer")
+/// as a *connection* error; tokio-rustls wraps the rustls error in an
+/// `io::Error` of kind `InvalidData`, which a refused/reset connection never is.
+fn tls_rejected(e: &lettre::transport::smtp::Error) -> bool {
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            return io.kind() == std::io::ErrorKind::InvalidData;
+        }
+        src = s.source();
+    }
+    false
+}
+
 /// Maps a lettre SMTP error to Transient / Permanent.
 fn classify(e: &lettre::transport::smtp::Error) -> SendError {
     let msg = e.to_string();
@@ -209,7 +247,7 @@ fn classify(e: &lettre::transport::smtp::Error) -> SendError {
         SendError::Permanent(msg) // 5xx reply
     } else if e.is_transient() || e.is_timeout() {
         SendError::Transient(msg) // 4xx reply or I/O timeout
-    } else if e.is_tls() || e.is_client() {
+    } else if e.is_tls() || e.is_client() || tls_rejected(e) {
         // certificate rejected, STARTTLS not offered, no common AUTH mechanism,
         // 8BITMIME/SMTPUTF8 missing: configuration problems, a retry won't fix them
         SendError::Permanent(msg)
@@ -221,7 +259,9 @@ fn classify(e: &lettre::transport::smtp::Error) -> SendError {
 
 fn format_response(r: &Response) -> String {
     let text: Vec<&str> = r.message().collect();
-    format!("{} {}", r.code(), text.join(" ")).trim_end().to_owned()
+    format!("{} {}", r.code(), text.join(" "))
+        .trim_end()
+        .to_owned()
 }
 
 impl Mailer {
@@ -247,15 +287,18 @@ impl Mailer {
             TlsMode::None => Tls::None,
         };
 
-        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(settings.host.as_str())
-            .port(settings.port)
-            .tls(tls)
-            .timeout(Some(settings.timeout));
+        let mut builder =
+            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(settings.host.as_str())
+                .port(settings.port)
+                .tls(tls)
+                .timeout(Some(settings.timeout));
 
         match (&settings.username, &settings.password) {
             (Some(user), Some(pass)) => {
                 if settings.tls == TlsMode::None && !is_loopback(&settings.host) {
-                    return Err("refusing to send SMTP credentials without TLS to a non-local host".into());
+                    return Err(
+                        "refusing to send SMTP credentials without TLS to a non-local host".into(),
+                    );
                 }
                 builder = builder.credentials(Credentials::new(user.clone(), pass.clone()));
             }

@@ -120,21 +120,36 @@ fn main() -> ExitCode {
 
 fn escalations(config: &Config, command: &EscalationCommand) -> anyhow::Result<ExitCode> {
     use esrbot::queue::Action;
-    let store = esrbot::store::Store::open(&config.storage_path()).context("opening the database")?;
+    let store =
+        esrbot::store::Store::open(&config.storage_path()).context("opening the database")?;
     let (reference, action, by, note) = match command {
         EscalationCommand::List { status } => {
             let wanted = match status {
                 Some(s) => Some(EscalationStatus::parse(s).ok_or_else(|| {
-                    anyhow::anyhow!("unknown status {s:?}: use open, sent, acknowledged, resolved or failed")
+                    anyhow::anyhow!(
+                        "unknown status {s:?}: use open, sent, acknowledged, resolved or failed"
+                    )
                 })?),
                 None => None,
             };
             let all = store.escalations()?;
-            let shown: Vec<_> = all.iter().filter(|e| wanted.is_none_or(|w| e.status == w)).collect();
+            let shown: Vec<_> = all
+                .iter()
+                .filter(|e| wanted.is_none_or(|w| e.status == w))
+                .collect();
             if shown.is_empty() {
-                println!("no escalations{}", status.as_ref().map(|s| format!(" with status {s}")).unwrap_or_default());
+                println!(
+                    "no escalations{}",
+                    status
+                        .as_ref()
+                        .map(|s| format!(" with status {s}"))
+                        .unwrap_or_default()
+                );
             } else {
-                println!("{:<10} {:<14} {:<13} {:<17} who", "reference", "kind", "status", "created (UTC)");
+                println!(
+                    "{:<10} {:<14} {:<13} {:<17} who",
+                    "reference", "kind", "status", "created (UTC)"
+                );
                 for e in shown {
                     println!(
                         "{:<10} {:<14} {:<13} {:<17} {}",
@@ -160,20 +175,42 @@ fn escalations(config: &Config, command: &EscalationCommand) -> anyhow::Result<E
             if let Some(a) = &e.new_address {
                 println!("new address: {a}");
             }
-            println!("created:     {} UTC", e.created_at.format("%Y-%m-%d %H:%M:%S"));
+            println!(
+                "created:     {} UTC",
+                e.created_at.format("%Y-%m-%d %H:%M:%S")
+            );
             if let Some(job) = store.mail_job(&e.reference)? {
-                println!("e-mail:      {} after {} attempt(s){}", mail_state(&job.state), job.attempts,
-                    job.last_error.as_ref().map(|x| format!("; last error: {x}")).unwrap_or_default());
+                println!(
+                    "e-mail:      {} after {} attempt(s){}",
+                    mail_state(&job.state),
+                    job.attempts,
+                    job.last_error
+                        .as_ref()
+                        .map(|x| format!("; last error: {x}"))
+                        .unwrap_or_default()
+                );
             }
             println!("history:");
             for h in &e.history {
-                println!("  {} UTC  {:<13} by {}{}", h.at.format("%Y-%m-%d %H:%M:%S"), h.status.as_str(), h.by,
-                    h.note.as_ref().map(|n| format!(": {n}")).unwrap_or_default());
+                println!(
+                    "  {} UTC  {:<13} by {}{}",
+                    h.at.format("%Y-%m-%d %H:%M:%S"),
+                    h.status.as_str(),
+                    h.by,
+                    h.note
+                        .as_ref()
+                        .map(|n| format!(": {n}"))
+                        .unwrap_or_default()
+                );
             }
             return Ok(ExitCode::SUCCESS);
         }
         EscalationCommand::Ack { reference, by } => (reference, Action::Acknowledge, by, None),
-        EscalationCommand::Resolve { reference, by, note } => (reference, Action::Resolve, by, note.as_deref()),
+        EscalationCommand::Resolve {
+            reference,
+            by,
+            note,
+        } => (reference, Action::Resolve, by, note.as_deref()),
         EscalationCommand::Retry { reference, by } => (reference, Action::Retry, by, None),
     };
     if by.trim().is_empty() {
@@ -204,7 +241,10 @@ fn mail_state(s: &esrbot::state::MailState) -> String {
     use esrbot::state::MailState;
     match s {
         MailState::Queued => "queued".into(),
-        MailState::Accepted { at, response } => format!("accepted {} UTC ({response})", at.format("%Y-%m-%d %H:%M:%S")),
+        MailState::Accepted { at, response } => format!(
+            "accepted {} UTC ({response})",
+            at.format("%Y-%m-%d %H:%M:%S")
+        ),
         MailState::Failed { at } => format!("failed {} UTC", at.format("%Y-%m-%d %H:%M:%S")),
     }
 }
@@ -304,13 +344,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
         Command::Escalations { command } => escalations(&config, command),
-        Command::Mail { command: MailCommand::Test } => {
-            let settings = esrbot::mail::Settings::from_config(&config, std::env::var("ESRBOT_SMTP_PASSWORD").ok())?;
+        Command::Mail {
+            command: MailCommand::Test,
+        } => {
+            let settings = esrbot::mail::Settings::from_config(
+                &config,
+                std::env::var("ESRBOT_SMTP_PASSWORD").ok(),
+            )?;
             let mailer = esrbot::mail::Mailer::new(&settings).map_err(anyhow::Error::msg)?;
             let rt = tokio::runtime::Runtime::new()?;
             let now = Utc::now();
             let mail = esrbot::mail::test_message(&settings, now);
-            println!("sending a test e-mail to {} via {}:{} ({:?})", settings.to, settings.host, settings.port, config.mail.tls);
+            println!(
+                "sending a test e-mail to {} via {}:{} ({:?})",
+                settings.to, settings.host, settings.port, config.mail.tls
+            );
             match rt.block_on(mailer.send(&mail)) {
                 Ok(answer) => {
                     println!("accepted: {answer}");

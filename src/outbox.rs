@@ -72,7 +72,8 @@ pub async fn run(
                         std::process::abort();
                     }
                     tracing::info!(reference = %reference, "e-mail accepted");
-                    tokio::task::spawn_blocking(move || b.mail_accepted(&reference, &answer, now)).await??;
+                    tokio::task::spawn_blocking(move || b.mail_accepted(&reference, &answer, now))
+                        .await??;
                 }
                 Err(err) => {
                     let failure = Failure {
@@ -81,8 +82,10 @@ pub async fn run(
                     };
                     let policy = sender.policy.clone();
                     let jitter: f64 = rand::random();
-                    tokio::task::spawn_blocking(move || b.mail_failed(&reference, &failure, &policy, jitter, now))
-                        .await??;
+                    tokio::task::spawn_blocking(move || {
+                        b.mail_failed(&reference, &failure, &policy, jitter, now)
+                    })
+                    .await??;
                 }
             }
             delivered.notify_one();

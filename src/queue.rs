@@ -8,7 +8,7 @@ use crate::bot::Bot;
 use crate::content::render;
 use crate::state::{
     Escalation, EscalationKind, EscalationStatus, MailJob, MailState, Reminder, ReminderKind,
-    StatusChange, SUPPORT_TEAM,
+    SUPPORT_TEAM, StatusChange,
 };
 use crate::store::Txn;
 
@@ -72,7 +72,13 @@ pub(crate) fn notice(user: &str, text: String, now: DateTime<Utc>) -> Reminder {
     }
 }
 
-fn change(e: &mut Escalation, status: EscalationStatus, by: &str, at: DateTime<Utc>, note: Option<String>) {
+fn change(
+    e: &mut Escalation,
+    status: EscalationStatus,
+    by: &str,
+    at: DateTime<Utc>,
+    note: Option<String>,
+) {
     e.status = status;
     e.history.push(StatusChange {
         status,
@@ -90,7 +96,13 @@ impl Bot {
     }
 
     /// Schedules a notice in the same transaction as the change it reports.
-    fn notify(&self, txn: &mut Txn, user: &str, text: String, now: DateTime<Utc>) -> anyhow::Result<()> {
+    fn notify(
+        &self,
+        txn: &mut Txn,
+        user: &str,
+        text: String,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
         let key = txn.schedule(&notice(user, text, now))?;
         if user != SUPPORT_TEAM {
             let mut state = txn.user(user)?;
@@ -123,7 +135,10 @@ impl Bot {
             let note = note.map(str::to_string);
             match action {
                 Action::Acknowledge => {
-                    if matches!(e.status, EscalationStatus::Acknowledged | EscalationStatus::Resolved) {
+                    if matches!(
+                        e.status,
+                        EscalationStatus::Acknowledged | EscalationStatus::Resolved
+                    ) {
                         return refuse("acknowledged", &e);
                     }
                     change(&mut e, EscalationStatus::Acknowledged, by, now, note);
@@ -136,8 +151,13 @@ impl Bot {
                     let mut state = txn.user(&e.user)?;
                     state.open_escalations.retain(|(_, r)| r != &e.reference);
                     txn.put_user(&e.user, &state)?;
-                    let note_line = note.map(|n| format!(" Note from the support team: {n}")).unwrap_or_default();
-                    let text = self.say("escalation_resolved", &[("reference", &e.reference), ("note", &note_line)]);
+                    let note_line = note
+                        .map(|n| format!(" Note from the support team: {n}"))
+                        .unwrap_or_default();
+                    let text = self.say(
+                        "escalation_resolved",
+                        &[("reference", &e.reference), ("note", &note_line)],
+                    );
                     self.notify(txn, &e.user, text, now)?;
                 }
                 Action::Retry => {
@@ -147,7 +167,13 @@ impl Bot {
                     if e.status != EscalationStatus::Failed {
                         return refuse("retried (only failed e-mails are)", &e);
                     }
-                    change(&mut e, EscalationStatus::Open, by, now, Some("e-mail retry requested".into()));
+                    change(
+                        &mut e,
+                        EscalationStatus::Open,
+                        by,
+                        now,
+                        Some("e-mail retry requested".into()),
+                    );
                     txn.put_mail_job(&MailJob {
                         reference: e.reference.clone(),
                         attempts: 0,
@@ -164,9 +190,16 @@ impl Bot {
 
     /// The server accepted the e-mail: record it first (so it is never sent again), mark the
     /// escalation sent and tell the staff member, all in one transaction.
-    pub fn mail_accepted(&self, reference: &str, response: &str, now: DateTime<Utc>) -> anyhow::Result<()> {
+    pub fn mail_accepted(
+        &self,
+        reference: &str,
+        response: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
         self.store.write(|txn| {
-            let Some(mut job) = txn.mail_job(reference)? else { return Ok(()) };
+            let Some(mut job) = txn.mail_job(reference)? else {
+                return Ok(());
+            };
             job.state = MailState::Accepted {
                 at: now,
                 response: response.to_string(),
@@ -175,7 +208,13 @@ impl Bot {
             txn.put_mail_job(&job)?;
             if let Some(mut e) = txn.escalation(reference)? {
                 if e.status == EscalationStatus::Open {
-                    change(&mut e, EscalationStatus::Sent, "mail", now, Some(response.to_string()));
+                    change(
+                        &mut e,
+                        EscalationStatus::Sent,
+                        "mail",
+                        now,
+                        Some(response.to_string()),
+                    );
                 }
                 txn.put_escalation(&e)?;
                 let text = self.say("escalation_sent", &[("reference", reference)]);
@@ -195,27 +234,47 @@ impl Bot {
         now: DateTime<Utc>,
     ) -> anyhow::Result<()> {
         self.store.write(|txn| {
-            let Some(mut job) = txn.mail_job(reference)? else { return Ok(()) };
+            let Some(mut job) = txn.mail_job(reference)? else {
+                return Ok(());
+            };
             job.attempts += 1;
             job.last_error = Some(failure.error.clone());
             if failure.permanent || job.attempts >= policy.max_attempts {
                 job.state = MailState::Failed { at: now };
                 txn.put_mail_job(&job)?;
                 if let Some(mut e) = txn.escalation(reference)? {
-                    change(&mut e, EscalationStatus::Failed, "mail", now, Some(failure.error.clone()));
+                    change(
+                        &mut e,
+                        EscalationStatus::Failed,
+                        "mail",
+                        now,
+                        Some(failure.error.clone()),
+                    );
                     txn.put_escalation(&e)?;
                 }
                 let attempts = job.attempts.to_string();
                 let text = self.say(
                     "escalation_failed",
-                    &[("reference", reference), ("error", &failure.error), ("attempts", &attempts)],
+                    &[
+                        ("reference", reference),
+                        ("error", &failure.error),
+                        ("attempts", &attempts),
+                    ],
                 );
                 self.notify(txn, SUPPORT_TEAM, text, now)?;
-                tracing::error!(reference, attempts = job.attempts, "e-mail gave up; support team told");
+                tracing::error!(
+                    reference,
+                    attempts = job.attempts,
+                    "e-mail gave up; support team told"
+                );
             } else {
                 job.next_attempt = now + policy.delay(job.attempts, jitter);
                 txn.put_mail_job(&job)?;
-                tracing::warn!(reference, attempts = job.attempts, "e-mail not delivered; will retry");
+                tracing::warn!(
+                    reference,
+                    attempts = job.attempts,
+                    "e-mail not delivered; will retry"
+                );
             }
             Ok(())
         })

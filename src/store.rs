@@ -13,7 +13,9 @@ use redb::{
 };
 use serde::{Serialize, de::DeserializeOwned};
 
-use crate::state::{Escalation, MailJob, MailState, Reminder, ReminderKind, ReminderRef, UserState};
+use crate::state::{
+    Escalation, MailJob, MailState, Reminder, ReminderKind, ReminderRef, UserState,
+};
 
 /// user id (transport-qualified, e.g. "chat:alice") → JSON `UserState`.
 const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");

@@ -3,9 +3,15 @@
 mod bad_input;
 mod cli;
 mod conversations;
+mod escalations;
 mod files;
+mod mail;
 mod restart;
 mod understanding;
+
+mod support {
+    pub mod smtp_server;
+}
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};

@@ -105,7 +105,8 @@ fn attempts_are_read_from_the_message() {
 #[test]
 fn held_out_accuracy_does_not_regress() {
     let e = engine();
-    let rows = eval::read_tsv(&root().join("tests/data/eval.tsv"), e.classifier().labels()).unwrap();
+    let rows =
+        eval::read_tsv(&root().join("tests/data/eval.tsv"), e.classifier().labels()).unwrap();
     let report = eval::evaluate(&e, &rows);
     eprintln!("{}", report.summary());
     assert!(report.accuracy >= ACCURACY_FLOOR, "{}", report.table());

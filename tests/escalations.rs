@@ -1,0 +1,111 @@
+//! The support team's queue from the command line, against the same database while the bot runs.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use esrbot::state::EscalationStatus;
+use esrbot::store::Store;
+
+use super::mail::ChatProcess;
+use super::{root, temp_db};
+
+fn admin(db: &std::path::Path, args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_esrbot"))
+        .args(args)
+        .current_dir(root())
+        .env("ESRBOT_STORAGE_PATH", db)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
+
+fn wait_for(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn the_queue_is_worked_from_the_command_line_while_the_bot_runs() {
+    let (_dir, db) = temp_db();
+    let env = vec![
+        (
+            "ESRBOT_STORAGE_PATH".to_string(),
+            db.to_str().unwrap().to_string(),
+        ),
+        ("ESRBOT_MAIL_POLL_SECONDS".to_string(), "1".to_string()),
+    ];
+    let mut bot = ChatProcess::start(&env);
+    bot.say("can I talk to a real person please");
+    wait_for("the escalation", 20, || {
+        Store::open(&db)
+            .ok()
+            .and_then(|s| s.escalation("ESC-00001").ok().flatten())
+            .is_some()
+    });
+
+    let (code, out) = admin(&db, &["escalations", "list"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("ESC-00001") && out.contains("talk_to_human") && out.contains("open"),
+        "{out}"
+    );
+    let (_, out) = admin(&db, &["escalations", "list", "--status", "resolved"]);
+    assert!(out.contains("no escalations with status resolved"), "{out}");
+    let (code, out) = admin(&db, &["escalations", "ack", "ESC-00001", "--by", "Sam"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("ESC-00001 is now acknowledged"), "{out}");
+    let (code, out) = admin(&db, &["escalations", "retry", "ESC-00001"]);
+    assert_eq!(code, 1);
+    assert!(out.contains("no e-mail to retry"), "{out}");
+    let (code, out) = admin(
+        &db,
+        &[
+            "escalations",
+            "resolve",
+            "ESC-00001",
+            "--by",
+            "Sam",
+            "--note",
+            "rang them back",
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = admin(&db, &["escalations", "resolve", "ESC-00001", "--by", "Sam"]);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("ESC-00001 is resolved: it cannot be resolved"),
+        "{out}"
+    );
+    let (code, out) = admin(&db, &["escalations", "show", "ESC-00001"]);
+    assert_eq!(code, 0);
+    for want in [
+        "status:      resolved",
+        "open ",
+        "acknowledged  by Sam",
+        "resolved      by Sam: rang them back",
+    ] {
+        assert!(out.contains(want), "{want:?} missing from:\n{out}");
+    }
+    // The running bot tells the staff member (it polls the database for work from other processes).
+    wait_for("the resolution notice in the chat", 20, || {
+        bot.output().contains("has resolved your request ESC-00001")
+    });
+    bot.say("I want to speak to someone");
+    wait_for("a new escalation", 20, || {
+        bot.output().contains("ESC-00002")
+    });
+    bot.kill_9();
+    let store = Store::open(&db).unwrap();
+    assert_eq!(
+        store.escalation("ESC-00001").unwrap().unwrap().status,
+        EscalationStatus::Resolved
+    );
+    let (code, out) = admin(&db, &["escalations", "show", "ESC-99999"]);
+    assert_eq!(code, 1);
+    assert!(out.contains("there is no escalation ESC-99999"), "{out}");
+}

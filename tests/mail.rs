@@ -1,0 +1,554 @@
+//! Escalation e-mail against a real SMTP server on 127.0.0.1 (tests/support/smtp_server.rs):
+//! headers and body, STARTTLS and AUTH, a relay that is down and comes back, giving up and
+//! retrying, header injection, and `kill -9` at the two dangerous moments.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use esrbot::bot::Bot;
+use esrbot::config::Config;
+use esrbot::dispatch::SystemClock;
+use esrbot::mail::{Mailer, Settings, escalation_message};
+use esrbot::outbox::{self, Sender};
+use esrbot::state::{EscalationStatus, MailState, SUPPORT_TEAM};
+use esrbot::store::Store;
+use tokio::sync::{Notify, oneshot};
+
+use super::support::smtp_server::{TestSmtp, TestSmtpOptions};
+use super::{engine, root, temp_db};
+
+/// The project's config pointed at a relay on 127.0.0.1:`port`, with fast retries.
+pub fn mail_env(db: &Path, port: u16) -> Vec<(String, String)> {
+    [
+        ("ESRBOT_STORAGE_PATH", db.to_str().unwrap()),
+        ("ESRBOT_MAIL_HOST", "127.0.0.1"),
+        ("ESRBOT_MAIL_PORT", &port.to_string()),
+        ("ESRBOT_MAIL_TLS", "none"),
+        ("ESRBOT_MAIL_FROM", "esrbot@test.nhs.net"),
+        ("ESRBOT_MAIL_TIMEOUT_SECONDS", "5"),
+        ("ESRBOT_MAIL_RETRY_BASE_SECONDS", "1"),
+        ("ESRBOT_MAIL_RETRY_MAX_SECONDS", "2"),
+        ("ESRBOT_MAIL_POLL_SECONDS", "1"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+fn config_with(env: Vec<(String, String)>) -> Config {
+    Config::load(&root().join("config.toml"), true, env).unwrap()
+}
+
+/// The e-mail-change dialogue; returns the reference the bot gave.
+fn email_change(bot: &Bot, user: &str, name: &str, address: &str) -> String {
+    let now = Utc::now();
+    bot.handle(
+        user,
+        Some(name),
+        "my nhs.net email address has changed",
+        now,
+    )
+    .unwrap();
+    bot.handle(user, Some(name), "yes", now).unwrap();
+    let r = bot.handle(user, Some(name), address, now).unwrap();
+    let at = r
+        .text
+        .find("ESC-")
+        .unwrap_or_else(|| panic!("no reference in {:?}", r.text));
+    r.text[at..at + 9].to_string()
+}
+
+/// Runs the sender in this process until the returned handle is dropped or stopped.
+struct Running {
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+fn start_sender(bot: Arc<Bot>, config: &Config, password: Option<String>) -> Running {
+    let settings = Settings::from_config(config, password).unwrap();
+    let sender = Sender::from_config(config, Mailer::new(&settings).unwrap());
+    let (tx, rx) = oneshot::channel();
+    let task = tokio::spawn(outbox::run(
+        bot,
+        sender,
+        Arc::new(SystemClock),
+        Arc::new(Notify::new()),
+        Arc::new(Notify::new()),
+        async {
+            let _ = rx.await;
+        },
+    ));
+    Running {
+        stop: Some(tx),
+        task,
+    }
+}
+
+async fn wait_until(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn header<'a>(data: &'a str, name: &str) -> Option<&'a str> {
+    data.lines()
+        .find(|l| {
+            l.to_ascii_lowercase()
+                .starts_with(&format!("{}:", name.to_ascii_lowercase()))
+        })
+        .map(|l| l[name.len() + 1..].trim())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_email_arrives_with_headers_and_body_and_the_staff_member_is_told() {
+    let smtp = TestSmtp::start(TestSmtpOptions::default()).await;
+    let (_dir, db) = temp_db();
+    let config = config_with(mail_env(&db, smtp.port()));
+    let bot = Arc::new(Bot::open(engine(), &config).unwrap());
+    let reference = email_change(&bot, "chat:kim", "Kim Patel", "kim.patel3@nhs.net");
+    assert_eq!(reference, "ESC-00001");
+    let sender = start_sender(bot.clone(), &config, None);
+    wait_until("the e-mail", 10, || smtp.messages().len() == 1).await;
+    sender.stop().await;
+
+    let m = &smtp.messages()[0];
+    assert_eq!(
+        m.rcpt_to,
+        vec!["stees.mandatorytraining@nhs.net".to_string()]
+    );
+    assert_eq!(m.mail_from, "esrbot@test.nhs.net");
+    let data = m.data_str();
+    assert_eq!(
+        header(&data, "Message-ID"),
+        Some("<ESC-00001@esrbot>"),
+        "{data}"
+    );
+    assert_eq!(header(&data, "To"), Some("stees.mandatorytraining@nhs.net"));
+    assert!(header(&data, "Subject").unwrap().contains("ESC-00001"));
+    let parsed = mail_parser::MessageParser::default()
+        .parse(&m.data)
+        .unwrap();
+    let body = parsed.body_text(0).unwrap();
+    for want in [
+        "ESC-00001",
+        "email_changed",
+        "Kim Patel",
+        "chat:kim",
+        "kim.patel3@nhs.net",
+        "sent automatically by esrbot",
+    ] {
+        assert!(body.contains(want), "{want} missing from:\n{body}");
+    }
+    // The acceptance is recorded, the escalation is `sent`, and the staff member gets a notice.
+    let e = bot.store.escalation("ESC-00001").unwrap().unwrap();
+    assert_eq!(e.status, EscalationStatus::Sent);
+    assert!(matches!(
+        bot.store.mail_job("ESC-00001").unwrap().unwrap().state,
+        MailState::Accepted { .. }
+    ));
+    let notes = bot.deliver_due(Utc::now(), 10).unwrap();
+    assert!(
+        notes.iter().any(|n| n.user == "chat:kim"
+            && n.text.contains("passed on")
+            && n.text.contains("ESC-00001")),
+        "{notes:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn starttls_and_auth_are_used_when_configured() {
+    let smtp = TestSmtp::start(TestSmtpOptions {
+        require_tls: true,
+        auth: Some(("esrbot".into(), "s3cret-from-env".into())),
+        ..Default::default()
+    })
+    .await;
+    let (_dir, db) = temp_db();
+    let mut env = mail_env(&db, smtp.port());
+    env.extend([
+        ("ESRBOT_MAIL_TLS".into(), "starttls".into()),
+        ("ESRBOT_MAIL_HOST".into(), "localhost".into()),
+        ("ESRBOT_MAIL_USERNAME".into(), "esrbot".into()),
+        ("ESRBOT_MAIL_ACCEPT_INVALID_CERTS".into(), "true".into()),
+    ]);
+    let config = config_with(env);
+    let bot = Arc::new(Bot::open(engine(), &config).unwrap());
+    email_change(&bot, "chat:lee", "Lee", "lee.m@nhs.net");
+    let sender = start_sender(bot.clone(), &config, Some("s3cret-from-env".into()));
+    wait_until("the e-mail", 10, || smtp.messages().len() == 1).await;
+    sender.stop().await;
+    let m = &smtp.messages()[0];
+    assert!(m.tls, "STARTTLS was not used");
+    assert_eq!(m.authenticated_as.as_deref(), Some("esrbot"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_relay_that_is_down_gets_the_email_once_it_comes_up() {
+    let port = free_port();
+    let (_dir, db) = temp_db();
+    let config = config_with(mail_env(&db, port));
+    let bot = Arc::new(Bot::open(engine(), &config).unwrap());
+    email_change(&bot, "chat:ash", "Ash", "ash.k@nhs.net");
+    let sender = start_sender(bot.clone(), &config, None);
+    wait_until("a failed attempt", 10, || {
+        bot.store.mail_job("ESC-00001").unwrap().unwrap().attempts >= 1
+    })
+    .await;
+    let job = bot.store.mail_job("ESC-00001").unwrap().unwrap();
+    assert_eq!(
+        job.state,
+        MailState::Queued,
+        "a refused connection is retried"
+    );
+    assert!(job.last_error.is_some());
+    let smtp = TestSmtp::start(TestSmtpOptions {
+        port: Some(port),
+        ..Default::default()
+    })
+    .await;
+    wait_until("the e-mail", 15, || smtp.messages().len() == 1).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    sender.stop().await;
+    assert_eq!(smtp.messages().len(), 1, "delivered exactly once");
+    assert_eq!(
+        bot.store.escalation("ESC-00001").unwrap().unwrap().status,
+        EscalationStatus::Sent
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_email_fails_tells_the_support_team_and_can_be_retried() {
+    let smtp = TestSmtp::start(TestSmtpOptions {
+        reject_data_with: Some(554),
+        ..Default::default()
+    })
+    .await;
+    let (_dir, db) = temp_db();
+    let config = config_with(mail_env(&db, smtp.port()));
+    let bot = Arc::new(Bot::open(engine(), &config).unwrap());
+    email_change(&bot, "chat:jo", "Jo", "jo.r@nhs.net");
+    let sender = start_sender(bot.clone(), &config, None);
+    wait_until("the failure", 10, || {
+        bot.store.escalation("ESC-00001").unwrap().unwrap().status == EscalationStatus::Failed
+    })
+    .await;
+    sender.stop().await;
+    let notes = bot.deliver_due(Utc::now(), 10).unwrap();
+    assert!(
+        notes.iter().any(|n| n.user == SUPPORT_TEAM
+            && n.text.contains("ESC-00001")
+            && n.text.contains("554")),
+        "{notes:?}"
+    );
+    let e = bot.store.escalation("ESC-00001").unwrap().unwrap();
+    assert!(
+        e.history
+            .iter()
+            .any(|h| h.status == EscalationStatus::Failed && h.by == "mail")
+    );
+
+    // An administrator fixes the relay and retries.
+    let good = TestSmtp::start(TestSmtpOptions::default()).await;
+    let config = config_with(mail_env(&db, good.port()));
+    let r = bot
+        .escalation_action(
+            "ESC-00001",
+            esrbot::queue::Action::Retry,
+            "sam",
+            None,
+            Utc::now(),
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.status, EscalationStatus::Open);
+    let sender = start_sender(bot.clone(), &config, None);
+    wait_until("the retried e-mail", 10, || good.messages().len() == 1).await;
+    sender.stop().await;
+    assert_eq!(
+        bot.store.escalation("ESC-00001").unwrap().unwrap().status,
+        EscalationStatus::Sent
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn header_injection_and_odd_names_are_made_safe() {
+    let smtp = TestSmtp::start(TestSmtpOptions::default()).await;
+    let (_dir, db) = temp_db();
+    let config = config_with(mail_env(&db, smtp.port()));
+    let bot = Arc::new(Bot::open(engine(), &config).unwrap());
+    let long_name = "Zoë Åsa-Łucja Ní Bhriain ".repeat(12) + "\r\nBcc: attacker@evil.example";
+    // An address with a header smuggled in is not accepted as an address.
+    bot.handle(
+        "chat:z",
+        Some(&long_name),
+        "my nhs.net address changed",
+        Utc::now(),
+    )
+    .unwrap();
+    bot.handle("chat:z", Some(&long_name), "yes", Utc::now())
+        .unwrap();
+    let r = bot
+        .handle(
+            "chat:z",
+            Some(&long_name),
+            "zoe@nhs.net\r\nBcc: attacker@evil.example",
+            Utc::now(),
+        )
+        .unwrap();
+    // The message is cleaned of line breaks first, so the address is read alone and accepted.
+    assert!(r.text.contains("ESC-00001"), "{}", r.text);
+    let sender = start_sender(bot.clone(), &config, None);
+    wait_until("the e-mail", 10, || smtp.messages().len() == 1).await;
+    sender.stop().await;
+    let m = &smtp.messages()[0];
+    assert_eq!(
+        m.rcpt_to,
+        vec!["stees.mandatorytraining@nhs.net".to_string()]
+    );
+    let data = m.data_str();
+    assert!(
+        !data
+            .lines()
+            .any(|l| l.to_ascii_lowercase().starts_with("bcc:")),
+        "{data}"
+    );
+    let parsed = mail_parser::MessageParser::default()
+        .parse(&m.data)
+        .unwrap();
+    let subject = parsed.subject().unwrap();
+    assert!(subject.contains("Zoë Åsa-Łucja Ní Bhriain"), "{subject}");
+    assert!(
+        data.lines().all(|l| l.len() <= 998),
+        "a line longer than SMTP allows"
+    );
+    // Building a mail from a name with CR/LF never panics and never makes a header.
+    let e = bot.store.escalation("ESC-00001").unwrap().unwrap();
+    let mail = escalation_message(&e, chrono_tz::Europe::London);
+    assert!(!mail.subject.contains('\n') && !mail.subject.contains('\r'));
+    // A configured address with a line break is refused at start-up.
+    let settings = Settings {
+        from: "bot@test.nhs.net\r\nBcc: x@y.z".into(),
+        ..Settings::from_config(&config, None).unwrap()
+    };
+    let err = Mailer::new(&settings).err().unwrap();
+    assert!(err.contains("control characters"), "{err}");
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `esrbot chat` as a separate process, with its output collected as it comes.
+pub struct ChatProcess {
+    pub child: Child,
+    pub out: Arc<Mutex<String>>,
+}
+
+impl ChatProcess {
+    pub fn start(env: &[(String, String)]) -> ChatProcess {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_esrbot"))
+            .args(["chat", "--user", "kim"])
+            .current_dir(root())
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .env_remove("ESRBOT_FAULT")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let out = Arc::new(Mutex::new(String::new()));
+        let sink = out.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push_str(&(line + "\n"));
+            }
+        });
+        ChatProcess { child, out }
+    }
+
+    pub fn say(&mut self, line: &str) {
+        let stdin = self.child.stdin.as_mut().unwrap();
+        stdin.write_all(format!("{line}\n").as_bytes()).unwrap();
+        stdin.flush().unwrap();
+    }
+
+    pub fn output(&self) -> String {
+        self.out.lock().unwrap().clone()
+    }
+
+    /// SIGKILL: no destructor, no flush, no goodbye.
+    pub fn kill_9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+/// Reads the database the way an administrator's command would, while the bot has it open.
+fn job_attempts(db: &Path) -> Option<(u32, MailState)> {
+    let store = Store::open(db).ok()?;
+    store
+        .mail_job("ESC-00001")
+        .ok()?
+        .map(|j| (j.attempts, j.state))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_between_queueing_and_sending_loses_nothing() {
+    let port = free_port(); // nothing listens yet: the relay is down
+    let (_dir, db) = temp_db();
+    let env = mail_env(&db, port);
+    let mut a = ChatProcess::start(&env);
+    for line in ["my nhs.net email has changed", "yes", "kim.new@nhs.net"] {
+        a.say(line);
+    }
+    wait_until("the queued e-mail's first attempt", 20, || {
+        job_attempts(&db).is_some_and(|(n, s)| n >= 1 && s == MailState::Queued)
+    })
+    .await;
+    a.kill_9();
+
+    let smtp = TestSmtp::start(TestSmtpOptions {
+        port: Some(port),
+        ..Default::default()
+    })
+    .await;
+    let b = ChatProcess::start(&env);
+    wait_until("the e-mail after restart", 20, || {
+        smtp.messages().len() == 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    b.kill_9();
+    assert_eq!(smtp.messages().len(), 1, "exactly once");
+    let store = Store::open(&db).unwrap();
+    assert_eq!(
+        store.escalation("ESC-00001").unwrap().unwrap().status,
+        EscalationStatus::Sent
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_after_the_server_accepted_resends_once_with_the_same_message_id() {
+    let smtp = TestSmtp::start(TestSmtpOptions::default()).await;
+    let (_dir, db) = temp_db();
+    let env = mail_env(&db, smtp.port());
+    let mut faulty = env.clone();
+    faulty.push(("ESRBOT_FAULT".into(), "abort_after_accept".into()));
+    let mut a = Command::new(env!("CARGO_BIN_EXE_esrbot"))
+        .args(["chat", "--user", "kim"])
+        .current_dir(root())
+        .envs(faulty.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    a.stdin
+        .as_mut()
+        .unwrap()
+        .write_all(b"my nhs.net email has changed\nyes\nkim.new@nhs.net\n")
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = a.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "the process did not crash");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(!status.success(), "expected an abort");
+    assert_eq!(
+        smtp.messages().len(),
+        1,
+        "the server accepted before the crash"
+    );
+    // The acceptance was never recorded: the e-mail is still queued.
+    assert!(
+        matches!(job_attempts(&db), Some((0, MailState::Queued))),
+        "{:?}",
+        job_attempts(&db)
+    );
+
+    let b = ChatProcess::start(&env);
+    wait_until("the resend", 20, || smtp.messages().len() == 2).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    b.kill_9();
+    let msgs = smtp.messages();
+    assert_eq!(msgs.len(), 2, "one duplicate at worst");
+    let ids: Vec<String> = msgs
+        .iter()
+        .map(|m| header(&m.data_str(), "Message-ID").unwrap().to_string())
+        .collect();
+    assert_eq!(ids[0], ids[1]);
+    assert_eq!(ids[0], "<ESC-00001@esrbot>");
+    let store = Store::open(&db).unwrap();
+    assert_eq!(
+        store.escalation("ESC-00001").unwrap().unwrap().status,
+        EscalationStatus::Sent
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mail_test_prints_the_servers_answer() {
+    let smtp = TestSmtp::start(TestSmtpOptions::default()).await;
+    let (_dir, db) = temp_db();
+    let run = |env: Vec<(String, String)>| {
+        Command::new(env!("CARGO_BIN_EXE_esrbot"))
+            .args(["mail", "test"])
+            .current_dir(root())
+            .envs(env)
+            .output()
+            .unwrap()
+    };
+    let out = tokio::task::spawn_blocking({
+        let env = mail_env(&db, smtp.port());
+        move || run(env)
+    })
+    .await
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("accepted: 250 2.0.0 Ok: queued as TEST"),
+        "{text}"
+    );
+    assert_eq!(smtp.messages().len(), 1);
+    assert!(
+        smtp.messages()[0]
+            .data_str()
+            .contains("test e-mail from esrbot")
+    );
+
+    let down = mail_env(&db, free_port());
+    let out = tokio::task::spawn_blocking(move || run(down))
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("not sent: transient mail error"));
+
+    let mut unset = mail_env(&db, 25);
+    unset.push(("ESRBOT_MAIL_HOST".into(), String::new()));
+    let out = tokio::task::spawn_blocking(move || run(unset))
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("e-mail is not configured"));
+}
