@@ -52,6 +52,7 @@ fn handle_message_with_durable_commit(b: Bencher) {
     let bot = Bot {
         engine: engine(),
         store: Store::open(&dir.path().join("bench.redb")).unwrap(),
+        support_channel: None,
     };
     let mut i = 0u64;
     b.bench_local(|| {
@@ -73,6 +74,7 @@ fn handle_question_read_only(b: Bencher) {
     let bot = Bot {
         engine: engine(),
         store: Store::open(&dir.path().join("bench.redb")).unwrap(),
+        support_channel: None,
     };
     b.bench_local(|| {
         bot.handle("bench:q", None, "how do I reset my esr password", t0())

@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::content::Content;
 use crate::engine::{Decision, Engine, Reply, Rules};
 use crate::intents;
-use crate::state::{EscalationKind, MailJob, MailState, ReminderKind, UserState};
+use crate::state::{EscalationKind, MailJob, MailState, Outgoing, ReminderKind, UserState};
 use crate::store::{Store, Txn};
 
 /// A message the bot sends on its own (a reminder), for a transport to deliver.
@@ -25,6 +25,9 @@ pub struct Notification {
 pub struct Bot {
     pub engine: Arc<Engine>,
     pub store: Store,
+    /// Set when the support team works escalations in a Discord channel: every new escalation
+    /// and status change queues an update of its message there, in the same transaction.
+    pub support_channel: Option<u64>,
 }
 
 /// Loads intents and content and trains the classifier: the start-up work shared by every command.
@@ -52,7 +55,11 @@ pub fn reference(n: u64) -> String {
 impl Bot {
     pub fn open(engine: Arc<Engine>, config: &Config) -> anyhow::Result<Bot> {
         let store = Store::open(&config.storage_path())?;
-        Ok(Bot { engine, store })
+        Ok(Bot {
+            engine,
+            store,
+            support_channel: config.discord.support_channel(),
+        })
     }
 
     /// Answers one message from `user`; everything it changes is committed before the reply is
@@ -76,17 +83,63 @@ impl Bot {
         {
             return Ok(d.reply);
         }
+        // Decide again inside the transaction: another process may have written meanwhile.
+        self.store
+            .write(|txn| self.decide_in(txn, user, display_name, text, now))
+    }
+
+    /// Handles a transport event at most once, however often it is delivered: the event id, the
+    /// state change and whatever `deliver` queues for sending (the reply) are one transaction.
+    /// Returns None for a duplicate.
+    pub fn handle_once(
+        &self,
+        event: &str,
+        user: &str,
+        display_name: Option<&str>,
+        text: &str,
+        now: DateTime<Utc>,
+        deliver: impl FnOnce(&mut Txn, &Reply) -> anyhow::Result<()>,
+    ) -> anyhow::Result<Option<Reply>> {
         self.store.write(|txn| {
-            // Decide again inside the transaction: another process may have written meanwhile.
-            let mut state = txn.user(user)?;
-            if let Some(name) = display_name {
-                state.display_name = Some(name.to_string());
+            if !txn.first_sighting(event, now)? {
+                return Ok(None);
             }
-            let next = reference(txn.peek_id("escalation")?);
-            let d = self.engine.handle(user, &mut state, text, now, &next);
-            commit_decision(txn, user, &mut state, &d)?;
-            Ok(d.reply)
+            let reply = self.decide_in(txn, user, display_name, text, now)?;
+            deliver(txn, &reply)?;
+            Ok(Some(reply))
         })
+    }
+
+    fn decide_in(
+        &self,
+        txn: &mut Txn,
+        user: &str,
+        display_name: Option<&str>,
+        text: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Reply> {
+        let mut state = txn.user(user)?;
+        if let Some(name) = display_name {
+            state.display_name = Some(name.to_string());
+        }
+        let next = reference(txn.peek_id("escalation")?);
+        let d = self.engine.handle(user, &mut state, text, now, &next);
+        commit_decision(txn, user, &mut state, &d)?;
+        if let (Some(e), Some(_)) = (&d.escalation, self.support_channel) {
+            txn.send_later(
+                Outgoing::SupportPost {
+                    reference: e.reference.clone(),
+                },
+                now,
+            )?;
+        }
+        Ok(d.reply)
+    }
+
+    /// Erases everything stored about `user` (state, reminders, escalations and their e-mail).
+    /// Returns how many escalations were removed.
+    pub fn forget(&self, user: &str) -> anyhow::Result<usize> {
+        self.store.write(|txn| txn.erase_user(user))
     }
 
     /// Claims up to `limit` reminders due by `now` and returns what to tell whom. Claiming and the
@@ -95,6 +148,17 @@ impl Bot {
         &self,
         now: DateTime<Utc>,
         limit: usize,
+    ) -> anyhow::Result<Vec<Notification>> {
+        self.deliver_due_into(now, limit, |_, _| Ok(()))
+    }
+
+    /// Like `deliver_due`, and `sink` may queue each notification for a transport in the same
+    /// transaction that claims it, so a crash can neither lose nor repeat it.
+    pub fn deliver_due_into(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        sink: impl Fn(&mut Txn, &Notification) -> anyhow::Result<()>,
     ) -> anyhow::Result<Vec<Notification>> {
         if self.store.next_due()?.is_none_or(|t| t > now) {
             return Ok(Vec::new());
@@ -107,12 +171,14 @@ impl Bot {
                 let text = self.engine.on_due(&mut state, &r, now);
                 txn.put_user(&r.user, &state)?;
                 if let Some(text) = text {
-                    out.push(Notification {
+                    let n = Notification {
                         user: r.user.clone(),
                         text,
                         due: r.due,
                         kind: r.kind,
-                    });
+                    };
+                    sink(txn, &n)?;
+                    out.push(n);
                 }
             }
             Ok(out)

@@ -35,21 +35,14 @@ pub async fn run(bot: Arc<Bot>, config: &Config, user: String) -> anyhow::Result
         poll,
         stopped(stop_rx.clone()),
     ));
-    let sender = if config.mail.host.is_empty() {
-        tracing::warn!("mail.host is not set: e-mail changes stay queued until it is");
-        None
-    } else {
-        let settings = Settings::from_config(config, std::env::var("ESRBOT_SMTP_PASSWORD").ok())?;
-        let mailer = Mailer::new(&settings).map_err(anyhow::Error::msg)?;
-        Some(tokio::spawn(outbox::run(
-            bot.clone(),
-            Sender::from_config(config, mailer),
-            clock.clone(),
-            mail_wake.clone(),
-            wake.clone(),
-            stopped(stop_rx.clone()),
-        )))
-    };
+    let sender = start_mail(
+        config,
+        &bot,
+        &clock,
+        &mail_wake,
+        &wake,
+        stopped(stop_rx.clone()),
+    )?;
 
     println!(
         "esrbot: help getting back into ESR. Type your question (\"quit\" or Ctrl-D to leave)."
@@ -96,6 +89,32 @@ pub async fn run(bot: Arc<Bot>, config: &Config, user: String) -> anyhow::Result
         s.await??;
     }
     Ok(())
+}
+
+/// Starts the e-mail sender when `[mail]` is configured. `wake` wakes the sender when new mail
+/// may be queued; `delivered` is notified after each outcome (which may have scheduled a notice).
+pub fn start_mail(
+    config: &Config,
+    bot: &Arc<Bot>,
+    clock: &Arc<dyn Clock>,
+    wake: &Arc<Notify>,
+    delivered: &Arc<Notify>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<anyhow::Result<()>>>> {
+    if config.mail.host.is_empty() {
+        tracing::warn!("mail.host is not set: e-mail changes stay queued until it is");
+        return Ok(None);
+    }
+    let settings = Settings::from_config(config, std::env::var("ESRBOT_SMTP_PASSWORD").ok())?;
+    let mailer = Mailer::new(&settings).map_err(anyhow::Error::msg)?;
+    Ok(Some(tokio::spawn(outbox::run(
+        bot.clone(),
+        Sender::from_config(config, mailer),
+        clock.clone(),
+        wake.clone(),
+        delivered.clone(),
+        shutdown,
+    ))))
 }
 
 fn indent(text: &str) -> String {

@@ -21,6 +21,7 @@ pub struct Config {
     pub reminders: ReminderSettings,
     pub storage: StorageSettings,
     pub mail: MailSettings,
+    pub discord: DiscordSettings,
     /// Where the config file lives; relative paths are resolved against it. Not a setting.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -98,6 +99,47 @@ pub struct MailSettings {
     pub poll_seconds: u32,
     /// Accept a self-signed certificate (a test relay only; never for a real one).
     pub accept_invalid_certs: bool,
+}
+
+/// `esrbot discord`. The token comes only from the environment variable DISCORD_TOKEN.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DiscordSettings {
+    /// The application's id (Developer Portal → General Information). 0 = not set.
+    pub application_id: u64,
+    /// Channel where escalations are posted for the support team. 0 = none.
+    pub support_channel_id: u64,
+    /// Roles whose members may act on escalations. Empty: nobody may (deny by default).
+    pub support_role_ids: Vec<u64>,
+    /// Register the slash commands in this server only (instant), instead of globally.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub guild_id: Option<u64>,
+    /// Channels where the bot answers every message (elsewhere only when mentioned, and in DMs).
+    pub listen_channel_ids: Vec<u64>,
+    /// Discord's API, or an HTTP proxy in front of it (rate-limit sharing; tests).
+    pub api_base: String,
+    /// Messages one person may send a minute before getting a polite "slow down".
+    pub rate_limit_per_minute: u32,
+}
+
+impl Default for DiscordSettings {
+    fn default() -> Self {
+        Self {
+            application_id: 0,
+            support_channel_id: 0,
+            support_role_ids: Vec::new(),
+            guild_id: None,
+            listen_channel_ids: Vec::new(),
+            api_base: "https://discord.com".into(),
+            rate_limit_per_minute: 10,
+        }
+    }
+}
+
+impl DiscordSettings {
+    pub fn support_channel(&self) -> Option<u64> {
+        (self.support_channel_id != 0).then_some(self.support_channel_id)
+    }
 }
 
 impl Default for MailSettings {
@@ -325,6 +367,19 @@ impl Config {
                 m.poll_seconds
             );
         }
+        let d = &self.discord;
+        if !(d.api_base.starts_with("https://") || d.api_base.starts_with("http://")) {
+            bail!(
+                "discord.api_base must be an http(s):// address (got {:?})",
+                d.api_base
+            );
+        }
+        if !(1..=600).contains(&d.rate_limit_per_minute) {
+            bail!(
+                "discord.rate_limit_per_minute must be between 1 and 600 (got {})",
+                d.rate_limit_per_minute
+            );
+        }
         if self.storage.path.as_os_str().is_empty() {
             bail!("storage.path must not be empty");
         }
@@ -403,7 +458,7 @@ fn section_has_optional_key(section: &str, key: &str) -> bool {
     OPTIONAL_KEYS.contains(&(section, key))
 }
 
-const OPTIONAL_KEYS: &[(&str, &str)] = &[("mail", "username")];
+const OPTIONAL_KEYS: &[(&str, &str)] = &[("mail", "username"), ("discord", "guild_id")];
 
 /// Applies one `ESRBOT_<SECTION>_<KEY>` variable, typed like the setting it replaces.
 fn apply_env(merged: &mut toml::Table, name: &str, value: &str) -> anyhow::Result<()> {

@@ -112,6 +112,7 @@ fn run_conversation(
     let bot = Bot {
         engine: engine.clone(),
         store: Store::open(&dir.path().join("conversation.redb"))?,
+        support_channel: None,
     };
     let user = format!("test:{}", conv.user.as_deref().unwrap_or("staff"));
     let mut now = conv.start;

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{Notify, mpsc};
 
 use crate::bot::{Bot, Notification};
+use crate::store::Txn;
 
 /// How many reminders one transaction claims.
 const BATCH: usize = 500;
@@ -40,12 +41,39 @@ pub async fn run(
     poll: StdDuration,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    run_with(
+        bot,
+        clock,
+        out,
+        wake,
+        poll,
+        |_: &mut Txn, _: &Notification| Ok(()),
+        shutdown,
+    )
+    .await
+}
+
+/// Like `run`, and `sink` queues each notification for its transport in the transaction that
+/// claims it (see `Bot::deliver_due_into`).
+pub async fn run_with<F>(
+    bot: Arc<Bot>,
+    clock: Arc<dyn Clock>,
+    out: mpsc::Sender<Notification>,
+    wake: Arc<Notify>,
+    poll: StdDuration,
+    sink: F,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()>
+where
+    F: Fn(&mut Txn, &Notification) -> anyhow::Result<()> + Send + Sync + Clone + 'static,
+{
     tokio::pin!(shutdown);
     loop {
         let now = clock.now();
-        let b = bot.clone();
+        let (b, sink) = (bot.clone(), sink.clone());
         // redb commits block on fsync: keep them off the async worker threads.
-        let due = tokio::task::spawn_blocking(move || b.deliver_due(now, BATCH)).await??;
+        let due =
+            tokio::task::spawn_blocking(move || b.deliver_due_into(now, BATCH, sink)).await??;
         let full = due.len() == BATCH;
         for n in due {
             if out.send(n).await.is_err() {

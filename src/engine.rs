@@ -15,8 +15,8 @@ use crate::content::{Content, render};
 use crate::intents::{Intent, OUT_OF_SCOPE};
 use crate::privacy;
 use crate::state::{
-    Escalation, EscalationKind, EscalationStatus, Pending, Reminder, ReminderKind, ReminderRef,
-    StatusChange, UserState,
+    Button, ButtonStyle, Escalation, EscalationKind, EscalationStatus, Pending, Reminder,
+    ReminderKind, ReminderRef, StatusChange, UserState,
 };
 use crate::store::is_link_reminder;
 use crate::text::{MAX_MESSAGE_CHARS, clean_input, find_email, is_nhs_net, normalize};
@@ -82,6 +82,31 @@ pub struct Reply {
     pub personal: bool,
     /// The message carried a password or date of birth (already cut out).
     pub had_secret: bool,
+    /// Quick answers a transport may show as buttons; pressing one sends `id` minus its `say:`
+    /// prefix as the person's next message (the terminal shows the choices in the text instead).
+    pub buttons: Vec<Button>,
+}
+
+/// The message a "say:…" button stands for.
+pub fn button_message(id: &str) -> Option<&str> {
+    id.strip_prefix("say:")
+}
+
+/// "I've requested a reset": starts the link timer from now.
+fn reset_button() -> Button {
+    say_button(
+        "I've requested a reset",
+        "I have just requested a password reset",
+        ButtonStyle::Primary,
+    )
+}
+
+fn say_button(label: &str, message: &str, style: ButtonStyle) -> Button {
+    Button {
+        id: format!("say:{message}"),
+        label: label.chars().take(80).collect(),
+        style,
+    }
 }
 
 /// Everything one message changes, for the caller to commit in one transaction.
@@ -232,6 +257,7 @@ impl Engine {
                 confidence: 1.0,
                 personal: false,
                 had_secret: false,
+                buttons: Vec::new(),
             },
             schedule: Vec::new(),
             cancel: Vec::new(),
@@ -508,6 +534,17 @@ impl Engine {
                     count,
                     asked_at: now,
                 };
+                d.reply.buttons = options
+                    .iter()
+                    .enumerate()
+                    .map(|(n, i)| {
+                        say_button(
+                            &self.intent_labels[*i],
+                            &(n + 1).to_string(),
+                            ButtonStyle::Secondary,
+                        )
+                    })
+                    .collect();
                 self.clarify_text(&ids)
             }
             Understood::OutOfScope { confidence } => {
@@ -569,6 +606,11 @@ impl Engine {
             "link_expired" => {
                 // The user's link is dead whatever we thought: stop reminding about it.
                 self.clear_link(state, d);
+                d.reply.buttons = vec![reset_button()];
+                self.say(self.content.answer(&id, "text"), &[])
+            }
+            "forgot_password" => {
+                d.reply.buttons = vec![reset_button()];
                 self.say(self.content.answer(&id, "text"), &[])
             }
             "reset_requested" => {
@@ -678,6 +720,10 @@ impl Engine {
                     );
                 }
                 state.pending = Pending::EmailOffer { asked_at: now };
+                d.reply.buttons = vec![
+                    say_button("Yes, pass it on", "yes", ButtonStyle::Primary),
+                    say_button("No", "no", ButtonStyle::Secondary),
+                ];
                 self.say(self.content.answer(&id, "text"), &[])
             }
             "talk_to_human" => {
@@ -751,7 +797,7 @@ impl Engine {
     }
 
     /// The user's timers as clock times.
-    fn status(&self, state: &UserState, now: DateTime<Utc>) -> String {
+    pub fn status(&self, state: &UserState, now: DateTime<Utc>) -> String {
         let mut lines = Vec::new();
         if let Some(exp) = state.link_valid_until {
             let vars = [

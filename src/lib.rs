@@ -17,8 +17,10 @@
 //! - [`queue`]: the support team's escalation queue, its audit trail, and mail outcomes.
 //! - [`mail`]: the SMTP edge (lettre): settings, the escalation e-mail, sending.
 //! - [`outbox`]: the sender task that delivers queued e-mail with retries.
+//! - [`ratelimit`]: per-person message allowance for chat transports.
 //! - [`bot`]: the engine's decisions committed to the store: what transports call.
 //! - [`dispatch`]: the restart-proof reminder dispatcher and the clock.
+//! - [`discord`]: the Discord transport (serenity): DMs, channels, slash commands, buttons.
 //! - [`chat`]: the terminal transport (`esrbot chat`).
 //! - [`convtest`]: conversation tests with a virtual clock (`esrbot test`).
 //! - [`eval`]: accuracy figures on a labelled file (`esrbot eval`).
@@ -31,6 +33,7 @@ pub mod classifier;
 pub mod config;
 pub mod content;
 pub mod convtest;
+pub mod discord;
 pub mod dispatch;
 pub mod engine;
 pub mod eval;
@@ -39,6 +42,7 @@ pub mod mail;
 pub mod outbox;
 pub mod privacy;
 pub mod queue;
+pub mod ratelimit;
 pub mod state;
 pub mod store;
 pub mod text;

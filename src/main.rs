@@ -50,6 +50,8 @@ enum Command {
     },
     /// Validate config.toml, intents/ and data/.
     Check,
+    /// Run the bot on Discord (token from the DISCORD_TOKEN environment variable).
+    Discord,
     /// The support team's queue of escalations (works while the bot runs).
     Escalations {
         #[command(subcommand)]
@@ -101,6 +103,12 @@ enum MailCommand {
 }
 
 fn main() -> ExitCode {
+    // `esrbot classify … | head -1` must end quietly, not panic on a closed pipe.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -217,7 +225,11 @@ fn escalations(config: &Config, command: &EscalationCommand) -> anyhow::Result<E
         anyhow::bail!("--by must name who is acting");
     }
     let engine = Arc::new(load_engine(config)?);
-    let bot = Bot { engine, store };
+    let bot = Bot {
+        engine,
+        store,
+        support_channel: config.discord.support_channel(),
+    };
     match bot.escalation_action(reference, action, by, note, Utc::now())? {
         Ok(e) => {
             println!("{} is now {}", e.reference, e.status.as_str());
@@ -369,6 +381,27 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Ok(ExitCode::FAILURE)
                 }
             }
+        }
+        Command::Discord => {
+            let token = std::env::var("DISCORD_TOKEN")
+                .ok()
+                .filter(|t| !t.trim().is_empty())
+                .ok_or_else(|| {
+                    anyhow::anyhow!("set the bot token in the environment variable DISCORD_TOKEN")
+                })?;
+            let engine = Arc::new(load_engine(&config)?);
+            let bot = Arc::new(Bot::open(engine, &config).context("opening the database")?);
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(esrbot::discord::run(
+                config.clone(),
+                bot,
+                token,
+                Arc::new(esrbot::dispatch::SystemClock),
+                async {
+                    let _ = tokio::signal::ctrl_c().await;
+                },
+            ))?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Chat { user } => {
             let engine = Arc::new(load_engine(&config)?);

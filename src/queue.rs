@@ -7,8 +7,8 @@ use chrono::{DateTime, Duration, Utc};
 use crate::bot::Bot;
 use crate::content::render;
 use crate::state::{
-    Escalation, EscalationKind, EscalationStatus, MailJob, MailState, Reminder, ReminderKind,
-    SUPPORT_TEAM, StatusChange,
+    Escalation, EscalationKind, EscalationStatus, MailJob, MailState, Outgoing, Reminder,
+    ReminderKind, SUPPORT_TEAM, StatusChange,
 };
 use crate::store::Txn;
 
@@ -112,6 +112,24 @@ impl Bot {
         Ok(())
     }
 
+    /// Queues an update of the escalation's support-channel message (when there is one).
+    fn support_update(
+        &self,
+        txn: &mut Txn,
+        reference: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        if self.support_channel.is_some() {
+            txn.send_later(
+                Outgoing::SupportPost {
+                    reference: reference.to_string(),
+                },
+                now,
+            )?;
+        }
+        Ok(())
+    }
+
     /// Acknowledge, resolve or retry an escalation on behalf of `by`.
     pub fn escalation_action(
         &self,
@@ -184,6 +202,7 @@ impl Bot {
                 }
             }
             txn.put_escalation(&e)?;
+            self.support_update(txn, &e.reference, now)?;
             Ok(Ok(e))
         })
     }
@@ -217,6 +236,7 @@ impl Bot {
                     );
                 }
                 txn.put_escalation(&e)?;
+                self.support_update(txn, reference, now)?;
                 let text = self.say("escalation_sent", &[("reference", reference)]);
                 self.notify(txn, &e.user, text, now)?;
             }

@@ -209,3 +209,50 @@ pub struct MailJob {
 
 /// Pseudo-user that notices for the support team are addressed to.
 pub const SUPPORT_TEAM: &str = "support:team";
+
+/// A button under a chat message (Discord components); `id` comes back when it is pressed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Button {
+    pub id: String,
+    pub label: String,
+    pub style: ButtonStyle,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ButtonStyle {
+    Primary,
+    Secondary,
+    Success,
+    Danger,
+}
+
+/// Something a chat transport must send, kept in the durable outbox until it has been sent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Outgoing {
+    /// A direct message to one person.
+    Dm {
+        user: u64,
+        text: String,
+        buttons: Vec<Button>,
+    },
+    /// A message in a channel.
+    Post {
+        channel: u64,
+        text: String,
+        buttons: Vec<Button>,
+    },
+    /// Post (first time) or edit the support channel's message for an escalation, from its
+    /// current record.
+    SupportPost { reference: String },
+}
+
+/// One outbox entry with its delivery bookkeeping.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboxEntry {
+    pub message: Outgoing,
+    pub attempts: u32,
+    pub created_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+}

@@ -14,7 +14,8 @@ use redb::{
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::state::{
-    Escalation, MailJob, MailState, Reminder, ReminderKind, ReminderRef, UserState,
+    Escalation, MailJob, MailState, OutboxEntry, Outgoing, Reminder, ReminderKind, ReminderRef,
+    UserState,
 };
 
 /// user id (transport-qualified, e.g. "chat:alice") → JSON `UserState`.
@@ -27,6 +28,14 @@ const ESCALATIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("escalati
 /// escalation reference → JSON `MailJob`: the durable e-mail outbox. Written in the same
 /// transaction as the escalation it belongs to.
 const MAIL: TableDefinition<&str, &[u8]> = TableDefinition::new("mail_outbox");
+/// (due time in Unix ms, id) → JSON `OutboxEntry`: chat messages waiting to be sent (Discord
+/// DMs, channel posts, support-channel updates), written in the transaction that decided them.
+const CHAT_OUT: TableDefinition<(i64, u64), &[u8]> = TableDefinition::new("chat_outbox");
+/// transport event id (a Discord message or interaction id) → when it was handled (Unix ms):
+/// the same event delivered twice is handled once.
+const SEEN: TableDefinition<&str, i64> = TableDefinition::new("seen_events");
+/// escalation reference → id of its message in the support channel (to edit as it changes).
+const SUPPORT_POSTS: TableDefinition<&str, u64> = TableDefinition::new("support_posts");
 /// counter name → last value handed out (ids for reminders and escalation references).
 const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
 
@@ -56,6 +65,9 @@ impl Store {
             txn.w.open_table(ESCALATIONS)?;
             txn.w.open_table(COUNTERS)?;
             txn.w.open_table(MAIL)?;
+            txn.w.open_table(CHAT_OUT)?;
+            txn.w.open_table(SEEN)?;
+            txn.w.open_table(SUPPORT_POSTS)?;
             Ok(())
         })?;
         Ok(store)
@@ -152,6 +164,41 @@ impl Store {
         let r = self.db.begin_read()?;
         let t = r.open_table(MAIL)?;
         t.get(reference)?.map(|v| decode(v.value())).transpose()
+    }
+}
+
+impl Store {
+    /// Outbox entries due by `now`, earliest first, with their keys.
+    pub fn chat_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> anyhow::Result<Vec<((i64, u64), OutboxEntry)>> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(CHAT_OUT)?;
+        let mut out = Vec::new();
+        for row in t.range(..=(now.timestamp_millis(), u64::MAX))? {
+            let (k, v) = row?;
+            out.push((k.value(), decode(v.value())?));
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// When the earliest outbox entry is due.
+    pub fn chat_next_due(&self) -> anyhow::Result<Option<DateTime<Utc>>> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(CHAT_OUT)?;
+        Ok(t.first()?
+            .and_then(|(k, _)| DateTime::from_timestamp_millis(k.value().0)))
+    }
+
+    pub fn support_post(&self, reference: &str) -> anyhow::Result<Option<u64>> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(SUPPORT_POSTS)?;
+        Ok(t.get(reference)?.map(|v| v.value()))
     }
 }
 
@@ -264,6 +311,84 @@ impl Txn {
             .open_table(MAIL)?
             .insert(job.reference.as_str(), encode(job)?.as_slice())?;
         Ok(())
+    }
+
+    /// Queues a chat message for the transport, due now.
+    pub fn send_later(&mut self, message: Outgoing, now: DateTime<Utc>) -> anyhow::Result<()> {
+        let id = self.next_id("chat_out")?;
+        let entry = OutboxEntry {
+            message,
+            attempts: 0,
+            created_at: now,
+            last_error: None,
+        };
+        self.w
+            .open_table(CHAT_OUT)?
+            .insert((now.timestamp_millis(), id), encode(&entry)?.as_slice())?;
+        Ok(())
+    }
+
+    /// Removes an outbox entry (sent, or given up); re-queues it at `retry_at` if given.
+    pub fn finish_outgoing(
+        &mut self,
+        key: (i64, u64),
+        retry: Option<(DateTime<Utc>, &OutboxEntry)>,
+    ) -> anyhow::Result<()> {
+        let mut t = self.w.open_table(CHAT_OUT)?;
+        t.remove(key)?;
+        if let Some((at, entry)) = retry {
+            t.insert((at.timestamp_millis(), key.1), encode(entry)?.as_slice())?;
+        }
+        Ok(())
+    }
+
+    /// Records an event id; false when it was already seen (the caller must not handle it again).
+    pub fn first_sighting(&mut self, event: &str, now: DateTime<Utc>) -> anyhow::Result<bool> {
+        let mut t = self.w.open_table(SEEN)?;
+        if t.get(event)?.is_some() {
+            return Ok(false);
+        }
+        t.insert(event, now.timestamp_millis())?;
+        Ok(true)
+    }
+
+    /// Forgets event ids older than `before` (duplicates come within seconds or minutes).
+    pub fn forget_events_before(&mut self, before: DateTime<Utc>) -> anyhow::Result<()> {
+        let cutoff = before.timestamp_millis();
+        self.w.open_table(SEEN)?.retain(|_, at| at >= cutoff)?;
+        Ok(())
+    }
+
+    pub fn set_support_post(&mut self, reference: &str, message: u64) -> anyhow::Result<()> {
+        self.w
+            .open_table(SUPPORT_POSTS)?
+            .insert(reference, message)?;
+        Ok(())
+    }
+
+    /// Everything stored about `user`: state, reminders, escalations and their e-mail.
+    pub fn erase_user(&mut self, user: &str) -> anyhow::Result<usize> {
+        let state = self.user(user)?;
+        for r in &state.reminders {
+            self.cancel(r)?;
+        }
+        self.delete_user(user)?;
+        let mut refs = Vec::new();
+        {
+            let t = self.w.open_table(ESCALATIONS)?;
+            for row in t.iter()? {
+                let (k, v) = row?;
+                let e: Escalation = decode(v.value())?;
+                if e.user == user {
+                    refs.push(k.value().to_string());
+                }
+            }
+        }
+        for r in &refs {
+            self.w.open_table(ESCALATIONS)?.remove(r.as_str())?;
+            self.w.open_table(MAIL)?.remove(r.as_str())?;
+        }
+        Ok(refs.len())
     }
 
     pub fn put_escalation(&mut self, e: &Escalation) -> anyhow::Result<()> {

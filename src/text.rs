@@ -119,6 +119,29 @@ pub fn find_email(text: &str) -> Option<&str> {
         .find(|w| w.contains('@'))
 }
 
+/// Splits a reply into pieces of at most `max` characters for transports with a length limit,
+/// breaking at a paragraph, then a line, then a sentence, then a word: never mid-sentence when a
+/// sentence fits, and never losing a character.
+pub fn split_message(text: &str, max: usize) -> Vec<String> {
+    let max = max.max(1);
+    let mut out = Vec::new();
+    let mut rest = text.trim();
+    while rest.chars().count() > max {
+        let limit = rest.char_indices().nth(max).map_or(rest.len(), |(i, _)| i);
+        let head = &rest[..limit];
+        let cut = ["\n\n", "\n", ". ", "! ", "? ", " "]
+            .iter()
+            .find_map(|sep| head.rfind(sep).filter(|&i| i > 0).map(|i| i + sep.len()))
+            .unwrap_or(limit);
+        out.push(rest[..cut].trim_end().to_string());
+        rest = rest[cut..].trim_start();
+    }
+    if !rest.is_empty() || out.is_empty() {
+        out.push(rest.to_string());
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,6 +163,27 @@ mod tests {
         assert_eq!(normalize("at 21:30"), "at 21:30");
         assert_eq!(normalize("🙂🙂"), "");
         assert_eq!(normalize("Привет ESR"), "привет esr");
+    }
+
+    #[test]
+    fn long_messages_split_at_sentences_without_losing_text() {
+        let text = "First sentence here. Second one is a bit longer! Third? ".repeat(60);
+        let parts = split_message(&text, 200);
+        assert!(parts.len() > 1);
+        assert!(parts.iter().all(|p| p.chars().count() <= 200));
+        assert!(
+            parts.iter().all(|p| p.ends_with(['.', '!', '?'])),
+            "{parts:?}"
+        );
+        let joined: String = parts.join(" ");
+        assert_eq!(
+            joined.split_whitespace().collect::<Vec<_>>(),
+            text.split_whitespace().collect::<Vec<_>>()
+        );
+        assert_eq!(split_message("short", 2000), vec!["short"]);
+        let word = "x".repeat(450);
+        assert_eq!(split_message(&word, 200).concat(), word);
+        assert_eq!(split_message(&"é".repeat(5), 2), vec!["éé", "éé", "é"]);
     }
 
     #[test]

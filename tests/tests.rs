@@ -49,6 +49,7 @@ pub fn bot_at(path: &Path) -> Bot {
     Bot {
         engine: engine(),
         store: Store::open(path).expect("database opens"),
+        support_channel: None,
     }
 }
 

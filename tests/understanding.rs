@@ -41,6 +41,7 @@ fn close_intents_make_the_bot_ask_and_a_number_chooses() {
     let bot = Bot {
         engine: Arc::new(confusable_engine()),
         store: Store::open(&path).unwrap(),
+        support_channel: None,
     };
     let now = at("2026-03-02T09:00:00Z");
     let (_, u) = bot.engine.understand("forgot my esr password");
