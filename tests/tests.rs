@@ -3,6 +3,7 @@
 mod bad_input;
 mod cli;
 mod conversations;
+mod discord;
 mod escalations;
 mod files;
 mod mail;
@@ -10,6 +11,7 @@ mod restart;
 mod understanding;
 
 mod support {
+    pub mod discord;
     pub mod smtp_server;
 }
 

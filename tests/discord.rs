@@ -1,0 +1,507 @@
+//! The real serenity client against a fake Discord on 127.0.0.1 (tests/support/discord): DMs,
+//! channel mentions moved to DMs, reminders as DMs, the support channel's escalation posts and
+//! buttons, role checks, duplicate events, closed DMs, secrets in channels and a dropped gateway.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use esrbot::bot::Bot;
+use esrbot::config::Config;
+use esrbot::dispatch::Clock;
+use esrbot::state::EscalationStatus;
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+use super::support::discord::json::{self, bot_user, user};
+use super::support::discord::{CLOSED_DMS_USER, FakeDiscord, T, TOKEN, dm_channel_of};
+use super::{engine, root, temp_db};
+
+const GUILD: u64 = 30;
+const CHANNEL: u64 = 20;
+const SUPPORT_CHANNEL: u64 = 4000;
+const SUPPORT_ROLE: u64 = 777;
+
+/// A clock the test moves by hand.
+struct TestClock(Mutex<DateTime<Utc>>);
+
+impl Clock for TestClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap()
+    }
+}
+
+impl TestClock {
+    fn advance(&self, d: chrono::Duration) {
+        *self.0.lock().unwrap() += d;
+    }
+}
+
+struct Running {
+    fake: FakeDiscord,
+    bot: Arc<Bot>,
+    clock: Arc<TestClock>,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    _dir: tempfile::TempDir,
+}
+
+async fn start(extra: &[(&str, &str)]) -> Running {
+    let fake = FakeDiscord::start().await;
+    let (dir, db) = temp_db();
+    let mut env: Vec<(String, String)> = vec![
+        ("ESRBOT_STORAGE_PATH".into(), db.to_str().unwrap().into()),
+        ("ESRBOT_DISCORD_API_BASE".into(), fake.api_base()),
+        (
+            "ESRBOT_DISCORD_APPLICATION_ID".into(),
+            json::APP_ID.to_string(),
+        ),
+        (
+            "ESRBOT_DISCORD_SUPPORT_CHANNEL_ID".into(),
+            SUPPORT_CHANNEL.to_string(),
+        ),
+        (
+            "ESRBOT_DISCORD_SUPPORT_ROLE_IDS".into(),
+            SUPPORT_ROLE.to_string(),
+        ),
+        ("ESRBOT_DISCORD_GUILD_ID".into(), GUILD.to_string()),
+        ("ESRBOT_MAIL_POLL_SECONDS".into(), "1".into()),
+    ];
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let config = Config::load(&root().join("config.toml"), true, env).unwrap();
+    let bot = Arc::new(Bot::open(engine(), &config).unwrap());
+    let clock = Arc::new(TestClock(Mutex::new(Utc::now())));
+    let (stop, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(esrbot::discord::run(
+        config,
+        bot.clone(),
+        TOKEN.into(),
+        clock.clone(),
+        async move {
+            let _ = rx.await;
+        },
+    ));
+    fake.wait_connected(T).await;
+    Running {
+        fake,
+        bot,
+        clock,
+        stop: Some(stop),
+        task,
+        _dir: dir,
+    }
+}
+
+impl Running {
+    async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        tokio::time::timeout(Duration::from_secs(10), self.task)
+            .await
+            .expect("the bot stops in time")
+            .unwrap()
+            .unwrap();
+    }
+
+    async fn dm(&self, id: u64, from: u64, text: &str) {
+        let m = json::dm_message(id, dm_channel_of(from), user(from, "staff", false), text);
+        self.fake.push_dispatch("MESSAGE_CREATE", m).await;
+    }
+
+    /// The next message the bot posts in `channel`.
+    async fn posted(&self, channel: u64) -> Value {
+        self.fake
+            .wait_for_request("POST", &format!("/api/v10/channels/{channel}/messages"), T)
+            .await
+    }
+
+    async fn callback(&self, interaction: u64) -> Value {
+        self.fake
+            .wait_for_request("POST", &format!("/api/v10/interactions/{interaction}/"), T)
+            .await
+    }
+
+    fn count(&self, method: &str, path: &str) -> usize {
+        self.fake
+            .requests()
+            .iter()
+            .filter(|r| r.method == method && r.path == path)
+            .count()
+    }
+}
+
+fn content(v: &Value) -> &str {
+    v["content"].as_str().unwrap_or_default()
+}
+
+fn button_ids(v: &Value) -> Vec<String> {
+    v["components"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|row| row["components"].as_array().cloned().unwrap_or_default())
+        .filter_map(|b| b["custom_id"].as_str().map(str::to_string))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dm_question_gets_the_right_answer_with_a_button() {
+    let r = start(&[]).await;
+    r.dm(1, 500, "how do I reset my esr password").await;
+    let reply = r.posted(dm_channel_of(500)).await;
+    assert!(
+        content(&reply).contains("Leave the Username box blank"),
+        "{reply}"
+    );
+    assert!(
+        button_ids(&reply).iter().any(|b| b.starts_with("say:")),
+        "{reply}"
+    );
+    // Pressing "I've requested a reset" starts the timer and answers the interaction.
+    let press = json::button_interaction(
+        70,
+        "tok",
+        dm_channel_of(500),
+        None,
+        user(500, "staff", false),
+        "say:I have just requested a password reset",
+        1,
+    );
+    r.fake.push_dispatch("INTERACTION_CREATE", press).await;
+    let cb = r.callback(70).await;
+    assert_eq!(cb["type"], 4);
+    assert!(content(&cb["data"]).contains("works until"), "{cb}");
+    assert!(
+        r.bot
+            .store
+            .user("discord:500")
+            .unwrap()
+            .link_valid_until
+            .is_some()
+    );
+    r.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_channel_mention_with_personal_content_is_answered_in_a_dm() {
+    let r = start(&[]).await;
+    let m = json::guild_message(
+        2,
+        CHANNEL,
+        GUILD,
+        user(501, "staff", false),
+        "<@1000> I'm locked out of ESR",
+        vec![bot_user()],
+    );
+    r.fake.push_dispatch("MESSAGE_CREATE", m).await;
+    let public = r.posted(CHANNEL).await;
+    assert!(content(&public).contains("I've sent you a DM"), "{public}");
+    assert!(!content(&public).contains("12 hours"));
+    let private = r.posted(dm_channel_of(501)).await;
+    assert!(content(&private).contains("12 hours"), "{private}");
+    // Without a mention, in a channel that is not listed, the bot stays quiet.
+    let m = json::guild_message(
+        3,
+        CHANNEL,
+        GUILD,
+        user(501, "staff", false),
+        "I'm locked out",
+        vec![],
+    );
+    r.fake.push_dispatch("MESSAGE_CREATE", m).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        r.count("POST", &format!("/api/v10/channels/{CHANNEL}/messages")),
+        1
+    );
+    r.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lockout_ends_with_a_dm_when_the_time_comes() {
+    let r = start(&[]).await;
+    r.dm(4, 502, "I'm locked out").await;
+    let reply = r.posted(dm_channel_of(502)).await;
+    assert!(content(&reply).contains("12 hours"));
+    r.clock
+        .advance(chrono::Duration::hours(12) + chrono::Duration::seconds(1));
+    let notice = r.posted(dm_channel_of(502)).await;
+    assert!(content(&notice).contains("lock is over"), "{notice}");
+    r.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn escalations_are_posted_and_worked_from_the_support_channel() {
+    let r = start(&[]).await;
+    r.dm(5, 503, "can I talk to a real person please").await;
+    let reply = r.posted(dm_channel_of(503)).await;
+    assert!(content(&reply).contains("ESC-00001"), "{reply}");
+    let post = r.posted(SUPPORT_CHANNEL).await;
+    assert!(
+        content(&post).contains("ESC-00001") && content(&post).contains("talk_to_human"),
+        "{post}"
+    );
+    assert!(
+        button_ids(&post).contains(&"esc:resolve:ESC-00001".to_string()),
+        "{post}"
+    );
+
+    // Someone without the support role is refused, and nothing changes.
+    let press = json::button_interaction(
+        80,
+        "t1",
+        SUPPORT_CHANNEL,
+        Some(GUILD),
+        user(601, "nosy", false),
+        "esc:resolve:ESC-00001",
+        1,
+    );
+    r.fake.push_dispatch("INTERACTION_CREATE", press).await;
+    let cb = r.callback(80).await;
+    assert_eq!(cb["type"], 4);
+    assert_eq!(cb["data"]["flags"], 64, "the refusal is ephemeral");
+    assert!(content(&cb["data"]).contains("Only the support team"));
+    assert_eq!(
+        r.bot.store.escalation("ESC-00001").unwrap().unwrap().status,
+        EscalationStatus::Open
+    );
+
+    // A support member resolves it: the post is updated and the staff member gets a DM.
+    let press = json::with_roles(
+        json::button_interaction(
+            81,
+            "t2",
+            SUPPORT_CHANNEL,
+            Some(GUILD),
+            user(600, "sam", false),
+            "esc:resolve:ESC-00001",
+            1,
+        ),
+        &[SUPPORT_ROLE],
+    );
+    r.fake.push_dispatch("INTERACTION_CREATE", press).await;
+    let cb = r.callback(81).await;
+    assert_eq!(cb["type"], 7, "the support post is updated in place: {cb}");
+    assert!(
+        content(&cb["data"]).contains("status: **resolved**"),
+        "{cb}"
+    );
+    let dm = r.posted(dm_channel_of(503)).await;
+    assert!(
+        content(&dm).contains("resolved your request ESC-00001"),
+        "{dm}"
+    );
+    let e = r.bot.store.escalation("ESC-00001").unwrap().unwrap();
+    assert_eq!(e.status, EscalationStatus::Resolved);
+    assert!(e.history.last().unwrap().by.contains("sam"));
+    // The support channel's message is also edited from the record (outbox).
+    r.fake
+        .wait_for_request(
+            "PATCH",
+            &format!("/api/v10/channels/{SUPPORT_CHANNEL}/messages/"),
+            T,
+        )
+        .await;
+    r.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_same_event_delivered_twice_is_handled_once() {
+    let r = start(&[]).await;
+    r.dm(6, 504, "I've got my password wrong twice").await;
+    r.dm(6, 504, "I've got my password wrong twice").await;
+    let reply = r.posted(dm_channel_of(504)).await;
+    assert!(content(&reply).contains("1 attempt left"), "{reply}");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        r.count(
+            "POST",
+            &format!("/api/v10/channels/{}/messages", dm_channel_of(504))
+        ),
+        1
+    );
+    assert_eq!(r.bot.store.user("discord:504").unwrap().failed_attempts, 2);
+    r.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dropped_gateway_connection_is_survived() {
+    let r = start(&[]).await;
+    r.fake.drop_connection().await;
+    r.fake.wait_for_session_start(T).await;
+    r.dm(7, 505, "where do I log in to ESR").await;
+    let reply = r.posted(dm_channel_of(505)).await;
+    assert!(content(&reply).contains("my.esr.nhs.uk"), "{reply}");
+    r.fake.kill_connection().await;
+    r.fake.wait_for_session_start(T).await;
+    r.dm(8, 505, "thanks").await;
+    assert!(content(&r.posted(dm_channel_of(505)).await).contains("welcome"));
+    r.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn closed_dms_are_recorded_for_the_support_team_not_retried() {
+    let r = start(&[]).await;
+    let m = json::guild_message(
+        9,
+        CHANNEL,
+        GUILD,
+        user(CLOSED_DMS_USER, "closed", false),
+        "<@1000> I'm locked out",
+        vec![bot_user()],
+    );
+    r.fake.push_dispatch("MESSAGE_CREATE", m).await;
+    let notice = r.posted(SUPPORT_CHANNEL).await;
+    assert!(content(&notice).contains("DMs are closed"), "{notice}");
+    assert!(
+        !content(&notice).contains("12 hours"),
+        "the support notice carries no personal content"
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let tries = r.count(
+        "POST",
+        &format!(
+            "/api/v10/channels/{}/messages",
+            dm_channel_of(CLOSED_DMS_USER)
+        ),
+    );
+    assert_eq!(tries, 1, "not retried");
+    r.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_secret_in_a_channel_is_deleted_and_never_repeated() {
+    let r = start(&[]).await;
+    let m = json::guild_message(
+        10,
+        CHANNEL,
+        GUILD,
+        user(506, "staff", false),
+        "<@1000> my password is Bluebell2024! it won't work",
+        vec![bot_user()],
+    );
+    r.fake.push_dispatch("MESSAGE_CREATE", m).await;
+    r.fake
+        .wait_for_request(
+            "DELETE",
+            &format!("/api/v10/channels/{CHANNEL}/messages/10"),
+            T,
+        )
+        .await;
+    let public = r.posted(CHANNEL).await;
+    assert!(content(&public).contains("I've sent you a DM"));
+    let first = r.posted(dm_channel_of(506)).await;
+    let second = r.posted(dm_channel_of(506)).await;
+    let both = format!("{} {}", content(&first), content(&second));
+    assert!(both.contains("don't share your password"), "{both}");
+    assert!(both.contains("removed your message"), "{both}");
+    assert!(
+        r.fake
+            .requests()
+            .iter()
+            .all(|q| !q.body.to_string().contains("Bluebell2024"))
+    );
+    r.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn slash_commands_answer_ephemerally_and_support_lists_are_role_checked() {
+    let r = start(&[]).await;
+    let ask = json::with_options(
+        json::slash_command_interaction(
+            90,
+            "s1",
+            CHANNEL,
+            Some(GUILD),
+            user(507, "staff", false),
+            "esr",
+            "ask",
+        ),
+        &[("text", "I'm locked out of ESR")],
+    );
+    r.fake.push_dispatch("INTERACTION_CREATE", ask).await;
+    let cb = r.callback(90).await;
+    assert_eq!(cb["data"]["flags"], 64);
+    assert!(content(&cb["data"]).contains("12 hours"), "{cb}");
+    let status = json::slash_command_interaction(
+        91,
+        "s2",
+        CHANNEL,
+        Some(GUILD),
+        user(507, "staff", false),
+        "esr",
+        "status",
+    );
+    r.fake.push_dispatch("INTERACTION_CREATE", status).await;
+    let cb = r.callback(91).await;
+    assert_eq!(cb["data"]["flags"], 64);
+    assert!(content(&cb["data"]).contains("locked until"), "{cb}");
+    let list = json::slash_command_interaction(
+        92,
+        "s3",
+        CHANNEL,
+        Some(GUILD),
+        user(507, "staff", false),
+        "esr",
+        "escalations",
+    );
+    r.fake.push_dispatch("INTERACTION_CREATE", list).await;
+    assert!(content(&r.callback(92).await["data"]).contains("Only the support team"));
+    // Forget me: a confirmation button, then everything is erased.
+    let forget = json::slash_command_interaction(
+        93,
+        "s4",
+        CHANNEL,
+        Some(GUILD),
+        user(507, "staff", false),
+        "esr",
+        "forget-me",
+    );
+    r.fake.push_dispatch("INTERACTION_CREATE", forget).await;
+    let cb = r.callback(93).await;
+    assert!(
+        button_ids(&cb["data"]).contains(&"forget:confirm".to_string()),
+        "{cb}"
+    );
+    let confirm = json::button_interaction(
+        94,
+        "s5",
+        CHANNEL,
+        Some(GUILD),
+        user(507, "staff", false),
+        "forget:confirm",
+        1,
+    );
+    r.fake.push_dispatch("INTERACTION_CREATE", confirm).await;
+    assert!(content(&r.callback(94).await["data"]).contains("erased"));
+    assert_eq!(r.bot.store.user("discord:507").unwrap(), Default::default());
+    assert_eq!(r.bot.store.reminder_count().unwrap(), 0);
+    // The commands were registered in the configured server.
+    assert!(
+        r.fake
+            .requests()
+            .iter()
+            .any(|q| q.method == "PUT" && q.path.ends_with(&format!("/guilds/{GUILD}/commands")))
+    );
+    r.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_person_sending_too_fast_gets_a_polite_answer() {
+    let r = start(&[("ESRBOT_DISCORD_RATE_LIMIT_PER_MINUTE", "2")]).await;
+    for id in 11..14 {
+        r.dm(id, 508, "hello").await;
+    }
+    let mut texts = Vec::new();
+    for _ in 0..3 {
+        texts.push(content(&r.posted(dm_channel_of(508)).await).to_string());
+    }
+    assert_eq!(
+        texts
+            .iter()
+            .filter(|t| t.contains("faster than I can help"))
+            .count(),
+        1,
+        "{texts:?}"
+    );
+    r.stop().await;
+}
