@@ -887,14 +887,8 @@ async fn send_outbox(
             .await??;
         }
         let next = bot.store.chat_next_due()?;
-        let wait = next
-            .map(|t| (t - clock.now()).to_std().unwrap_or(StdDuration::ZERO))
-            .unwrap_or(poll)
-            .min(poll);
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = wake.notified() => {}
-            _ = &mut shutdown => return Ok(()),
+        if dispatch::idle(next, clock.as_ref(), poll, &wake, shutdown.as_mut()).await {
+            return Ok(());
         }
     }
 }

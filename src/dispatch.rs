@@ -83,15 +83,36 @@ where
         if full {
             continue;
         }
-        let next = bot.store.next_due()?;
-        let wait = next
-            .map(|t| (t - clock.now()).to_std().unwrap_or(StdDuration::ZERO))
-            .unwrap_or(poll)
-            .min(poll);
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = wake.notified() => {}
-            _ = &mut shutdown => return Ok(()),
+        if idle(
+            bot.store.next_due()?,
+            clock.as_ref(),
+            poll,
+            &wake,
+            shutdown.as_mut(),
+        )
+        .await
+        {
+            return Ok(());
         }
+    }
+}
+
+/// The wait shared by the background tasks: until `next` (at most `poll`, since another process
+/// may add work), or until woken. Returns true when `shutdown` fired.
+pub async fn idle(
+    next: Option<DateTime<Utc>>,
+    clock: &dyn Clock,
+    poll: StdDuration,
+    wake: &Notify,
+    shutdown: std::pin::Pin<&mut impl Future<Output = ()>>,
+) -> bool {
+    let wait = next
+        .map(|t| (t - clock.now()).to_std().unwrap_or(StdDuration::ZERO))
+        .unwrap_or(poll)
+        .min(poll);
+    tokio::select! {
+        _ = tokio::time::sleep(wait) => false,
+        _ = wake.notified() => false,
+        _ = shutdown => true,
     }
 }

@@ -97,14 +97,9 @@ pub async fn run(
             .filter(|j| j.state == crate::state::MailState::Queued)
             .map(|j| j.next_attempt)
             .min();
-        let wait = next
-            .map(|t| (t - clock.now()).to_std().unwrap_or(StdDuration::ZERO))
-            .unwrap_or(sender.poll)
-            .min(sender.poll);
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = wake.notified() => {}
-            _ = &mut shutdown => return Ok(()),
+        if crate::dispatch::idle(next, clock.as_ref(), sender.poll, &wake, shutdown.as_mut()).await
+        {
+            return Ok(());
         }
     }
 }

@@ -128,3 +128,16 @@ fn chat_answers_lines_from_standard_input() {
     assert!(text.contains("locked until"), "{text}");
     assert!(db.exists());
 }
+
+#[test]
+fn discord_without_a_token_says_what_is_missing() {
+    let out = Command::new(env!("CARGO_BIN_EXE_esrbot"))
+        .args(["discord"])
+        .current_dir(root())
+        .env_remove("DISCORD_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("DISCORD_TOKEN"), "{err}");
+}
