@@ -822,7 +822,7 @@ fn route(txn: &mut Txn, n: &Notification, support_channel: Option<u64>) -> anyho
         tracing::warn!(user = %n.user, "a reminder for a non-Discord user was dropped by the Discord transport");
         return Ok(());
     };
-    txn.send_later(message, n.due.max(Utc::now() - Duration::days(1)))
+    txn.send_later(message, n.due)
 }
 
 /// Delivers the chat outbox: sends, edits, retries with backoff, and gives up on closed DMs
@@ -842,8 +842,19 @@ async fn send_outbox(
         base: Duration::seconds(2),
         max_delay: Duration::minutes(5),
     };
+    let mut last_purge: Option<DateTime<Utc>> = None;
     loop {
         let now = clock.now();
+        if last_purge.is_none_or(|t| now - t > Duration::hours(1)) {
+            // Duplicates arrive within minutes: a day of event ids is plenty.
+            let b = bot.clone();
+            tokio::task::spawn_blocking(move || {
+                b.store
+                    .write(|txn| txn.forget_events_before(now - Duration::days(1)))
+            })
+            .await??;
+            last_purge = Some(now);
+        }
         let b = bot.clone();
         let due = tokio::task::spawn_blocking(move || b.store.chat_due(now, 50)).await??;
         for (key, entry) in due {

@@ -99,3 +99,29 @@ fn many_reminders_are_claimed_in_order_across_batches() {
     assert_eq!(seen.len(), 50);
     assert!(seen.windows(2).all(|w| w[0].due <= w[1].due));
 }
+
+#[test]
+fn event_ids_are_remembered_across_restarts_then_forgotten_after_a_day() {
+    let (_dir, path) = temp_db();
+    let t = at("2026-03-02T09:00:00Z");
+    assert!(
+        bot_at(&path)
+            .store
+            .write(|txn| txn.first_sighting("message:1", t))
+            .unwrap()
+    );
+    let bot = bot_at(&path);
+    assert!(
+        !bot.store
+            .write(|txn| txn.first_sighting("message:1", t))
+            .unwrap()
+    );
+    bot.store
+        .write(|txn| txn.forget_events_before(t + chrono::Duration::days(1)))
+        .unwrap();
+    assert!(
+        bot.store
+            .write(|txn| txn.first_sighting("message:1", t))
+            .unwrap()
+    );
+}
