@@ -1,7 +1,10 @@
 //! Understanding: which intent a message means, and how sure the bot is. Precise regex patterns
 //! from `intents/` decide when they match; a multinomial logistic regression over hashed word and
 //! character n-grams, trained at start-up on the intents' examples, carries unseen phrasings and
-//! typos. Pure and allocation-light: classifying one message is on the hot path (target < 10 µs).
+//! typos; a small lexicon of staff's variant words (`data/synonyms.toml`) is applied first. Pure
+//! and allocation-light: classifying one message is on the hot path (target < 10 µs).
+
+use std::collections::HashMap;
 
 use regex::RegexSet;
 
@@ -32,8 +35,54 @@ impl Classification {
     }
 }
 
+/// Variants of a word mapped to one canonical word (from `data/synonyms.toml`), applied before
+/// features are taken so the examples of one spelling teach all of them.
+#[derive(Debug, Clone, Default)]
+pub struct Lexicon {
+    words: HashMap<String, String>,
+    phrases: HashMap<(String, String), String>,
+}
+
+impl Lexicon {
+    /// `words`: (variant, canonical) pairs of single words; `phrases`: two-word variants.
+    pub fn new(words: Vec<(String, String)>, phrases: Vec<((String, String), String)>) -> Lexicon {
+        Lexicon {
+            words: words.into_iter().collect(),
+            phrases: phrases.into_iter().collect(),
+        }
+    }
+
+    /// The normalised message with every variant replaced by its canonical word.
+    pub fn canonical(&self, norm: &str) -> String {
+        if self.words.is_empty() && self.phrases.is_empty() {
+            return norm.to_string();
+        }
+        let words: Vec<&str> = norm.split(' ').filter(|w| !w.is_empty()).collect();
+        let mut out = String::with_capacity(norm.len() + 8);
+        let mut i = 0;
+        while i < words.len() {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            if i + 1 < words.len()
+                && let Some(c) = self
+                    .phrases
+                    .get(&(words[i].to_string(), words[i + 1].to_string()))
+            {
+                out.push_str(c);
+                i += 2;
+                continue;
+            }
+            out.push_str(self.words.get(words[i]).map_or(words[i], String::as_str));
+            i += 1;
+        }
+        out
+    }
+}
+
 pub struct Classifier {
     labels: Vec<String>,
+    lexicon: Lexicon,
     oos: usize,
     /// In scope or not: out_of_scope against every ESR intent together.
     scope: Linear,
@@ -56,7 +105,7 @@ struct Linear {
 
 impl Classifier {
     /// Trains on every intent's examples. Deterministic: the same files give the same model.
-    pub fn train(intents: &[Intent]) -> Self {
+    pub fn train(intents: &[Intent], lexicon: &Lexicon) -> Self {
         let labels: Vec<String> = intents.iter().map(|i| i.id.clone()).collect();
         let oos = labels
             .iter()
@@ -78,7 +127,7 @@ impl Classifier {
         let mut buf = Vec::new();
         for (idx, intent) in intents.iter().enumerate() {
             for ex in &intent.examples {
-                features(&normalize(ex), &mut buf);
+                features(&lexicon.canonical(&normalize(ex)), &mut buf);
                 buf.sort_unstable();
                 buf.dedup();
                 scope_data.push((buf.clone(), usize::from(idx != oos)));
@@ -92,6 +141,7 @@ impl Classifier {
         let mut intent = Linear::new(in_scope.len().max(1));
         intent.fit(&mut intent_data);
         Classifier {
+            lexicon: lexicon.clone(),
             oos: if oos == usize::MAX { 0 } else { oos },
             labels,
             scope,
@@ -125,7 +175,7 @@ impl Classifier {
     pub fn classify(&self, text: &str) -> Classification {
         let norm = normalize(text);
         let mut feats = Vec::with_capacity(norm.len() * 3);
-        features(&norm, &mut feats);
+        features(&self.lexicon.canonical(&norm), &mut feats);
         feats.sort_unstable();
         feats.dedup();
         let k = self.labels.len();
@@ -293,5 +343,28 @@ fn features(norm: &str, out: &mut Vec<u32>) {
                 out.push(bucket(fnv(n as u64 * 7, gram)));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lexicon_maps_variants_to_one_word() {
+        let lex = Lexicon::new(
+            vec![
+                ("pw".into(), "password".into()),
+                ("tries".into(), "attempts".into()),
+            ],
+            vec![(("log".into(), "in".into()), "login".into())],
+        );
+        assert_eq!(
+            lex.canonical("cant log in forgot my pw"),
+            "cant login forgot my password"
+        );
+        assert_eq!(lex.canonical("3 tries"), "3 attempts");
+        assert_eq!(lex.canonical(""), "");
+        assert_eq!(Lexicon::default().canonical("log in"), "log in");
     }
 }

@@ -1,5 +1,5 @@
-//! The guide's content and the bot's wording, loaded from `data/replies.toml` (and what the bot
-//! covers, from `data/scope.toml`) once at start-up.
+//! The guide's content and the bot's wording, loaded from `data/replies.toml` (with what the bot
+//! covers, `data/scope.toml`, and staff's variant words, `data/synonyms.toml`) once at start-up.
 //! Replies are templates with `{placeholders}`; the set of placeholder names is fixed here so that
 //! `esrbot check` can reject a typo in a data file before it reaches a member of staff.
 
@@ -9,7 +9,8 @@ use std::path::Path;
 use regex::Regex;
 use serde::Deserialize;
 
-use crate::intents::{FileProblem, line_of, parse_toml};
+use crate::classifier::Lexicon;
+use crate::intents::{FileProblem, line_of, line_of_value, parse_toml};
 use crate::text::normalize;
 
 /// Placeholders a reply may use. Anything else in braces is a mistake in the data.
@@ -128,9 +129,72 @@ impl Scope {
     }
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SynonymsFile {
+    words: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    phrases: BTreeMap<String, Vec<String>>,
+}
+
+/// Loads `data/synonyms.toml` into the classifier's lexicon, checking that each variant is one
+/// word (or two, for phrases) and appears once.
+fn load_lexicon(data_dir: &Path) -> Result<Lexicon, Vec<FileProblem>> {
+    let file = data_dir.join("synonyms.toml");
+    let text = std::fs::read_to_string(&file)
+        .map_err(|e| vec![FileProblem::new(&file, 0, format!("cannot read: {e}"))])?;
+    let raw: SynonymsFile = parse_toml(&file, &text).map_err(|p| vec![p])?;
+    let mut problems = Vec::new();
+    let mut words = Vec::new();
+    let mut phrases = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for (n, table) in [(1usize, &raw.words), (2, &raw.phrases)] {
+        for (canonical, variants) in table {
+            let c = normalize(canonical);
+            if c.is_empty() || c.contains(' ') {
+                problems.push(FileProblem::new(
+                    &file,
+                    line_of_value(&text, canonical),
+                    format!("{canonical:?} must be one word"),
+                ));
+            }
+            for v in variants {
+                let norm = normalize(v);
+                let parts: Vec<&str> = norm.split(' ').collect();
+                if norm.is_empty() || parts.len() != n {
+                    problems.push(FileProblem::new(
+                        &file,
+                        line_of_value(&text, v),
+                        format!("{v:?} must be {} word(s)", n),
+                    ));
+                    continue;
+                }
+                if !seen.insert(norm.clone()) {
+                    problems.push(FileProblem::new(
+                        &file,
+                        line_of_value(&text, v),
+                        format!("{v:?} is listed twice"),
+                    ));
+                }
+                if n == 1 {
+                    words.push((norm, c.clone()));
+                } else {
+                    phrases.push(((parts[0].to_string(), parts[1].to_string()), c.clone()));
+                }
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(Lexicon::new(words, phrases))
+    } else {
+        Err(problems)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Content {
     pub scope: Scope,
+    pub lexicon: Lexicon,
     links: BTreeMap<String, String>,
     intent: BTreeMap<String, BTreeMap<String, String>>,
     message: BTreeMap<String, String>,
@@ -209,11 +273,15 @@ impl Content {
                 }
             }
         }
+        let lexicon = load_lexicon(data_dir);
+        if let Err(p) = &lexicon {
+            problems.extend(p.iter().cloned());
+        }
         let scope = Scope::load(data_dir);
         if let Err(p) = &scope {
             problems.extend(p.iter().cloned());
         }
-        let Ok(scope) = scope else {
+        let (Ok(scope), Ok(lexicon)) = (scope, lexicon) else {
             return Err(problems);
         };
         if !problems.is_empty() {
@@ -221,6 +289,7 @@ impl Content {
         }
         Ok(Content {
             scope,
+            lexicon,
             links: raw.links,
             intent: raw.intent,
             message: raw.message,

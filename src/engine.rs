@@ -152,7 +152,7 @@ static ATTEMPTS: LazyLock<Regex> = LazyLock::new(|| {
 
 impl Engine {
     pub fn new(rules: Rules, intents: &[Intent], content: Content) -> Engine {
-        let classifier = Classifier::train(intents);
+        let classifier = Classifier::train(intents, &content.lexicon);
         let labels = classifier.labels().to_vec();
         let intent_labels = labels
             .iter()

@@ -82,6 +82,18 @@ pub fn line_of(text: &str, needle: &str) -> usize {
     text.find(needle).map_or(1, |at| line_at(text, at))
 }
 
+/// The 1-based line of the last non-comment line where `"value"` appears quoted (the place a
+/// repeated entry was written again), or 1.
+pub fn line_of_value(text: &str, value: &str) -> usize {
+    let quoted = format!("\"{value}\"");
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim_start().starts_with('#') && l.contains(&quoted))
+        .map(|(i, _)| i + 1)
+        .last()
+        .unwrap_or(1)
+}
+
 pub fn line_at(text: &str, at: usize) -> usize {
     text.as_bytes()[..at.min(text.len())]
         .iter()

@@ -87,3 +87,24 @@ fn a_typo_in_an_intent_file_is_not_ignored() {
     assert!(problems.contains("thanks.toml:"), "{problems}");
     assert!(problems.contains("exampels"), "{problems}");
 }
+
+#[test]
+fn a_bad_synonym_is_reported_with_file_and_line() {
+    let dir = copy_tree();
+    let file = dir.path().join("data/synonyms.toml");
+    let text =
+        std::fs::read_to_string(&file)
+            .unwrap()
+            .replacen("\"logon\"", "\"logon\", \"pw\"", 1);
+    std::fs::write(&file, &text).unwrap();
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("login = [\"logon\""))
+        .unwrap()
+        + 1;
+    let problems = check_in(dir.path()).join("\n");
+    assert!(
+        problems.contains(&format!("synonyms.toml:{line}: \"pw\" is listed twice")),
+        "{problems}"
+    );
+}
