@@ -40,15 +40,20 @@ impl Classification {
 #[derive(Debug, Clone, Default)]
 pub struct Lexicon {
     words: HashMap<String, String>,
-    phrases: HashMap<(String, String), String>,
+    /// first word → (second word, canonical): looked up by `&str`, no allocation per word.
+    phrases: HashMap<String, Vec<(String, String)>>,
 }
 
 impl Lexicon {
     /// `words`: (variant, canonical) pairs of single words; `phrases`: two-word variants.
     pub fn new(words: Vec<(String, String)>, phrases: Vec<((String, String), String)>) -> Lexicon {
+        let mut by_first: HashMap<String, Vec<(String, String)>> = HashMap::new();
+        for ((first, second), canonical) in phrases {
+            by_first.entry(first).or_default().push((second, canonical));
+        }
         Lexicon {
             words: words.into_iter().collect(),
-            phrases: phrases.into_iter().collect(),
+            phrases: by_first,
         }
     }
 
@@ -64,11 +69,14 @@ impl Lexicon {
             if !out.is_empty() {
                 out.push(' ');
             }
-            if i + 1 < words.len()
-                && let Some(c) = self
-                    .phrases
-                    .get(&(words[i].to_string(), words[i + 1].to_string()))
-            {
+            let phrase = words
+                .get(i + 1)
+                .and_then(|next| {
+                    let seconds = self.phrases.get(words[i])?;
+                    seconds.iter().find(|(second, _)| second == next)
+                })
+                .map(|(_, c)| c);
+            if let Some(c) = phrase {
                 out.push_str(c);
                 i += 2;
                 continue;
