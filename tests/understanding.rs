@@ -99,20 +99,18 @@ fn attempts_are_read_from_the_message() {
     }
 }
 
-/// Held-out quality, measured on a file never used for training or tuning. The targets
+/// Held-out quality, measured on files never used for training or tuning. The targets
 /// are 95% accuracy and under 5% of out-of-scope messages accepted; the current model measures
-/// 93.1% and 6.1% (see the README), so this guards against regressions below the measured level
-/// rather than claiming the target.
+/// 93.1% / 6.1% (eval.tsv) and 93.9% / 8.9% (fresh.tsv, scored once) — see the README — so this
+/// guards against regressions below the measured level rather than claiming the target.
 #[test]
 fn held_out_accuracy_does_not_regress() {
     let e = engine();
-    let rows =
-        eval::read_tsv(&root().join("tests/data/eval.tsv"), e.classifier().labels()).unwrap();
-    let report = eval::evaluate(&e, &rows);
-    eprintln!("{}", report.summary());
-    assert!(report.accuracy >= ACCURACY_FLOOR, "{}", report.table());
-    assert!(report.oos_false_accept <= OOS_CEILING, "{}", report.table());
+    for (file, accuracy_floor, oos_ceiling) in [("eval.tsv", 0.92, 0.08), ("fresh.tsv", 0.92, 0.10)] {
+        let rows = eval::read_tsv(&root().join("tests/data").join(file), e.classifier().labels()).unwrap();
+        let report = eval::evaluate(&e, &rows);
+        eprintln!("{file}: {}", report.summary());
+        assert!(report.accuracy >= accuracy_floor, "{file}\n{}", report.table());
+        assert!(report.oos_false_accept <= oos_ceiling, "{file}\n{}", report.table());
+    }
 }
-
-const ACCURACY_FLOOR: f64 = 0.92;
-const OOS_CEILING: f64 = 0.08;
