@@ -106,11 +106,24 @@ fn attempts_are_read_from_the_message() {
 #[test]
 fn held_out_accuracy_does_not_regress() {
     let e = engine();
-    for (file, accuracy_floor, oos_ceiling) in [("eval.tsv", 0.92, 0.08), ("fresh.tsv", 0.92, 0.10)] {
-        let rows = eval::read_tsv(&root().join("tests/data").join(file), e.classifier().labels()).unwrap();
+    for (file, accuracy_floor, oos_ceiling) in [("eval.tsv", 0.92, 0.08), ("fresh.tsv", 0.92, 0.10)]
+    {
+        let rows = eval::read_tsv(
+            &root().join("tests/data").join(file),
+            e.classifier().labels(),
+        )
+        .unwrap();
         let report = eval::evaluate(&e, &rows);
         eprintln!("{file}: {}", report.summary());
-        assert!(report.accuracy >= accuracy_floor, "{file}\n{}", report.table());
-        assert!(report.oos_false_accept <= oos_ceiling, "{file}\n{}", report.table());
+        assert!(
+            report.accuracy >= accuracy_floor,
+            "{file}\n{}",
+            report.table()
+        );
+        assert!(
+            report.oos_false_accept <= oos_ceiling,
+            "{file}\n{}",
+            report.table()
+        );
     }
 }
