@@ -965,14 +965,9 @@ fn plural(n: u32, one: &'static str, many: &'static str) -> &'static str {
 pub fn attempts_in(norm: &str, max: u32) -> Option<u32> {
     let caps = ATTEMPTS.captures(norm)?;
     let n = if let Some(n) = caps.name("n") {
-        let v = match n.as_str() {
-            "one" => 1,
-            "two" => 2,
-            "three" => 3,
-            "four" => 4,
-            "five" => 5,
-            "six" => 6,
-            digits => digits.parse().ok()?,
+        let v = match n.as_str().parse::<u32>() {
+            Ok(v) => v,
+            Err(_) => crate::timeexpr::number_word(n.as_str())? as u32,
         };
         if caps.name("left").is_some() {
             max.checked_sub(v)?

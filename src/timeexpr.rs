@@ -809,7 +809,8 @@ fn count_value(count: &str, unit: f64) -> Option<f64> {
     Some(base + half)
 }
 
-fn number_word(word: &str) -> Option<f64> {
+/// The value of a number written as a word ("two", "twenty-five").
+pub(crate) fn number_word(word: &str) -> Option<f64> {
     if let Some((tens, ones)) = word.split_once('-') {
         return Some(number_word(tens)? + number_word(ones)?);
     }

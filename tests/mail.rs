@@ -401,6 +401,13 @@ impl ChatProcess {
     }
 }
 
+/// After a restart, the first escalation's e-mail is recorded as sent.
+fn assert_sent(db: &Path) {
+    let store = Store::open(db).unwrap();
+    let e = store.escalation("ESC-00001").unwrap().unwrap();
+    assert_eq!(e.status, EscalationStatus::Sent);
+}
+
 /// Reads the database the way an administrator's command would, while the bot has it open.
 fn job_attempts(db: &Path) -> Option<(u32, MailState)> {
     let store = Store::open(db).ok()?;
@@ -438,11 +445,7 @@ async fn kill_9_between_queueing_and_sending_loses_nothing() {
     tokio::time::sleep(Duration::from_millis(2500)).await;
     b.kill_9();
     assert_eq!(smtp.messages().len(), 1, "exactly once");
-    let store = Store::open(&db).unwrap();
-    assert_eq!(
-        store.escalation("ESC-00001").unwrap().unwrap().status,
-        EscalationStatus::Sent
-    );
+    assert_sent(&db);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -499,11 +502,7 @@ async fn kill_9_after_the_server_accepted_resends_once_with_the_same_message_id(
         .collect();
     assert_eq!(ids[0], ids[1]);
     assert_eq!(ids[0], "<ESC-00001@esrbot>");
-    let store = Store::open(&db).unwrap();
-    assert_eq!(
-        store.escalation("ESC-00001").unwrap().unwrap().status,
-        EscalationStatus::Sent
-    );
+    assert_sent(&db);
 }
 
 #[tokio::test(flavor = "multi_thread")]
