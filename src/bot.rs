@@ -138,8 +138,23 @@ impl Bot {
 
     /// Erases everything stored about `user` (state, reminders, escalations and their e-mail).
     /// Returns how many escalations were removed.
-    pub fn forget(&self, user: &str) -> anyhow::Result<usize> {
-        self.store.write(|txn| txn.erase_user(user))
+    /// Support-channel posts of the erased escalations are rewritten to say so (they showed the
+    /// person's name and address).
+    pub fn forget(&self, user: &str, now: DateTime<Utc>) -> anyhow::Result<usize> {
+        self.store.write(|txn| {
+            let refs = txn.erase_user(user)?;
+            if self.support_channel.is_some() {
+                for reference in &refs {
+                    txn.send_later(
+                        Outgoing::SupportPost {
+                            reference: reference.clone(),
+                        },
+                        now,
+                    )?;
+                }
+            }
+            Ok(refs.len())
+        })
     }
 
     /// Claims up to `limit` reminders due by `now` and returns what to tell whom. Claiming and the

@@ -365,7 +365,7 @@ impl Handler {
         if id == "forget:confirm" || id == "forget:cancel" {
             let text = if id == "forget:confirm" {
                 let key = user_key(user);
-                let n = self.blocking(move |bot| bot.forget(&key)).await?;
+                let n = self.blocking(move |bot| bot.forget(&key, now)).await?;
                 format!(
                     "Done: everything I stored about you has been erased ({n} escalation(s) included)."
                 )
@@ -962,10 +962,19 @@ async fn deliver(
             .await
             .map_err(|e| SendFailure::Other(e.to_string()))?
             .map_err(|e| SendFailure::Other(e.to_string()))?;
-            let (Some(e), posted) = found else {
-                return Ok(None);
+            let (content, buttons, posted) = match found {
+                (Some(e), posted) => {
+                    let (content, buttons) = support_post(&e);
+                    (content, buttons, posted)
+                }
+                // Erased at the person's request: the post keeps only the reference.
+                (None, Some(posted)) => (
+                    format!("**{reference}** · erased at the staff member's request"),
+                    Vec::new(),
+                    Some(posted),
+                ),
+                (None, None) => return Ok(None),
             };
-            let (content, buttons) = support_post(&e);
             let channel = ChannelId::new(channel);
             match posted {
                 Some(id) => {

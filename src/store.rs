@@ -366,8 +366,9 @@ impl Txn {
         Ok(())
     }
 
-    /// Everything stored about `user`: state, reminders, escalations and their e-mail.
-    pub fn erase_user(&mut self, user: &str) -> anyhow::Result<usize> {
+    /// Erases everything stored about `user`: state, reminders, escalations and their e-mail.
+    /// Returns the references of the escalations removed.
+    pub fn erase_user(&mut self, user: &str) -> anyhow::Result<Vec<String>> {
         let state = self.user(user)?;
         for r in &state.reminders {
             self.cancel(r)?;
@@ -388,7 +389,7 @@ impl Txn {
             self.w.open_table(ESCALATIONS)?.remove(r.as_str())?;
             self.w.open_table(MAIL)?.remove(r.as_str())?;
         }
-        Ok(refs.len())
+        Ok(refs)
     }
 
     pub fn put_escalation(&mut self, e: &Escalation) -> anyhow::Result<()> {

@@ -505,3 +505,41 @@ async fn a_person_sending_too_fast_gets_a_polite_answer() {
     );
     r.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn forget_me_also_clears_the_persons_support_channel_post() {
+    let r = start(&[]).await;
+    r.dm(20, 509, "I want to speak to a person").await;
+    r.posted(dm_channel_of(509)).await;
+    let post = r.posted(SUPPORT_CHANNEL).await;
+    assert!(content(&post).contains("ESC-00001"));
+    let confirm = json::button_interaction(
+        95,
+        "f1",
+        dm_channel_of(509),
+        None,
+        user(509, "staff", false),
+        "forget:confirm",
+        1,
+    );
+    r.fake.push_dispatch("INTERACTION_CREATE", confirm).await;
+    assert!(content(&r.callback(95).await["data"]).contains("1 escalation(s)"));
+    let edit = r
+        .fake
+        .wait_for_request(
+            "PATCH",
+            &format!("/api/v10/channels/{SUPPORT_CHANNEL}/messages/"),
+            T,
+        )
+        .await;
+    assert!(
+        content(&edit).contains("ESC-00001") && content(&edit).contains("erased"),
+        "{edit}"
+    );
+    assert!(
+        !content(&edit).contains("509"),
+        "the erased post names nobody: {edit}"
+    );
+    assert!(r.bot.store.escalation("ESC-00001").unwrap().is_none());
+    r.stop().await;
+}
