@@ -779,7 +779,6 @@ async fn route_reminders(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Notification>(64);
-    let sink_bot = bot.clone();
     let dispatcher = dispatch::run_with(
         bot,
         clock,
@@ -795,7 +794,6 @@ async fn route_reminders(
         }
     };
     let (r, ()) = tokio::join!(dispatcher, forward);
-    drop(sink_bot);
     r
 }
 

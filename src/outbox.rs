@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::dispatch::Clock;
 use crate::mail::{Mailer, escalation_message};
 use crate::queue::{Failure, RetryPolicy};
+use crate::state::{Escalation, MailJob, MailState};
 
 /// Everything the sender needs besides the bot.
 pub struct Sender {
@@ -56,10 +57,36 @@ pub async fn run(
     let tz = bot.engine.rules.tz;
     loop {
         let now = clock.now();
-        for job in bot.store.due_mail(now)? {
-            let Some(e) = bot.store.escalation(&job.reference)? else {
-                continue;
-            };
+        // One read of the (small) outbox: what is due now, and when the rest will be.
+        let queued: Vec<MailJob> = bot
+            .store
+            .mail_jobs()?
+            .into_iter()
+            .filter(|j| j.state == MailState::Queued)
+            .collect();
+        // A job whose escalation is gone (forget-me removes both together, so only a record
+        // damaged by hand) is left alone rather than retried in a tight loop.
+        let mut due: Vec<(&MailJob, Escalation)> = Vec::new();
+        for job in queued.iter().filter(|j| j.next_attempt <= now) {
+            if let Some(e) = bot.store.escalation(&job.reference)? {
+                due.push((job, e));
+            }
+        }
+        if due.is_empty() {
+            let next = queued
+                .iter()
+                .map(|j| j.next_attempt)
+                .filter(|t| *t > now)
+                .min();
+            if crate::dispatch::idle(next, clock.as_ref(), sender.poll, &wake, shutdown.as_mut())
+                .await
+            {
+                return Ok(());
+            }
+            continue;
+        }
+        due.sort_by_key(|(j, _)| j.next_attempt);
+        for (job, e) in due {
             let mail = escalation_message(&e, tz);
             let result = tokio::select! {
                 r = sender.mailer.send(&mail) => r,
@@ -90,16 +117,6 @@ pub async fn run(
             }
             delivered.notify_one();
         }
-        let next = bot
-            .store
-            .mail_jobs()?
-            .iter()
-            .filter(|j| j.state == crate::state::MailState::Queued)
-            .map(|j| j.next_attempt)
-            .min();
-        if crate::dispatch::idle(next, clock.as_ref(), sender.poll, &wake, shutdown.as_mut()).await
-        {
-            return Ok(());
-        }
+        // The outcomes changed the queue: read it again before sleeping.
     }
 }

@@ -14,8 +14,7 @@ use redb::{
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::state::{
-    Escalation, MailJob, MailState, OutboxEntry, Outgoing, Reminder, ReminderKind, ReminderRef,
-    UserState,
+    Escalation, MailJob, OutboxEntry, Outgoing, Reminder, ReminderKind, ReminderRef, UserState,
 };
 
 /// user id (transport-qualified, e.g. "chat:alice") → JSON `UserState`.
@@ -147,17 +146,6 @@ impl Store {
             all.push(decode::<MailJob>(v.value())?);
         }
         Ok(all)
-    }
-
-    /// Queued jobs whose next attempt is due by `now`, soonest first.
-    pub fn due_mail(&self, now: DateTime<Utc>) -> anyhow::Result<Vec<MailJob>> {
-        let mut due: Vec<MailJob> = self
-            .mail_jobs()?
-            .into_iter()
-            .filter(|j| j.state == MailState::Queued && j.next_attempt <= now)
-            .collect();
-        due.sort_by_key(|j| j.next_attempt);
-        Ok(due)
     }
 
     pub fn mail_job(&self, reference: &str) -> anyhow::Result<Option<MailJob>> {
