@@ -17,6 +17,9 @@ use crate::state::{
     Escalation, MailJob, OutboxEntry, Outgoing, Reminder, ReminderKind, ReminderRef, UserState,
 };
 
+/// The tables whose values are JSON records keyed by text.
+type JsonTable = TableDefinition<'static, &'static str, &'static [u8]>;
+
 /// user id (transport-qualified, e.g. "chat:alice") → JSON `UserState`.
 const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
 /// (due time in Unix ms, reminder id) → JSON `Reminder`. Ordered by time: the dispatcher reads
@@ -72,6 +75,24 @@ impl Store {
         Ok(store)
     }
 
+    /// One JSON record from a table keyed by text, as last committed.
+    fn read_one<T: DeserializeOwned>(
+        &self,
+        table: JsonTable,
+        key: &str,
+    ) -> anyhow::Result<Option<T>> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(table)?;
+        t.get(key)?.map(|v| decode(v.value())).transpose()
+    }
+
+    /// Every JSON record of a table keyed by text, in key order.
+    fn read_all<T: DeserializeOwned>(&self, table: JsonTable) -> anyhow::Result<Vec<T>> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(table)?;
+        t.iter()?.map(|row| decode(row?.1.value())).collect()
+    }
+
     /// Runs `f` in one write transaction and commits it durably; on error nothing is written.
     pub fn write<R>(&self, f: impl FnOnce(&mut Txn) -> anyhow::Result<R>) -> anyhow::Result<R> {
         let w = self.db.begin_write().context("begin write transaction")?;
@@ -83,12 +104,7 @@ impl Store {
 
     /// A user's state as last committed (default when unknown).
     pub fn user(&self, user: &str) -> anyhow::Result<UserState> {
-        let r = self.db.begin_read()?;
-        let t = r.open_table(USERS)?;
-        Ok(match t.get(user)? {
-            Some(v) => decode(v.value())?,
-            None => UserState::default(),
-        })
+        Ok(self.read_one(USERS, user)?.unwrap_or_default())
     }
 
     /// Value a counter would hand out next, as last committed.
@@ -112,20 +128,12 @@ impl Store {
     }
 
     pub fn escalation(&self, reference: &str) -> anyhow::Result<Option<Escalation>> {
-        let r = self.db.begin_read()?;
-        let t = r.open_table(ESCALATIONS)?;
-        t.get(reference)?.map(|v| decode(v.value())).transpose()
+        self.read_one(ESCALATIONS, reference)
     }
 
     /// Every escalation, oldest first.
     pub fn escalations(&self) -> anyhow::Result<Vec<Escalation>> {
-        let r = self.db.begin_read()?;
-        let t = r.open_table(ESCALATIONS)?;
-        let mut all = Vec::new();
-        for row in t.iter()? {
-            let (_, v) = row?;
-            all.push(decode::<Escalation>(v.value())?);
-        }
+        let mut all: Vec<Escalation> = self.read_all(ESCALATIONS)?;
         all.sort_by(|a, b| {
             a.created_at
                 .cmp(&b.created_at)
@@ -138,20 +146,11 @@ impl Store {
 impl Store {
     /// Every job in the e-mail outbox (the queue is small: one job per e-mail change).
     pub fn mail_jobs(&self) -> anyhow::Result<Vec<MailJob>> {
-        let r = self.db.begin_read()?;
-        let t = r.open_table(MAIL)?;
-        let mut all = Vec::new();
-        for row in t.iter()? {
-            let (_, v) = row?;
-            all.push(decode::<MailJob>(v.value())?);
-        }
-        Ok(all)
+        self.read_all(MAIL)
     }
 
     pub fn mail_job(&self, reference: &str) -> anyhow::Result<Option<MailJob>> {
-        let r = self.db.begin_read()?;
-        let t = r.open_table(MAIL)?;
-        t.get(reference)?.map(|v| decode(v.value())).transpose()
+        self.read_one(MAIL, reference)
     }
 }
 
@@ -196,13 +195,15 @@ pub struct Txn {
 }
 
 impl Txn {
+    /// One JSON record from a table keyed by text, as this transaction sees it.
+    fn get<T: DeserializeOwned>(&self, table: JsonTable, key: &str) -> anyhow::Result<Option<T>> {
+        let t = self.w.open_table(table)?;
+        let v = t.get(key)?;
+        v.map(|v| decode(v.value())).transpose()
+    }
+
     pub fn user(&self, user: &str) -> anyhow::Result<UserState> {
-        let t = self.w.open_table(USERS)?;
-        let v = t.get(user)?;
-        Ok(match v {
-            Some(v) => decode(v.value())?,
-            None => UserState::default(),
-        })
+        Ok(self.get(USERS, user)?.unwrap_or_default())
     }
 
     pub fn put_user(&mut self, user: &str, state: &UserState) -> anyhow::Result<()> {
@@ -283,15 +284,11 @@ impl Txn {
     }
 
     pub fn escalation(&self, reference: &str) -> anyhow::Result<Option<Escalation>> {
-        let t = self.w.open_table(ESCALATIONS)?;
-        let v = t.get(reference)?;
-        v.map(|v| decode(v.value())).transpose()
+        self.get(ESCALATIONS, reference)
     }
 
     pub fn mail_job(&self, reference: &str) -> anyhow::Result<Option<MailJob>> {
-        let t = self.w.open_table(MAIL)?;
-        let v = t.get(reference)?;
-        v.map(|v| decode(v.value())).transpose()
+        self.get(MAIL, reference)
     }
 
     pub fn put_mail_job(&mut self, job: &MailJob) -> anyhow::Result<()> {
