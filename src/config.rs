@@ -273,24 +273,9 @@ impl Config {
     fn validate(&self) -> anyhow::Result<()> {
         self.timezone()?;
         let g = &self.guide;
-        if !(1..=72).contains(&g.link_valid_hours) {
-            bail!(
-                "guide.link_valid_hours must be between 1 and 72 (got {})",
-                g.link_valid_hours
-            );
-        }
-        if !(1..=20).contains(&g.max_attempts) {
-            bail!(
-                "guide.max_attempts must be between 1 and 20 (got {})",
-                g.max_attempts
-            );
-        }
-        if !(1..=168).contains(&g.lock_hours) {
-            bail!(
-                "guide.lock_hours must be between 1 and 168 (got {})",
-                g.lock_hours
-            );
-        }
+        within("guide.link_valid_hours", g.link_valid_hours, 1, 72)?;
+        within("guide.max_attempts", g.max_attempts, 1, 20)?;
+        within("guide.lock_hours", g.lock_hours, 1, 168)?;
         if !crate::text::is_email(&g.training_mailbox) {
             bail!(
                 "guide.training_mailbox is not an e-mail address: {:?}",
@@ -319,12 +304,12 @@ impl Config {
                 r.warn_before_minutes
             );
         }
-        if !(1..=24 * 90).contains(&r.purge_after_hours) {
-            bail!(
-                "reminders.purge_after_hours must be between 1 and 2160 (got {})",
-                r.purge_after_hours
-            );
-        }
+        within(
+            "reminders.purge_after_hours",
+            r.purge_after_hours,
+            1,
+            24 * 90,
+        )?;
         let m = &self.mail;
         if !m.host.is_empty() {
             if m.port == 0 {
@@ -346,27 +331,12 @@ impl Config {
         {
             bail!("mail.username must be a non-empty single line");
         }
-        if !(1..=600).contains(&m.timeout_seconds) {
-            bail!(
-                "mail.timeout_seconds must be between 1 and 600 (got {})",
-                m.timeout_seconds
-            );
-        }
-        if !(1..=100).contains(&m.max_attempts) {
-            bail!(
-                "mail.max_attempts must be between 1 and 100 (got {})",
-                m.max_attempts
-            );
-        }
+        within("mail.timeout_seconds", m.timeout_seconds, 1, 600)?;
+        within("mail.max_attempts", m.max_attempts, 1, 100)?;
         if m.retry_base_seconds == 0 || m.retry_max_seconds < m.retry_base_seconds {
             bail!("mail.retry_base_seconds must be at least 1 and at most mail.retry_max_seconds");
         }
-        if !(1..=3600).contains(&m.poll_seconds) {
-            bail!(
-                "mail.poll_seconds must be between 1 and 3600 (got {})",
-                m.poll_seconds
-            );
-        }
+        within("mail.poll_seconds", m.poll_seconds, 1, 3600)?;
         let d = &self.discord;
         if !(d.api_base.starts_with("https://") || d.api_base.starts_with("http://")) {
             bail!(
@@ -374,12 +344,12 @@ impl Config {
                 d.api_base
             );
         }
-        if !(1..=600).contains(&d.rate_limit_per_minute) {
-            bail!(
-                "discord.rate_limit_per_minute must be between 1 and 600 (got {})",
-                d.rate_limit_per_minute
-            );
-        }
+        within(
+            "discord.rate_limit_per_minute",
+            d.rate_limit_per_minute,
+            1,
+            600,
+        )?;
         if self.storage.path.as_os_str().is_empty() {
             bail!("storage.path must not be empty");
         }
@@ -414,6 +384,14 @@ impl Config {
     pub fn storage_path(&self) -> PathBuf {
         self.resolve(&self.storage.path)
     }
+}
+
+/// A whole-number setting must lie in `lo..=hi`; the error names the key.
+fn within(key: &str, value: u32, lo: u32, hi: u32) -> anyhow::Result<()> {
+    if !(lo..=hi).contains(&value) {
+        bail!("{key} must be between {lo} and {hi} (got {value})");
+    }
+    Ok(())
 }
 
 /// "section.key" of the line holding byte `at` in a TOML text written by `toml::to_string`.
