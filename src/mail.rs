@@ -115,7 +115,6 @@ pub fn escalation_message(e: &Escalation, tz: chrono_tz::Tz) -> OutgoingMail {
         message_id: message_id(&e.reference),
         subject: format!("ESR e-mail change for {name} ({})", e.reference),
         text_body,
-        reply_to: None,
     }
 }
 
@@ -130,7 +129,6 @@ pub fn test_message(s: &Settings, now: chrono::DateTime<chrono::Utc>) -> Outgoin
             s.host,
             s.port
         ),
-        reply_to: None,
     }
 }
 
@@ -148,7 +146,6 @@ pub struct OutgoingMail {
     pub message_id: String,
     pub subject: String,
     pub text_body: String,
-    pub reply_to: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -315,24 +312,17 @@ impl Mailer {
         })
     }
 
-    pub fn build_message(&self, mail: &OutgoingMail) -> Result<Message, SendError> {
+    fn build_message(&self, mail: &OutgoingMail) -> Result<Message, SendError> {
         check_message_id(&mail.message_id).map_err(SendError::Permanent)?;
         // lettre would RFC 2047-encode CR/LF safely, but a folded subject reads better.
-        let subject: String = mail
-            .subject
-            .chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .collect();
-        let mut b = Message::builder()
+        let subject = one_line(&mail.subject);
+        let b = Message::builder()
             .message_id(Some(mail.message_id.clone()))
             .from(self.from.clone())
             .to(self.to.clone())
             .subject(subject)
             .date_now()
             .header(ContentType::TEXT_PLAIN); // text/plain; charset=utf-8
-        if let Some(rt) = &mail.reply_to {
-            b = b.reply_to(parse_mailbox("reply-to", rt).map_err(SendError::Permanent)?);
-        }
         // String body: lettre picks 7bit / quoted-printable / base64, never raw 8bit.
         b.body(mail.text_body.clone())
             .map_err(|e| SendError::Permanent(format!("cannot build message: {e}")))
