@@ -227,9 +227,19 @@ impl Engine {
     /// The intent a message is finally answered with (what `eval` scores): the top intent, or
     /// out_of_scope under the threshold. An ambiguous message counts as its best guess.
     pub fn predict(&self, text: &str) -> (&str, f32) {
-        let cleaned = clean_input(text);
-        let (c, u) = self.understand(&privacy::redact(&cleaned).text);
-        match u {
+        let (c, u) = self.understand_raw(text);
+        self.answered_as(&c, &u)
+    }
+
+    /// `understand` for a message as typed: cleaned and with secrets cut out first, as `handle`
+    /// does.
+    pub fn understand_raw(&self, text: &str) -> (Classification, Understood) {
+        self.understand(&privacy::redact(&clean_input(text)).text)
+    }
+
+    /// The intent a reading is scored as, with its confidence.
+    pub fn answered_as(&self, c: &Classification, u: &Understood) -> (&str, f32) {
+        match *u {
             Understood::Intent { id, confidence } => (self.label(id), confidence),
             Understood::Ambiguous { .. } => (self.label(c.top().0), c.top().1),
             Understood::OutOfScope { confidence } => (OUT_OF_SCOPE, confidence),

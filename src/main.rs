@@ -292,9 +292,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Classify { text } => {
             let engine = load_engine(&config)?;
-            let (c, u) =
-                engine.understand(&esrbot::privacy::redact(&esrbot::text::clean_input(text)).text);
-            let (intent, confidence) = engine.predict(text);
+            let (c, u) = engine.understand_raw(text);
+            let (intent, confidence) = engine.answered_as(&c, &u);
             println!(
                 "intent: {intent} (confidence {confidence:.3}{})",
                 if c.by_pattern { ", pattern" } else { "" }
