@@ -336,12 +336,15 @@ impl Handler {
             let event = format!("interaction:{}", c.id);
             let outcome = self
                 .blocking(move |bot| {
-                    let first = bot.store.write(|txn| txn.first_sighting(&event, now))?;
-                    if !first {
-                        return Ok(None);
-                    }
-                    let r = bot.escalation_action(&reference, action, &by, None, now)?;
-                    Ok(Some(r))
+                    // The event id and the action commit together: a crash can neither
+                    // lose the press nor apply it twice when Discord redelivers it.
+                    bot.store.write(|txn| {
+                        if !txn.first_sighting(&event, now)? {
+                            return Ok(None);
+                        }
+                        bot.escalation_action_in(txn, &reference, action, &by, None, now)
+                            .map(Some)
+                    })
                 })
                 .await?;
             self.wake_out.notify_one();

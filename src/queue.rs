@@ -139,72 +139,85 @@ impl Bot {
         note: Option<&str>,
         now: DateTime<Utc>,
     ) -> anyhow::Result<Result<Escalation, QueueError>> {
-        self.store.write(|txn| {
-            let Some(mut e) = txn.escalation(reference)? else {
-                return Ok(Err(QueueError::NotFound(reference.to_string())));
-            };
-            let refuse = |action: &'static str, e: &Escalation| {
-                Ok(Err(QueueError::NotAllowed {
-                    reference: e.reference.clone(),
-                    status: e.status.as_str(),
-                    action,
-                }))
-            };
-            let note = note.map(str::to_string);
-            match action {
-                Action::Acknowledge => {
-                    if matches!(
-                        e.status,
-                        EscalationStatus::Acknowledged | EscalationStatus::Resolved
-                    ) {
-                        return refuse("acknowledged", &e);
-                    }
-                    change(&mut e, EscalationStatus::Acknowledged, by, now, note);
+        self.store
+            .write(|txn| self.escalation_action_in(txn, reference, action, by, note, now))
+    }
+
+    /// `escalation_action` inside the caller's transaction, so that a caller can commit it
+    /// together with something else (the Discord button's event id, for dedupe).
+    pub fn escalation_action_in(
+        &self,
+        txn: &mut Txn,
+        reference: &str,
+        action: Action,
+        by: &str,
+        note: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Result<Escalation, QueueError>> {
+        let Some(mut e) = txn.escalation(reference)? else {
+            return Ok(Err(QueueError::NotFound(reference.to_string())));
+        };
+        let refuse = |action: &'static str, e: &Escalation| {
+            Ok(Err(QueueError::NotAllowed {
+                reference: e.reference.clone(),
+                status: e.status.as_str(),
+                action,
+            }))
+        };
+        let note = note.map(str::to_string);
+        match action {
+            Action::Acknowledge => {
+                if matches!(
+                    e.status,
+                    EscalationStatus::Acknowledged | EscalationStatus::Resolved
+                ) {
+                    return refuse("acknowledged", &e);
                 }
-                Action::Resolve => {
-                    if e.status == EscalationStatus::Resolved {
-                        return refuse("resolved", &e);
-                    }
-                    change(&mut e, EscalationStatus::Resolved, by, now, note.clone());
-                    let mut state = txn.user(&e.user)?;
-                    state.open_escalations.retain(|(_, r)| r != &e.reference);
-                    txn.put_user(&e.user, &state)?;
-                    let note_line = note
-                        .map(|n| format!(" Note from the support team: {n}"))
-                        .unwrap_or_default();
-                    let text = self.say(
-                        "escalation_resolved",
-                        &[("reference", &e.reference), ("note", &note_line)],
-                    );
-                    self.notify(txn, &e.user, text, now)?;
-                }
-                Action::Retry => {
-                    if e.kind != EscalationKind::EmailChanged {
-                        return Ok(Err(QueueError::NoMail(e.reference.clone())));
-                    }
-                    if e.status != EscalationStatus::Failed {
-                        return refuse("retried (only failed e-mails are)", &e);
-                    }
-                    change(
-                        &mut e,
-                        EscalationStatus::Open,
-                        by,
-                        now,
-                        Some("e-mail retry requested".into()),
-                    );
-                    txn.put_mail_job(&MailJob {
-                        reference: e.reference.clone(),
-                        attempts: 0,
-                        next_attempt: now,
-                        state: MailState::Queued,
-                        last_error: None,
-                    })?;
-                }
+                change(&mut e, EscalationStatus::Acknowledged, by, now, note);
             }
-            txn.put_escalation(&e)?;
-            self.support_update(txn, &e.reference, now)?;
-            Ok(Ok(e))
-        })
+            Action::Resolve => {
+                if e.status == EscalationStatus::Resolved {
+                    return refuse("resolved", &e);
+                }
+                change(&mut e, EscalationStatus::Resolved, by, now, note.clone());
+                let mut state = txn.user(&e.user)?;
+                state.open_escalations.retain(|(_, r)| r != &e.reference);
+                txn.put_user(&e.user, &state)?;
+                let note_line = note
+                    .map(|n| format!(" Note from the support team: {n}"))
+                    .unwrap_or_default();
+                let text = self.say(
+                    "escalation_resolved",
+                    &[("reference", &e.reference), ("note", &note_line)],
+                );
+                self.notify(txn, &e.user, text, now)?;
+            }
+            Action::Retry => {
+                if e.kind != EscalationKind::EmailChanged {
+                    return Ok(Err(QueueError::NoMail(e.reference.clone())));
+                }
+                if e.status != EscalationStatus::Failed {
+                    return refuse("retried (only failed e-mails are)", &e);
+                }
+                change(
+                    &mut e,
+                    EscalationStatus::Open,
+                    by,
+                    now,
+                    Some("e-mail retry requested".into()),
+                );
+                txn.put_mail_job(&MailJob {
+                    reference: e.reference.clone(),
+                    attempts: 0,
+                    next_attempt: now,
+                    state: MailState::Queued,
+                    last_error: None,
+                })?;
+            }
+        }
+        txn.put_escalation(&e)?;
+        self.support_update(txn, &e.reference, now)?;
+        Ok(Ok(e))
     }
 
     /// The server accepted the e-mail: record it first (so it is never sent again), mark the
