@@ -19,6 +19,9 @@ const LEARNING_RATE: f32 = 0.5;
 const L2: f32 = 1e-6;
 /// Lowest probability a pattern match is reported with: a pattern is a precise, hand-written signal.
 const PATTERN_CONFIDENCE: f32 = 0.9;
+/// A pattern is overruled only when the scope model is at least this sure the message is not
+/// about ESR access ("the intranet link to the policy is broken" matches a link pattern).
+const PATTERN_VETO: f32 = 0.8;
 
 /// What the classifier made of a message.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,21 +38,33 @@ impl Classification {
     }
 }
 
+/// Longest phrase (in words) the lexicon maps: "electronic staff record" → esr.
+pub const MAX_PHRASE_WORDS: usize = 4;
+
 /// Variants of a word mapped to one canonical word (from `data/synonyms.toml`), applied before
 /// features are taken so the examples of one spelling teach all of them.
 #[derive(Debug, Clone, Default)]
 pub struct Lexicon {
     words: HashMap<String, String>,
-    /// first word → (second word, canonical): looked up by `&str`, no allocation per word.
-    phrases: HashMap<String, Vec<(String, String)>>,
+    /// first word → (the words after it, canonical), longest first: looked up by `&str`, no
+    /// allocation per word.
+    phrases: HashMap<String, Vec<(Vec<String>, String)>>,
 }
 
 impl Lexicon {
-    /// `words`: (variant, canonical) pairs of single words; `phrases`: two-word variants.
-    pub fn new(words: Vec<(String, String)>, phrases: Vec<((String, String), String)>) -> Lexicon {
-        let mut by_first: HashMap<String, Vec<(String, String)>> = HashMap::new();
-        for ((first, second), canonical) in phrases {
-            by_first.entry(first).or_default().push((second, canonical));
+    /// `words`: (variant, canonical) pairs of single words; `phrases`: variants of two to
+    /// `MAX_PHRASE_WORDS` words.
+    pub fn new(words: Vec<(String, String)>, phrases: Vec<(Vec<String>, String)>) -> Lexicon {
+        let mut by_first: HashMap<String, Vec<(Vec<String>, String)>> = HashMap::new();
+        for (mut phrase, canonical) in phrases {
+            if phrase.len() < 2 {
+                continue;
+            }
+            let first = phrase.remove(0);
+            by_first.entry(first).or_default().push((phrase, canonical));
+        }
+        for list in by_first.values_mut() {
+            list.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
         }
         Lexicon {
             words: words.into_iter().collect(),
@@ -69,16 +84,15 @@ impl Lexicon {
             if !out.is_empty() {
                 out.push(' ');
             }
-            let phrase = words
-                .get(i + 1)
-                .and_then(|next| {
-                    let seconds = self.phrases.get(words[i])?;
-                    seconds.iter().find(|(second, _)| second == next)
+            let phrase = self.phrases.get(words[i]).and_then(|rests| {
+                rests.iter().find(|(rest, _)| {
+                    words.len() > i + rest.len()
+                        && rest.iter().zip(&words[i + 1..]).all(|(a, b)| a == b)
                 })
-                .map(|(_, c)| c);
-            if let Some(c) = phrase {
+            });
+            if let Some((rest, c)) = phrase {
                 out.push_str(c);
-                i += 2;
+                i += 1 + rest.len();
                 continue;
             }
             out.push_str(self.words.get(words[i]).map_or(words[i], String::as_str));
@@ -197,7 +211,10 @@ impl Classifier {
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
 
         let mut by_pattern = false;
-        if !self.patterns.is_empty() {
+        let vetoed = self.oos < k
+            && self.labels[self.oos] == OUT_OF_SCOPE
+            && probs[self.oos] >= PATTERN_VETO;
+        if !self.patterns.is_empty() && !vetoed {
             let matched = self.patterns.matches(&norm);
             if matched.matched_any() {
                 // Among the intents whose patterns match, the classifier's favourite wins.
@@ -365,8 +382,15 @@ mod tests {
                 ("pw".into(), "password".into()),
                 ("tries".into(), "attempts".into()),
             ],
-            vec![(("log".into(), "in".into()), "login".into())],
+            vec![
+                (vec!["log".into(), "in".into()], "login".into()),
+                (vec!["e".into(), "s".into(), "r".into()], "esr".into()),
+                (vec!["e".into(), "s".into()], "es".into()),
+            ],
         );
+        assert_eq!(lex.canonical("into e s r now"), "into esr now");
+        assert_eq!(lex.canonical("e s"), "es");
+        assert_eq!(lex.canonical("log"), "log");
         assert_eq!(
             lex.canonical("cant log in forgot my pw"),
             "cant login forgot my password"

@@ -185,7 +185,7 @@ impl Default for GuideSettings {
 impl Default for UnderstandingSettings {
     fn default() -> Self {
         Self {
-            threshold: 0.45,
+            threshold: 0.5,
             ambiguity_margin: 0.12,
         }
     }

@@ -9,7 +9,7 @@ use std::path::Path;
 use regex::Regex;
 use serde::Deserialize;
 
-use crate::classifier::Lexicon;
+use crate::classifier::{Lexicon, MAX_PHRASE_WORDS};
 use crate::intents::{FileProblem, line_of, line_of_value, parse_toml};
 use crate::text::normalize;
 
@@ -138,7 +138,7 @@ struct SynonymsFile {
 }
 
 /// Loads `data/synonyms.toml` into the classifier's lexicon, checking that each variant is one
-/// word (or two, for phrases) and appears once.
+/// word (or two to four, for phrases) and appears once.
 fn load_lexicon(data_dir: &Path) -> Result<Lexicon, Vec<FileProblem>> {
     let file = data_dir.join("synonyms.toml");
     let text = std::fs::read_to_string(&file)
@@ -161,11 +161,21 @@ fn load_lexicon(data_dir: &Path) -> Result<Lexicon, Vec<FileProblem>> {
             for v in variants {
                 let norm = normalize(v);
                 let parts: Vec<&str> = norm.split(' ').collect();
-                if norm.is_empty() || parts.len() != n {
+                let fits = if n == 1 {
+                    parts.len() == 1
+                } else {
+                    (2..=MAX_PHRASE_WORDS).contains(&parts.len())
+                };
+                if norm.is_empty() || !fits {
+                    let want = if n == 1 {
+                        "one word".to_string()
+                    } else {
+                        format!("2 to {MAX_PHRASE_WORDS} words")
+                    };
                     problems.push(FileProblem::new(
                         &file,
                         line_of_value(&text, v),
-                        format!("{v:?} must be {} word(s)", n),
+                        format!("{v:?} must be {want}"),
                     ));
                     continue;
                 }
@@ -179,7 +189,7 @@ fn load_lexicon(data_dir: &Path) -> Result<Lexicon, Vec<FileProblem>> {
                 if n == 1 {
                     words.push((norm, c.clone()));
                 } else {
-                    phrases.push(((parts[0].to_string(), parts[1].to_string()), c.clone()));
+                    phrases.push((parts.iter().map(|p| p.to_string()).collect(), c.clone()));
                 }
             }
         }

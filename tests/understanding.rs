@@ -32,7 +32,13 @@ fn confusable_engine() -> Engine {
     }
     let ids: Vec<&str> = list.iter().map(|i| i.id.as_str()).collect();
     let content = Content::load(&c.data_dir(), &ids).unwrap();
-    Engine::new(Rules::from_config(&c).unwrap(), &list, content)
+    // Trained on the same examples, the two split the probability nearly evenly; the order of
+    // stochastic training leaves one a little ahead, so "close" is taken generously here.
+    let rules = Rules {
+        margin: 0.3,
+        ..Rules::from_config(&c).unwrap()
+    };
+    Engine::new(rules, &list, content)
 }
 
 #[test]
