@@ -158,10 +158,13 @@ impl Classifier {
                 }
             }
         }
+        // The two models are independent: train them side by side (start-up time is a target).
         let mut scope = Linear::new(2);
-        scope.fit(&mut scope_data);
         let mut intent = Linear::new(in_scope.len().max(1));
-        intent.fit(&mut intent_data);
+        std::thread::scope(|s| {
+            s.spawn(|| scope.fit(&mut scope_data));
+            intent.fit(&mut intent_data);
+        });
         Classifier {
             lexicon: lexicon.clone(),
             oos: if oos == usize::MAX { 0 } else { oos },
