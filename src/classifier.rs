@@ -64,7 +64,7 @@ impl Lexicon {
             by_first.entry(first).or_default().push((phrase, canonical));
         }
         for list in by_first.values_mut() {
-            list.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+            list.sort_by_key(|(rest, _)| std::cmp::Reverse(rest.len()));
         }
         Lexicon {
             words: words.into_iter().collect(),
