@@ -108,3 +108,20 @@ fn a_bad_synonym_is_reported_with_file_and_line() {
         "{problems}"
     );
 }
+
+#[test]
+fn a_synonym_phrase_longer_than_four_words_is_reported() {
+    let dir = copy_tree();
+    let file = dir.path().join("data/synonyms.toml");
+    let text = std::fs::read_to_string(&file).unwrap().replacen(
+        "\"e s r\"",
+        "\"e s r\", \"the electronic staff record system\"",
+        1,
+    );
+    std::fs::write(&file, &text).unwrap();
+    let problems = check_in(dir.path()).join("\n");
+    assert!(
+        problems.contains("\"the electronic staff record system\" must be 2 to 4 words"),
+        "{problems}"
+    );
+}

@@ -133,3 +133,25 @@ fn held_out_accuracy_does_not_regress() {
         );
     }
 }
+
+#[test]
+fn esr_spelled_out_or_dictated_reads_as_esr() {
+    let e = engine();
+    let c = e.classifier();
+    for (variant, plain) in [
+        (
+            "locked out of my electronic staff record",
+            "locked out of my esr",
+        ),
+        ("forgot my E S R password", "forgot my esr password"),
+    ] {
+        // The lexicon maps the phrase to "esr" before the statistical model reads it, so both
+        // spellings get the same probabilities (patterns still see the message as written).
+        assert_eq!(
+            c.classify(variant).ranked,
+            c.classify(plain).ranked,
+            "{variant}"
+        );
+        assert_eq!(e.predict(variant).0, e.predict(plain).0, "{variant}");
+    }
+}
