@@ -39,7 +39,8 @@ pub fn load_engine(config: &Config) -> anyhow::Result<Engine> {
     Ok(Engine::new(rules, &intents, content))
 }
 
-fn problems(list: Vec<intents::FileProblem>) -> anyhow::Error {
+/// Problems in the declaration files as one start-up error.
+pub fn problems(list: Vec<intents::FileProblem>) -> anyhow::Error {
     let lines: Vec<String> = list.iter().map(ToString::to_string).collect();
     anyhow::anyhow!(
         "{}\n(run `esrbot check` for the full list)",

@@ -10,7 +10,8 @@ use anyhow::{Context, bail};
 use serde::Serialize;
 
 use crate::engine::Engine;
-use crate::intents::OUT_OF_SCOPE;
+use crate::intents::{Intent, OUT_OF_SCOPE};
+use crate::text::normalize;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct IntentScore {
@@ -64,6 +65,26 @@ pub fn read_tsv(path: &Path, known: &[String]) -> anyhow::Result<Vec<(String, St
         bail!("{}: no rows", path.display());
     }
     Ok(rows)
+}
+
+/// The rows whose text is not also a training example (compared after normalising case, spacing
+/// and punctuation), and how many were left out. Independent writers sometimes type the same
+/// short message ("hi", "thanks"): this measures messages the bot has truly never seen.
+pub fn unseen_rows(
+    rows: Vec<(String, String)>,
+    intents: &[Intent],
+) -> (Vec<(String, String)>, usize) {
+    let seen: std::collections::HashSet<String> = intents
+        .iter()
+        .flat_map(|i| i.examples.iter().map(|e| normalize(e)))
+        .collect();
+    let before = rows.len();
+    let kept: Vec<_> = rows
+        .into_iter()
+        .filter(|(text, _)| !seen.contains(&normalize(text)))
+        .collect();
+    let dropped = before - kept.len();
+    (kept, dropped)
 }
 
 pub fn evaluate(engine: &Engine, rows: &[(String, String)]) -> Report {

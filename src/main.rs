@@ -14,7 +14,7 @@ use esrbot::config::Config;
 use esrbot::engine::Understood;
 use esrbot::state::EscalationStatus;
 use esrbot::timeexpr::{find_past_time, format_clock};
-use esrbot::{chat, check, convtest, eval};
+use esrbot::{bot, chat, check, convtest, eval, intents};
 
 #[derive(Parser)]
 #[command(name = "esrbot", version, about = "Gets NHS staff back into ESR")]
@@ -42,6 +42,9 @@ enum Command {
         /// Print the figures as one JSON object.
         #[arg(long)]
         json: bool,
+        /// Leave out rows whose text is also a training example in intents/.
+        #[arg(long)]
+        unseen: bool,
     },
     /// Run conversation tests (files or folders of .toml).
     Test {
@@ -319,9 +322,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Eval { file, json } => {
+        Command::Eval { file, json, unseen } => {
             let engine = load_engine(&config)?;
-            let rows = eval::read_tsv(file, engine.classifier().labels())?;
+            let mut rows = eval::read_tsv(file, engine.classifier().labels())?;
+            if *unseen {
+                let intents = intents::load_dir(&config.intents_dir()).map_err(bot::problems)?;
+                let (kept, dropped) = eval::unseen_rows(rows, &intents);
+                if kept.is_empty() {
+                    anyhow::bail!("{}: every row is also a training example", file.display());
+                }
+                eprintln!("left out {dropped} row(s) that are also training examples");
+                rows = kept;
+            }
             let report = eval::evaluate(&engine, &rows);
             if *json {
                 println!("{}", serde_json::to_string(&report)?);

@@ -141,3 +141,25 @@ fn discord_without_a_token_says_what_is_missing() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("DISCORD_TOKEN"), "{err}");
 }
+
+#[test]
+fn eval_unseen_leaves_out_rows_that_are_training_examples() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("mixed.tsv");
+    // "hi" is a greeting example in intents/; the other row is not an example anywhere.
+    std::fs::write(
+        &file,
+        "text\tintent\nHi!\tgreeting\nmy esr reset link says expired, staff room pc, what now\tlink_expired\n",
+    )
+    .unwrap();
+    let file = file.to_str().unwrap();
+    let (code, out, err) = esrbot(&["eval", "--unseen", file]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("left out 1 row(s) that are also training examples"),
+        "{err}"
+    );
+    assert!(out.trim_end().ends_with(" n=1"), "{out}");
+    let (_, out, _) = esrbot(&["eval", file]);
+    assert!(out.trim_end().ends_with(" n=2"), "{out}");
+}

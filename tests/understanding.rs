@@ -107,13 +107,17 @@ fn attempts_are_read_from_the_message() {
 
 /// Held-out quality, measured on files never used for training or tuning. The targets
 /// are 95% accuracy and under 5% of out-of-scope messages accepted; the current model measures
-/// 93.1% / 6.1% (eval.tsv) and 93.9% / 8.9% (fresh.tsv, scored once) — see the README — so this
-/// guards against regressions below the measured level rather than claiming the target.
+/// 93.3% / 3.5% (eval.tsv), 94.4% / 7.9% (fresh.tsv) and 94.5% / 6.7% (fresh2.tsv, scored once)
+/// — see the README — so this guards against falling below the measured level rather than
+/// claiming the target.
 #[test]
 fn held_out_accuracy_does_not_regress() {
     let e = engine();
-    for (file, accuracy_floor, oos_ceiling) in [("eval.tsv", 0.92, 0.08), ("fresh.tsv", 0.92, 0.10)]
-    {
+    for (file, accuracy_floor, oos_ceiling) in [
+        ("eval.tsv", 0.925, 0.05),
+        ("fresh.tsv", 0.935, 0.09),
+        ("fresh2.tsv", 0.935, 0.08),
+    ] {
         let rows = eval::read_tsv(
             &root().join("tests/data").join(file),
             e.classifier().labels(),
