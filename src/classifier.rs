@@ -144,23 +144,49 @@ impl Classifier {
                 pattern_intent.push(idx);
             }
         }
-        let patterns = RegexSet::new(&pattern_src).expect("patterns were validated when loaded");
+        // Start-up time is a target: the examples' features are taken on two threads, the
+        // second also compiling the patterns. The order of the examples is kept, so the model
+        // is the same as a serial run.
+        let examples: Vec<(usize, &str)> = intents
+            .iter()
+            .enumerate()
+            .flat_map(|(idx, i)| i.examples.iter().map(move |e| (idx, e.as_str())))
+            .collect();
+        let featurize = |part: &[(usize, &str)]| -> Vec<(Vec<u32>, usize)> {
+            part.iter()
+                .map(|&(idx, ex)| {
+                    let mut f = Vec::new();
+                    features(&lexicon.canonical(&normalize(ex)), &mut f);
+                    f.sort_unstable();
+                    f.dedup();
+                    (f, idx)
+                })
+                .collect()
+        };
+        let (first, second) = examples.split_at(examples.len() / 2);
+        let (patterns, labelled) = std::thread::scope(|s| {
+            let other = s.spawn(|| {
+                let patterns =
+                    RegexSet::new(&pattern_src).expect("patterns were validated when loaded");
+                (patterns, featurize(second))
+            });
+            let mut labelled = featurize(first);
+            let (patterns, rest) = other
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p));
+            labelled.extend(rest);
+            (patterns, labelled)
+        });
 
         let in_scope: Vec<usize> = (0..labels.len()).filter(|&i| i != oos).collect();
-        let mut scope_data: Vec<(Vec<u32>, usize)> = Vec::new();
-        let mut intent_data: Vec<(Vec<u32>, usize)> = Vec::new();
-        let mut buf = Vec::new();
-        for (idx, intent) in intents.iter().enumerate() {
-            for ex in &intent.examples {
-                features(&lexicon.canonical(&normalize(ex)), &mut buf);
-                buf.sort_unstable();
-                buf.dedup();
-                scope_data.push((buf.clone(), usize::from(idx != oos)));
-                if let Some(pos) = in_scope.iter().position(|&i| i == idx) {
-                    intent_data.push((buf.clone(), pos));
-                }
-            }
-        }
+        let mut scope_data: Vec<(Vec<u32>, usize)> = labelled
+            .iter()
+            .map(|(f, idx)| (f.clone(), usize::from(*idx != oos)))
+            .collect();
+        let mut intent_data: Vec<(Vec<u32>, usize)> = labelled
+            .into_iter()
+            .filter_map(|(f, idx)| Some((f, in_scope.iter().position(|&i| i == idx)?)))
+            .collect();
         // The two models are independent: train them side by side (start-up time is a target).
         let mut scope = Linear::new(2);
         let mut intent = Linear::new(in_scope.len().max(1));
