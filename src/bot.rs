@@ -32,15 +32,23 @@ pub struct Bot {
 
 /// Loads intents and content and trains the classifier: the start-up work shared by every command.
 pub fn load_engine(config: &Config) -> anyhow::Result<Engine> {
-    let rules = Rules::from_config(config)?;
-    let intents = intents::load_dir(&config.intents_dir()).map_err(problems)?;
-    let ids: Vec<&str> = intents.iter().map(|i| i.id.as_str()).collect();
-    let content = Content::load(&config.data_dir(), &ids).map_err(problems)?;
-    Ok(Engine::new(rules, &intents, content))
+    engine_for(config, &load_intents(config)?)
 }
 
-/// Problems in the declaration files as one start-up error.
-pub fn problems(list: Vec<intents::FileProblem>) -> anyhow::Error {
+/// The intents under the configured `intents/`, or their problems as one error.
+pub fn load_intents(config: &Config) -> anyhow::Result<Vec<intents::Intent>> {
+    intents::load_dir(&config.intents_dir()).map_err(problems)
+}
+
+/// Loads the content for `intents` and trains the classifier on them.
+pub fn engine_for(config: &Config, intents: &[intents::Intent]) -> anyhow::Result<Engine> {
+    let rules = Rules::from_config(config)?;
+    let ids: Vec<&str> = intents.iter().map(|i| i.id.as_str()).collect();
+    let content = Content::load(&config.data_dir(), &ids).map_err(problems)?;
+    Ok(Engine::new(rules, intents, content))
+}
+
+fn problems(list: Vec<intents::FileProblem>) -> anyhow::Error {
     let lines: Vec<String> = list.iter().map(ToString::to_string).collect();
     anyhow::anyhow!(
         "{}\n(run `esrbot check` for the full list)",

@@ -67,8 +67,8 @@ pub fn read_tsv(path: &Path, known: &[String]) -> anyhow::Result<Vec<(String, St
     Ok(rows)
 }
 
-/// The rows whose text is not also a training example (compared after normalising case, spacing
-/// and punctuation), and how many were left out. Independent writers sometimes type the same
+/// The rows whose text is not also a training example (compared as the classifier normalises
+/// text: case, spacing and punctuation other than apostrophes), and how many were left out. Independent writers sometimes type the same
 /// short message ("hi", "thanks"): this measures messages the bot has truly never seen.
 pub fn unseen_rows(
     rows: Vec<(String, String)>,

@@ -14,7 +14,7 @@ use esrbot::config::Config;
 use esrbot::engine::Understood;
 use esrbot::state::EscalationStatus;
 use esrbot::timeexpr::{find_past_time, format_clock};
-use esrbot::{bot, chat, check, convtest, eval, intents};
+use esrbot::{bot, chat, check, convtest, eval};
 
 #[derive(Parser)]
 #[command(name = "esrbot", version, about = "Gets NHS staff back into ESR")]
@@ -323,10 +323,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Eval { file, json, unseen } => {
-            let engine = load_engine(&config)?;
+            let intents = bot::load_intents(&config)?;
+            let engine = bot::engine_for(&config, &intents)?;
             let mut rows = eval::read_tsv(file, engine.classifier().labels())?;
             if *unseen {
-                let intents = intents::load_dir(&config.intents_dir()).map_err(bot::problems)?;
                 let (kept, dropped) = eval::unseen_rows(rows, &intents);
                 if kept.is_empty() {
                     anyhow::bail!("{}: every row is also a training example", file.display());
