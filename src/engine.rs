@@ -3,6 +3,7 @@
 //! time is passed in), so every rule can be tested with a virtual clock; the caller commits what
 //! the engine decided in one transaction.
 
+use std::cell::OnceCell;
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Duration, Utc};
@@ -52,6 +53,22 @@ impl Rules {
             threshold: c.understanding.threshold,
             margin: c.understanding.ambiguity_margin,
         })
+    }
+}
+
+/// One message being answered: its text (secrets cut out), normal form, and the classifier's
+/// reading, taken at most once however many steps of the dialogue ask for it.
+struct Message<'a> {
+    text: &'a str,
+    norm: &'a str,
+    reading: OnceCell<Understood>,
+}
+
+impl Message<'_> {
+    fn understood(&self, engine: &Engine) -> Understood {
+        self.reading
+            .get_or_init(|| engine.understand(self.text).1)
+            .clone()
     }
 }
 
@@ -306,9 +323,14 @@ impl Engine {
             d.reply.personal = true;
             self.content.message("reminders_on").to_string()
         } else {
-            match self.continue_dialogue(user, state, &text, &norm, now, next_reference, &mut d) {
+            let msg = Message {
+                text: &text,
+                norm: &norm,
+                reading: OnceCell::new(),
+            };
+            match self.continue_dialogue(user, state, &msg, now, next_reference, &mut d) {
                 Some(reply) => reply,
-                None => self.answer_fresh(user, state, &text, &norm, now, next_reference, &mut d),
+                None => self.answer_fresh(user, state, &msg, now, next_reference, &mut d),
             }
         };
         d.reply.text = format!("{prefix}{body}");
@@ -316,17 +338,16 @@ impl Engine {
     }
 
     /// A reply to a question the bot asked, if the message answers it.
-    #[allow(clippy::too_many_arguments)]
     fn continue_dialogue(
         &self,
         user: &str,
         state: &mut UserState,
-        text: &str,
-        norm: &str,
+        msg: &Message,
         now: DateTime<Utc>,
         next_reference: &str,
         d: &mut Decision,
     ) -> Option<String> {
+        let (text, norm) = (msg.text, msg.norm);
         match std::mem::take(&mut state.pending) {
             Pending::Nothing => None,
             Pending::Choice {
@@ -346,7 +367,7 @@ impl Engine {
                     None => {
                         // Not an answer to the question: read it as a new message, but keep the
                         // question open if the new message is not understood either.
-                        let (_, u) = self.understand(text);
+                        let u = msg.understood(self);
                         if matches!(u, Understood::OutOfScope { .. }) && norm.len() <= 3 {
                             state.pending = Pending::Choice {
                                 options: options.clone(),
@@ -383,8 +404,7 @@ impl Engine {
                     d.reply.personal = true;
                     Some(self.email_cancelled())
                 } else {
-                    let (_, u) = self.understand(text);
-                    match u {
+                    match msg.understood(self) {
                         Understood::Intent { .. } | Understood::Ambiguous { .. } => None,
                         Understood::OutOfScope { .. } => {
                             d.reply.personal = true;
@@ -515,21 +535,19 @@ impl Engine {
         )
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn answer_fresh(
         &self,
         user: &str,
         state: &mut UserState,
-        text: &str,
-        norm: &str,
+        msg: &Message,
         now: DateTime<Utc>,
         next_reference: &str,
         d: &mut Decision,
     ) -> String {
+        let (text, norm) = (msg.text, msg.norm);
         let time = find_past_time(text, now, self.rules.tz).map(|m| m.at);
         let count = attempts_in(norm, self.rules.max_attempts);
-        let (_, understood) = self.understand(text);
-        match understood {
+        match msg.understood(self) {
             Understood::Intent { id, confidence } => {
                 d.reply.intent = Some(self.label(id).to_string());
                 d.reply.confidence = confidence;
