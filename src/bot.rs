@@ -82,9 +82,8 @@ impl Bot {
     ) -> anyhow::Result<Reply> {
         // Most messages (questions about the guide) change nothing: decide on a snapshot first and
         // only open a write transaction when there is something to write.
-        let before = self.store.user(user)?;
+        let (before, peek) = self.store.user_and_next_id(user, "escalation")?;
         let mut state = before.clone();
-        let peek = self.store.peek_id("escalation")?;
         let d = self
             .engine
             .handle(user, &mut state, text, now, &reference(peek));

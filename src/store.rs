@@ -107,11 +107,21 @@ impl Store {
         Ok(self.read_one(USERS, user)?.unwrap_or_default())
     }
 
-    /// Value a counter would hand out next, as last committed.
-    pub fn peek_id(&self, counter: &str) -> anyhow::Result<u64> {
+    /// A user's state and the value a counter would hand out next, from one snapshot.
+    pub fn user_and_next_id(&self, user: &str, counter: &str) -> anyhow::Result<(UserState, u64)> {
         let r = self.db.begin_read()?;
-        let t = r.open_table(COUNTERS)?;
-        Ok(t.get(counter)?.map_or(0, |v| v.value()) + 1)
+        let state = r
+            .open_table(USERS)?
+            .get(user)?
+            .map(|v| decode(v.value()))
+            .transpose()?
+            .unwrap_or_default();
+        let next = r
+            .open_table(COUNTERS)?
+            .get(counter)?
+            .map_or(0, |v| v.value())
+            + 1;
+        Ok((state, next))
     }
 
     /// When the earliest reminder falls due, if any.
