@@ -10,7 +10,7 @@ use divan::Bencher;
 use esrbot::bot::{Bot, load_engine};
 use esrbot::config::Config;
 use esrbot::engine::Engine;
-use esrbot::state::{Reminder, ReminderKind};
+use esrbot::state::{Audience, Reminder, ReminderKind};
 use esrbot::store::Store;
 
 fn main() {
@@ -122,7 +122,9 @@ fn schedule_and_claim_100k_reminders(b: Bencher) {
         let end = t0() + Duration::days(2);
         let mut claimed = 0;
         loop {
-            let n = store.write(|t| Ok(t.take_due(end, 500)?.len())).unwrap();
+            let n = store
+                .write(|t| Ok(t.take_due(end, 500, Audience::Everyone)?.len()))
+                .unwrap();
             if n == 0 {
                 break;
             }

@@ -10,7 +10,9 @@ use crate::config::Config;
 use crate::content::Content;
 use crate::engine::{Decision, Engine, Reply, Rules};
 use crate::intents;
-use crate::state::{EscalationKind, MailJob, MailState, Outgoing, ReminderKind, UserState};
+use crate::state::{
+    Audience, EscalationKind, MailJob, MailState, Outgoing, ReminderKind, UserState,
+};
 use crate::store::{Store, Txn};
 
 /// A message the bot sends on its own (a reminder), for a transport to deliver.
@@ -172,23 +174,24 @@ impl Bot {
         now: DateTime<Utc>,
         limit: usize,
     ) -> anyhow::Result<Vec<Notification>> {
-        self.deliver_due_into(now, limit, |_, _| Ok(()))
+        self.deliver_due_into(now, limit, Audience::Everyone, |_, _| Ok(()))
     }
 
-    /// Like `deliver_due`, and `sink` may queue each notification for a transport in the same
-    /// transaction that claims it, so a crash can neither lose nor repeat it.
+    /// Like `deliver_due`, for `audience` only, and `sink` may queue each notification for a
+    /// transport in the same transaction that claims it, so a crash can neither lose nor repeat it.
     pub fn deliver_due_into(
         &self,
         now: DateTime<Utc>,
         limit: usize,
+        audience: Audience,
         sink: impl Fn(&mut Txn, &Notification) -> anyhow::Result<()>,
     ) -> anyhow::Result<Vec<Notification>> {
-        if self.store.next_due()?.is_none_or(|t| t > now) {
+        if self.store.next_due_for(audience)?.is_none_or(|t| t > now) {
             return Ok(Vec::new());
         }
         self.store.write(|txn| {
             let mut out = Vec::new();
-            for (key, r) in txn.take_due(now, limit)? {
+            for (key, r) in txn.take_due(now, limit, audience)? {
                 let mut state: UserState = txn.user(&r.user)?;
                 state.reminders.retain(|x| x.id != key.id);
                 let text = self.engine.on_due(&mut state, &r, now);

@@ -14,10 +14,13 @@ use crate::config::Config;
 use crate::dispatch::{self, Clock, SystemClock};
 use crate::mail::{Mailer, Settings};
 use crate::outbox::{self, Sender};
-use crate::state::SUPPORT_TEAM;
+use crate::state::{Audience, SUPPORT_TEAM};
+
+/// How terminal users' keys start in the database.
+const CHAT_PREFIX: &str = "chat:";
 
 pub async fn run(bot: Arc<Bot>, config: &Config, user: String) -> anyhow::Result<()> {
-    let user_id = format!("chat:{user}");
+    let user_id = format!("{CHAT_PREFIX}{user}");
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let wake = Arc::new(Notify::new());
     let mail_wake = Arc::new(Notify::new());
@@ -33,6 +36,10 @@ pub async fn run(bot: Arc<Bot>, config: &Config, user: String) -> anyhow::Result
         tx,
         wake.clone(),
         poll,
+        Audience::Prefix {
+            prefix: CHAT_PREFIX,
+            support_team: config.discord.support_channel().is_none(),
+        },
         stopped(stop_rx.clone()),
     ));
     let sender = start_mail(

@@ -29,7 +29,8 @@ use crate::engine::{Reply, button_message};
 use crate::queue::{Action, RetryPolicy};
 use crate::ratelimit::RateLimiter;
 use crate::state::{
-    Button, ButtonStyle, Escalation, EscalationStatus, OutboxEntry, Outgoing, SUPPORT_TEAM,
+    Audience, Button, ButtonStyle, Escalation, EscalationStatus, OutboxEntry, Outgoing,
+    SUPPORT_TEAM,
 };
 use crate::store::Txn;
 use crate::text::split_message;
@@ -51,12 +52,15 @@ pub fn intents() -> GatewayIntents {
 }
 
 /// The user id the engine keeps state under for a Discord user.
+/// How Discord users' keys start in the database.
+const USER_PREFIX: &str = "discord:";
+
 pub fn user_key(id: UserId) -> String {
-    format!("discord:{id}")
+    format!("{USER_PREFIX}{id}")
 }
 
 fn discord_user(key: &str) -> Option<u64> {
-    key.strip_prefix("discord:")?.parse().ok()
+    key.strip_prefix(USER_PREFIX)?.parse().ok()
 }
 
 /// Runs the bot until `shutdown` resolves.
@@ -788,6 +792,10 @@ async fn route_reminders(
         tx,
         wake,
         poll,
+        Audience::Prefix {
+            prefix: USER_PREFIX,
+            support_team: support_channel.is_some(),
+        },
         move |txn: &mut Txn, n: &Notification| route(txn, n, support_channel),
         shutdown,
     );

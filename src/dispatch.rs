@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{Notify, mpsc};
 
 use crate::bot::{Bot, Notification};
+use crate::state::Audience;
 use crate::store::Txn;
 
 /// How many reminders one transaction claims.
@@ -29,7 +30,7 @@ impl Clock for SystemClock {
     }
 }
 
-/// Runs until `shutdown` resolves or the receiver is dropped. `wake` is notified by whoever
+/// Runs until `shutdown` resolves or the receiver is dropped, delivering `audience`'s reminders. `wake` is notified by whoever
 /// schedules new work, so an earlier reminder is not missed while sleeping; `poll` bounds the
 /// sleep, because another process sharing the database (an `esrbot escalations` command) may
 /// schedule work too.
@@ -39,6 +40,7 @@ pub async fn run(
     out: mpsc::Sender<Notification>,
     wake: Arc<Notify>,
     poll: StdDuration,
+    audience: Audience,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     run_with(
@@ -47,6 +49,7 @@ pub async fn run(
         out,
         wake,
         poll,
+        audience,
         |_: &mut Txn, _: &Notification| Ok(()),
         shutdown,
     )
@@ -55,12 +58,14 @@ pub async fn run(
 
 /// Like `run`, and `sink` queues each notification for its transport in the transaction that
 /// claims it (see `Bot::deliver_due_into`).
+#[allow(clippy::too_many_arguments)]
 pub async fn run_with<F>(
     bot: Arc<Bot>,
     clock: Arc<dyn Clock>,
     out: mpsc::Sender<Notification>,
     wake: Arc<Notify>,
     poll: StdDuration,
+    audience: Audience,
     sink: F,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()>
@@ -73,7 +78,8 @@ where
         let (b, sink) = (bot.clone(), sink.clone());
         // redb commits block on fsync: keep them off the async worker threads.
         let due =
-            tokio::task::spawn_blocking(move || b.deliver_due_into(now, BATCH, sink)).await??;
+            tokio::task::spawn_blocking(move || b.deliver_due_into(now, BATCH, audience, sink))
+                .await??;
         let full = due.len() == BATCH;
         for n in due {
             if out.send(n).await.is_err() {
@@ -84,7 +90,7 @@ where
             continue;
         }
         if idle(
-            bot.store.next_due()?,
+            bot.store.next_due_for(audience)?,
             clock.as_ref(),
             poll,
             &wake,

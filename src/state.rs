@@ -210,6 +210,39 @@ pub struct MailJob {
 /// Pseudo-user that notices for the support team are addressed to.
 pub const SUPPORT_TEAM: &str = "support:team";
 
+/// Whose reminders and notices a transport delivers. Each transport claims only its own, so
+/// `esrbot chat` and `esrbot discord` can share a database without taking (or printing) each
+/// other's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    /// Everyone (the conversation tests and tools that deliver everything).
+    Everyone,
+    /// Users whose key starts with `prefix` ("chat:", "discord:"), and the support team's notices
+    /// when `support_team` is set.
+    Prefix {
+        prefix: &'static str,
+        support_team: bool,
+    },
+}
+
+impl Audience {
+    pub fn includes(&self, user: &str) -> bool {
+        match *self {
+            Audience::Everyone => true,
+            Audience::Prefix {
+                prefix,
+                support_team,
+            } => {
+                if user == SUPPORT_TEAM {
+                    support_team
+                } else {
+                    user.starts_with(prefix)
+                }
+            }
+        }
+    }
+}
+
 /// A button under a chat message (Discord components); `id` comes back when it is pressed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Button {
@@ -255,4 +288,25 @@ pub struct OutboxEntry {
     pub attempts: u32,
     pub created_at: DateTime<Utc>,
     pub last_error: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_audience_is_its_prefix_and_maybe_the_support_team() {
+        let chat = Audience::Prefix {
+            prefix: "chat:",
+            support_team: false,
+        };
+        let discord = Audience::Prefix {
+            prefix: "discord:",
+            support_team: true,
+        };
+        assert!(chat.includes("chat:ann") && !chat.includes("discord:1"));
+        assert!(discord.includes("discord:1") && !discord.includes("chat:ann"));
+        assert!(!chat.includes(SUPPORT_TEAM) && discord.includes(SUPPORT_TEAM));
+        assert!(Audience::Everyone.includes("anyone") && Audience::Everyone.includes(SUPPORT_TEAM));
+    }
 }

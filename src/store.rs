@@ -14,7 +14,8 @@ use redb::{
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::state::{
-    Escalation, MailJob, OutboxEntry, Outgoing, Reminder, ReminderKind, ReminderRef, UserState,
+    Audience, Escalation, MailJob, OutboxEntry, Outgoing, Reminder, ReminderKind, ReminderRef,
+    UserState,
 };
 
 /// The tables whose values are JSON records keyed by text.
@@ -126,10 +127,25 @@ impl Store {
 
     /// When the earliest reminder falls due, if any.
     pub fn next_due(&self) -> anyhow::Result<Option<DateTime<Utc>>> {
+        self.next_due_for(Audience::Everyone)
+    }
+
+    /// When the earliest reminder for `audience` falls due, if any. Another transport's
+    /// reminders ahead of it are stepped over (one transport per database reads only the first).
+    pub fn next_due_for(&self, audience: Audience) -> anyhow::Result<Option<DateTime<Utc>>> {
         let r = self.db.begin_read()?;
         let t = r.open_table(REMINDERS)?;
-        Ok(t.first()?
-            .and_then(|(k, _)| DateTime::from_timestamp_millis(k.value().0)))
+        for row in t.iter()? {
+            let (k, v) = row?;
+            if audience != Audience::Everyone {
+                let reminder: Reminder = decode(v.value())?;
+                if !audience.includes(&reminder.user) {
+                    continue;
+                }
+            }
+            return Ok(DateTime::from_timestamp_millis(k.value().0));
+        }
+        Ok(None)
     }
 
     pub fn reminder_count(&self) -> anyhow::Result<u64> {
@@ -263,32 +279,34 @@ impl Txn {
         Ok(())
     }
 
-    /// Removes and returns up to `limit` reminders due at or before `now`, earliest first.
+    /// Removes and returns up to `limit` of `audience`'s reminders due at or before `now`,
+    /// earliest first. Other reminders stay for their own transport.
     pub fn take_due(
         &mut self,
         now: DateTime<Utc>,
         limit: usize,
+        audience: Audience,
     ) -> anyhow::Result<Vec<(ReminderRef, Reminder)>> {
         let mut t = self.w.open_table(REMINDERS)?;
         let mut out = Vec::new();
-        let cutoff = now.timestamp_millis();
-        while out.len() < limit {
-            let Some((k, v)) = t.first()? else { break };
-            let (due_ms, id) = k.value();
-            if due_ms > cutoff {
+        for row in t.range(..=(now.timestamp_millis(), u64::MAX))? {
+            if out.len() == limit {
                 break;
             }
+            let (k, v) = row?;
+            let (due_ms, id) = k.value();
             let reminder: Reminder = decode(v.value())?;
-            drop((k, v));
-            t.remove((due_ms, id))?;
-            out.push((
-                ReminderRef {
+            if audience.includes(&reminder.user) {
+                let r = ReminderRef {
                     due_ms,
                     id,
                     kind: reminder.kind,
-                },
-                reminder,
-            ));
+                };
+                out.push((r, reminder));
+            }
+        }
+        for (r, _) in &out {
+            t.remove((r.due_ms, r.id))?;
         }
         Ok(out)
     }

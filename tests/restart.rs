@@ -1,7 +1,7 @@
 //! Reminders live in the database: a restart (a new process on the same file) loses none, and
 //! what fell due while the bot was down is delivered if it still means something.
 
-use esrbot::state::ReminderKind;
+use esrbot::state::{Audience, ReminderKind};
 
 use super::{at, bot_at, temp_db};
 
@@ -124,4 +124,49 @@ fn event_ids_are_remembered_across_restarts_then_forgotten_after_a_day() {
             .write(|txn| txn.first_sighting("message:1", t))
             .unwrap()
     );
+}
+
+#[test]
+fn each_transport_claims_only_its_own_users_reminders() {
+    let (_dir, path) = temp_db();
+    let bot = bot_at(&path);
+    // A terminal user locked out at 09:00 (lock ends 21:00), a Discord user at 10:00 (ends 22:00).
+    for (user, text) in [
+        ("chat:ann", "I'm locked out of ESR, it happened at 9am"),
+        ("discord:42", "locked out of esr at 10am"),
+    ] {
+        let r = bot
+            .handle(user, None, text, at("2026-03-02T10:00:00Z"))
+            .unwrap();
+        assert_eq!(r.intent.as_deref(), Some("account_locked"), "{}", r.text);
+    }
+    let chat = Audience::Prefix {
+        prefix: "chat:",
+        support_team: false,
+    };
+    let discord = Audience::Prefix {
+        prefix: "discord:",
+        support_team: true,
+    };
+    assert_eq!(
+        bot.store.next_due_for(discord).unwrap(),
+        Some(at("2026-03-02T22:00:00Z"))
+    );
+    // At 23:00 both locks are over; the terminal claims only its own user's notice.
+    let now = at("2026-03-02T23:00:00Z");
+    let got = bot.deliver_due_into(now, 100, chat, |_, _| Ok(())).unwrap();
+    let users: Vec<&str> = got.iter().map(|n| n.user.as_str()).collect();
+    assert_eq!(users, vec!["chat:ann"]);
+    let next = bot.store.next_due_for(chat).unwrap();
+    assert!(next.is_none_or(|t| t > now), "{next:?}");
+    // The Discord user's notice is still there for the Discord transport, after a restart too.
+    drop(bot);
+    let bot = bot_at(&path);
+    let got = bot
+        .deliver_due_into(now, 100, discord, |_, _| Ok(()))
+        .unwrap();
+    let users: Vec<&str> = got.iter().map(|n| n.user.as_str()).collect();
+    assert_eq!(users, vec!["discord:42"]);
+    let next = bot.store.next_due().unwrap();
+    assert!(next.is_none_or(|t| t > now), "{next:?}");
 }
