@@ -44,10 +44,26 @@ pub fn load_intents(config: &Config) -> anyhow::Result<Vec<intents::Intent>> {
 
 /// Loads the content for `intents` and trains the classifier on them.
 pub fn engine_for(config: &Config, intents: &[intents::Intent]) -> anyhow::Result<Engine> {
+    let (rules, content) = rules_and_content(config, intents)?;
+    Ok(Engine::new(rules, intents, content))
+}
+
+/// Like `load_engine`, with the classifier trained only if a message is ever classified: for the
+/// administrator's escalation commands, which only render notices.
+pub fn load_engine_untrained(config: &Config) -> anyhow::Result<Engine> {
+    let intents = load_intents(config)?;
+    let (rules, content) = rules_and_content(config, &intents)?;
+    Ok(Engine::untrained(rules, &intents, content))
+}
+
+fn rules_and_content(
+    config: &Config,
+    intents: &[intents::Intent],
+) -> anyhow::Result<(Rules, Content)> {
     let rules = Rules::from_config(config)?;
     let ids: Vec<&str> = intents.iter().map(|i| i.id.as_str()).collect();
     let content = Content::load(&config.data_dir(), &ids).map_err(problems)?;
-    Ok(Engine::new(rules, intents, content))
+    Ok((rules, content))
 }
 
 fn problems(list: Vec<intents::FileProblem>) -> anyhow::Error {

@@ -4,7 +4,7 @@
 //! the engine decided in one transaction.
 
 use std::cell::OnceCell;
-use std::sync::LazyLock;
+use std::sync::{LazyLock, OnceLock};
 
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
@@ -138,7 +138,11 @@ pub struct Decision {
 pub struct Engine {
     pub rules: Rules,
     content: Content,
-    classifier: Classifier,
+    /// Trained in `new`; in `untrained`, on first use (the administrator's commands only render
+    /// notices and never classify).
+    classifier: OnceLock<Classifier>,
+    /// The intents to train on first use; empty once trained.
+    pending_training: Vec<Intent>,
     labels: Vec<String>,
     intent_labels: Vec<String>,
 }
@@ -169,28 +173,32 @@ static ATTEMPTS: LazyLock<Regex> = LazyLock::new(|| {
 
 impl Engine {
     pub fn new(rules: Rules, intents: &[Intent], content: Content) -> Engine {
-        let classifier = Classifier::train(intents, &content.lexicon);
-        let labels = classifier.labels().to_vec();
-        let intent_labels = labels
-            .iter()
-            .map(|id| {
-                intents
-                    .iter()
-                    .find(|i| &i.id == id)
-                    .map_or_else(|| id.clone(), |i| i.label.clone())
-            })
-            .collect();
+        let engine = Engine::untrained(rules, intents, content);
+        engine.classifier();
+        Engine {
+            pending_training: Vec::new(),
+            ..engine
+        }
+    }
+
+    /// An engine that trains its classifier only when a message is first classified: start-up
+    /// for commands that only act on escalations.
+    pub fn untrained(rules: Rules, intents: &[Intent], content: Content) -> Engine {
+        let labels: Vec<String> = intents.iter().map(|i| i.id.clone()).collect();
+        let intent_labels = intents.iter().map(|i| i.label.clone()).collect();
         Engine {
             rules,
             content,
-            classifier,
+            classifier: OnceLock::new(),
+            pending_training: intents.to_vec(),
             labels,
             intent_labels,
         }
     }
 
     pub fn classifier(&self) -> &Classifier {
-        &self.classifier
+        self.classifier
+            .get_or_init(|| Classifier::train(&self.pending_training, &self.content.lexicon))
     }
 
     pub fn content(&self) -> &Content {
@@ -199,7 +207,7 @@ impl Engine {
 
     /// Classifies and applies the confidence threshold and ambiguity margin.
     pub fn understand(&self, text: &str) -> (Classification, Understood) {
-        let c = self.classifier.classify(text);
+        let c = self.classifier().classify(text);
         let u = if self.content.scope.names_other_system(&normalize(text)) {
             Understood::OutOfScope { confidence: 1.0 }
         } else {
@@ -209,7 +217,7 @@ impl Engine {
     }
 
     fn decide(&self, c: &Classification) -> Understood {
-        let oos = self.classifier.out_of_scope();
+        let oos = self.classifier().out_of_scope();
         let (top, p) = c.top();
         if top == oos {
             return Understood::OutOfScope { confidence: p };
@@ -359,7 +367,7 @@ impl Engine {
                 let chosen = self.pick_option(&options, norm);
                 match chosen {
                     Some(id) => {
-                        let idx = self.classifier.index_of(&id)?;
+                        let idx = self.classifier().index_of(&id)?;
                         d.reply.intent = Some(id);
                         d.reply.confidence = 1.0;
                         Some(self.act(idx, user, state, time, count, now, next_reference, d))
@@ -508,7 +516,7 @@ impl Engine {
         {
             return options.get(n).cloned();
         }
-        let c = self.classifier.classify(norm);
+        let c = self.classifier().classify(norm);
         let best = c
             .ranked
             .iter()
@@ -523,7 +531,7 @@ impl Engine {
             .enumerate()
             .map(|(n, id)| {
                 let label = self
-                    .classifier
+                    .classifier()
                     .index_of(id)
                     .map_or(id.as_str(), |i| self.intent_labels[i].as_str());
                 format!("{}. {label}", n + 1)

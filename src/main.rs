@@ -227,7 +227,7 @@ fn escalations(config: &Config, command: &EscalationCommand) -> anyhow::Result<E
     if by.trim().is_empty() {
         anyhow::bail!("--by must name who is acting");
     }
-    let engine = Arc::new(load_engine(config)?);
+    let engine = Arc::new(bot::load_engine_untrained(config)?);
     let bot = Bot {
         engine,
         store,

@@ -160,3 +160,13 @@ fn esr_spelled_out_or_dictated_reads_as_esr() {
         assert_eq!(e.predict(variant).0, e.predict(plain).0, "{variant}");
     }
 }
+
+#[test]
+fn an_untrained_engine_trains_on_first_use_and_reads_the_same() {
+    let c = config();
+    let lazy = esrbot::bot::load_engine_untrained(&c).unwrap();
+    let e = engine();
+    for text in ["my esr link expired", "where do i get my payslip", "hello"] {
+        assert_eq!(lazy.predict(text), e.predict(text), "{text}");
+    }
+}
