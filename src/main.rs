@@ -46,6 +46,15 @@ enum Command {
         #[arg(long)]
         unseen: bool,
     },
+    /// Cross-validate on the training examples: train on all folds but one, score the one left.
+    Crossval {
+        /// Number of folds (2 to 10).
+        #[arg(long, default_value_t = 5)]
+        folds: usize,
+        /// Print the figures as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run conversation tests (files or folders of .toml).
     Test {
         #[arg(required = true)]
@@ -334,13 +343,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 eprintln!("left out {dropped} row(s) that are also training examples");
                 rows = kept;
             }
-            let report = eval::evaluate(&engine, &rows);
-            if *json {
-                println!("{}", serde_json::to_string(&report)?);
-            } else {
-                println!("{}", report.table());
+            print_report(&eval::evaluate(&engine, &rows), *json)
+        }
+        Command::Crossval { folds, json } => {
+            if !(2..=10).contains(folds) {
+                anyhow::bail!("--folds must be between 2 and 10 (got {folds})");
             }
-            Ok(ExitCode::SUCCESS)
+            let intents = bot::load_intents(&config)?;
+            let mut pairs = Vec::new();
+            for fold in eval::folds(&intents, *folds) {
+                let engine = bot::engine_for(&config, &fold.train)?;
+                for (text, gold) in fold.held {
+                    pairs.push((gold, engine.predict(&text).0.to_string()));
+                }
+            }
+            print_report(&eval::score(&pairs), *json)
         }
         Command::Test { paths } => {
             let engine = Arc::new(load_engine(&config)?);
@@ -422,4 +439,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn print_report(report: &eval::Report, json: bool) -> anyhow::Result<ExitCode> {
+    if json {
+        println!("{}", serde_json::to_string(report)?);
+    } else {
+        println!("{}", report.table());
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -163,3 +163,22 @@ fn eval_unseen_leaves_out_rows_that_are_training_examples() {
     let (_, out, _) = esrbot(&["eval", file]);
     assert!(out.trim_end().ends_with(" n=2"), "{out}");
 }
+
+#[test]
+fn crossval_scores_every_example_once_and_checks_its_folds() {
+    let (code, out, err) = esrbot(&["crossval", "--folds", "2", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("one JSON object");
+    // Every training example is held out exactly once.
+    let examples: usize = esrbot::intents::load_dir(&root().join("intents"))
+        .unwrap()
+        .iter()
+        .map(|i| i.examples.len())
+        .sum();
+    assert_eq!(v["n"].as_u64(), Some(examples as u64));
+    let accuracy = v["accuracy"].as_f64().unwrap();
+    assert!(accuracy > 0.5 && accuracy < 1.0, "{accuracy}");
+    let (code, _, err) = esrbot(&["crossval", "--folds", "11"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--folds must be between 2 and 10"), "{err}");
+}
