@@ -173,26 +173,36 @@ static ATTEMPTS: LazyLock<Regex> = LazyLock::new(|| {
 
 impl Engine {
     pub fn new(rules: Rules, intents: &[Intent], content: Content) -> Engine {
-        let engine = Engine::untrained(rules, intents, content);
-        engine.classifier();
-        Engine {
-            pending_training: Vec::new(),
-            ..engine
-        }
+        let classifier = Classifier::train(intents, &content.lexicon);
+        Engine::with(
+            rules,
+            intents,
+            content,
+            OnceLock::from(classifier),
+            Vec::new(),
+        )
     }
 
     /// An engine that trains its classifier only when a message is first classified: start-up
     /// for commands that only act on escalations.
     pub fn untrained(rules: Rules, intents: &[Intent], content: Content) -> Engine {
-        let labels: Vec<String> = intents.iter().map(|i| i.id.clone()).collect();
-        let intent_labels = intents.iter().map(|i| i.label.clone()).collect();
+        Engine::with(rules, intents, content, OnceLock::new(), intents.to_vec())
+    }
+
+    fn with(
+        rules: Rules,
+        intents: &[Intent],
+        content: Content,
+        classifier: OnceLock<Classifier>,
+        pending_training: Vec<Intent>,
+    ) -> Engine {
         Engine {
             rules,
             content,
-            classifier: OnceLock::new(),
-            pending_training: intents.to_vec(),
-            labels,
-            intent_labels,
+            classifier,
+            pending_training,
+            labels: intents.iter().map(|i| i.id.clone()).collect(),
+            intent_labels: intents.iter().map(|i| i.label.clone()).collect(),
         }
     }
 
