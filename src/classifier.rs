@@ -111,6 +111,8 @@ pub struct Classifier {
     labels: Vec<String>,
     lexicon: Lexicon,
     oos: usize,
+    /// Whether the intents include out_of_scope at all (`oos` is 0 when they do not).
+    has_oos: bool,
     /// In scope or not: out_of_scope against every ESR intent together.
     scope: Linear,
     /// Which ESR intent, trained on the in-scope examples only (index = position in `in_scope`).
@@ -199,6 +201,7 @@ impl Classifier {
         Classifier {
             lexicon: lexicon.clone(),
             oos: if oos == usize::MAX { 0 } else { oos },
+            has_oos: oos != usize::MAX,
             labels,
             scope,
             intent,
@@ -219,7 +222,7 @@ impl Classifier {
         self.intent.scores(feats, scale, &mut inner);
         softmax(&mut inner);
         probs.iter_mut().for_each(|p| *p = 0.0);
-        if self.oos < probs.len() && self.labels[self.oos] == OUT_OF_SCOPE {
+        if self.has_oos {
             probs[self.oos] = scope[0];
         }
         for (pos, &label) in self.in_scope.iter().enumerate() {
@@ -245,9 +248,7 @@ impl Classifier {
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
 
         let mut by_pattern = false;
-        let vetoed = self.oos < k
-            && self.labels[self.oos] == OUT_OF_SCOPE
-            && probs[self.oos] >= PATTERN_VETO;
+        let vetoed = self.has_oos && probs[self.oos] >= PATTERN_VETO;
         if !self.patterns.is_empty() && !vetoed {
             let matched = self.patterns.matches(&norm);
             if matched.matched_any() {

@@ -51,10 +51,10 @@ pub fn intents() -> GatewayIntents {
         | GatewayIntents::MESSAGE_CONTENT
 }
 
-/// The user id the engine keeps state under for a Discord user.
 /// How Discord users' keys start in the database.
 const USER_PREFIX: &str = "discord:";
 
+/// The user id the engine keeps state under for a Discord user.
 pub fn user_key(id: UserId) -> String {
     format!("{USER_PREFIX}{id}")
 }

@@ -30,10 +30,10 @@ impl Clock for SystemClock {
     }
 }
 
-/// Runs until `shutdown` resolves or the receiver is dropped, delivering `audience`'s reminders. `wake` is notified by whoever
-/// schedules new work, so an earlier reminder is not missed while sleeping; `poll` bounds the
-/// sleep, because another process sharing the database (an `esrbot escalations` command) may
-/// schedule work too.
+/// Runs until `shutdown` resolves or the receiver is dropped, delivering `audience`'s reminders.
+/// `wake` is notified by whoever schedules new work, so an earlier reminder is not missed while
+/// sleeping; `poll` bounds the sleep, because another process sharing the database (an
+/// `esrbot escalations` command) may schedule work too.
 pub async fn run(
     bot: Arc<Bot>,
     clock: Arc<dyn Clock>,

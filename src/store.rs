@@ -117,12 +117,7 @@ impl Store {
             .map(|v| decode(v.value()))
             .transpose()?
             .unwrap_or_default();
-        let next = r
-            .open_table(COUNTERS)?
-            .get(counter)?
-            .map_or(0, |v| v.value())
-            + 1;
-        Ok((state, next))
+        Ok((state, next_value(&r.open_table(COUNTERS)?, counter)?))
     }
 
     /// When the earliest reminder falls due, if any.
@@ -250,15 +245,14 @@ impl Txn {
     /// Next value of a named counter (starts at 1).
     pub fn next_id(&mut self, counter: &str) -> anyhow::Result<u64> {
         let mut t = self.w.open_table(COUNTERS)?;
-        let next = t.get(counter)?.map_or(0, |v| v.value()) + 1;
+        let next = next_value(&t, counter)?;
         t.insert(counter, next)?;
         Ok(next)
     }
 
     /// Value the counter would hand out next, without taking it.
     pub fn peek_id(&self, counter: &str) -> anyhow::Result<u64> {
-        let t = self.w.open_table(COUNTERS)?;
-        Ok(t.get(counter)?.map_or(0, |v| v.value()) + 1)
+        next_value(&self.w.open_table(COUNTERS)?, counter)
     }
 
     pub fn schedule(&mut self, reminder: &Reminder) -> anyhow::Result<ReminderRef> {
@@ -414,6 +408,11 @@ impl Txn {
 }
 
 /// The reminder kinds that belong to a reset link's timer.
+/// The value `counter` hands out next (1 for a counter never used).
+fn next_value(t: &impl ReadableTable<&'static str, u64>, counter: &str) -> anyhow::Result<u64> {
+    Ok(t.get(counter)?.map_or(0, |v| v.value()) + 1)
+}
+
 pub fn is_link_reminder(kind: ReminderKind) -> bool {
     matches!(kind, ReminderKind::LinkWarning | ReminderKind::LinkExpired)
 }
