@@ -7,10 +7,10 @@ use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Duration, Utc};
 use divan::Bencher;
-use esrbot::bot::{Bot, load_engine};
 use esrbot::config::Config;
-use esrbot::engine::Engine;
-use esrbot::state::{Audience, Reminder, ReminderKind};
+use esrbot::core::engine::Engine;
+use esrbot::core::records::{Audience, Reminder, ReminderKind};
+use esrbot::service::{Bot, load_engine};
 use esrbot::store::Store;
 
 fn main() {

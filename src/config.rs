@@ -21,6 +21,7 @@ pub struct Config {
     pub reminders: ReminderSettings,
     pub storage: StorageSettings,
     pub mail: MailSettings,
+    pub outbox: OutboxSettings,
     pub discord: DiscordSettings,
     /// Where the config file lives; relative paths are resolved against it. Not a setting.
     #[serde(skip)]
@@ -60,6 +61,54 @@ pub struct ReminderSettings {
     pub warn_before_minutes: u32,
     /// How long after a timer ends its state is kept before it is purged.
     pub purge_after_hours: u32,
+    /// How often the job dispatcher looks for jobs another process scheduled in its lanes (its
+    /// own process wakes it directly).
+    pub poll_seconds: u32,
+}
+
+/// Delivery of chat messages (terminal, Discord) from the durable outbox. E-mail has its own
+/// retry settings under `[mail]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutboxSettings {
+    /// How often a transport looks for messages another process queued (an administrator's
+    /// resolution notice).
+    pub poll_seconds: u32,
+    pub max_attempts: u32,
+    pub retry_base_seconds: u32,
+    pub retry_max_seconds: u32,
+    /// An entry being delivered is leased for this long: another process sharing the database
+    /// does not deliver it meanwhile, and a crashed one's lease runs out.
+    pub lease_seconds: u32,
+}
+
+impl Default for OutboxSettings {
+    fn default() -> Self {
+        Self {
+            poll_seconds: 2,
+            max_attempts: 10,
+            retry_base_seconds: 2,
+            retry_max_seconds: 300,
+            lease_seconds: 60,
+        }
+    }
+}
+
+impl OutboxSettings {
+    /// A runner for `lanes` with these settings.
+    pub fn runner(&self, lanes: Vec<String>) -> crate::service::outbox::Runner {
+        crate::service::outbox::Runner {
+            lanes,
+            policy: crate::core::retry::RetryPolicy {
+                max_attempts: self.max_attempts,
+                base: chrono::Duration::seconds(self.retry_base_seconds.into()),
+                max_delay: chrono::Duration::seconds(self.retry_max_seconds.into()),
+            },
+            poll: std::time::Duration::from_secs(self.poll_seconds.into()),
+            lease: chrono::Duration::seconds(self.lease_seconds.into()),
+            fault: std::env::var("ESRBOT_FAULT").ok(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -196,6 +245,7 @@ impl Default for ReminderSettings {
         Self {
             warn_before_minutes: 30,
             purge_after_hours: 24,
+            poll_seconds: 60,
         }
     }
 }
@@ -276,7 +326,7 @@ impl Config {
         within("guide.link_valid_hours", g.link_valid_hours, 1, 72)?;
         within("guide.max_attempts", g.max_attempts, 1, 20)?;
         within("guide.lock_hours", g.lock_hours, 1, 168)?;
-        if !crate::text::is_email(&g.training_mailbox) {
+        if !crate::understanding::text::is_email(&g.training_mailbox) {
             bail!(
                 "guide.training_mailbox is not an e-mail address: {:?}",
                 g.training_mailbox
@@ -315,14 +365,14 @@ impl Config {
             if m.port == 0 {
                 bail!("mail.port must be a port number (1-65535)");
             }
-            if !crate::text::is_email(&m.from) && !m.from.ends_with(".localdomain") {
+            if !crate::understanding::text::is_email(&m.from) && !m.from.ends_with(".localdomain") {
                 bail!("mail.from is not an e-mail address: {:?}", m.from);
             }
         }
         if m.host.contains(char::is_whitespace) {
             bail!("mail.host must not contain spaces: {:?}", m.host);
         }
-        if !crate::text::is_email(&m.to) {
+        if !crate::understanding::text::is_email(&m.to) {
             bail!("mail.to is not an e-mail address: {:?}", m.to);
         }
         if m.username
@@ -337,6 +387,16 @@ impl Config {
             bail!("mail.retry_base_seconds must be at least 1 and at most mail.retry_max_seconds");
         }
         within("mail.poll_seconds", m.poll_seconds, 1, 3600)?;
+        within("reminders.poll_seconds", r.poll_seconds, 1, 3600)?;
+        let o = &self.outbox;
+        within("outbox.poll_seconds", o.poll_seconds, 1, 3600)?;
+        within("outbox.max_attempts", o.max_attempts, 1, 100)?;
+        within("outbox.lease_seconds", o.lease_seconds, 1, 3600)?;
+        if o.retry_base_seconds == 0 || o.retry_max_seconds < o.retry_base_seconds {
+            bail!(
+                "outbox.retry_base_seconds must be at least 1 and at most outbox.retry_max_seconds"
+            );
+        }
         let d = &self.discord;
         if !(d.api_base.starts_with("https://") || d.api_base.starts_with("http://")) {
             bail!(

@@ -26,24 +26,11 @@
 //! - [`eval`]: accuracy figures on a labelled file (`esrbot eval`).
 //! - [`check`]: validation of config, intents and data (`esrbot check`).
 
-pub mod bot;
-pub mod chat;
-pub mod check;
-pub mod classifier;
+pub mod clock;
 pub mod config;
-pub mod content;
-pub mod convtest;
-pub mod discord;
-pub mod dispatch;
-pub mod engine;
-pub mod eval;
-pub mod intents;
-pub mod mail;
-pub mod outbox;
-pub mod privacy;
-pub mod queue;
-pub mod ratelimit;
-pub mod state;
+pub mod core;
+pub mod service;
 pub mod store;
-pub mod text;
-pub mod timeexpr;
+pub mod tools;
+pub mod transports;
+pub mod understanding;

@@ -9,12 +9,15 @@ use anyhow::Context;
 use chrono::Utc;
 use clap::{Parser, Subcommand};
 
-use esrbot::bot::{Bot, load_engine};
+use esrbot::clock::SystemClock;
 use esrbot::config::Config;
-use esrbot::engine::Understood;
-use esrbot::state::EscalationStatus;
-use esrbot::timeexpr::{find_past_time, format_clock};
-use esrbot::{bot, chat, check, convtest, eval};
+use esrbot::core::engine::Understood;
+use esrbot::core::escalation::Action;
+use esrbot::service::{self as bot, Service, load_engine};
+use esrbot::store::Store;
+use esrbot::tools::{self, check, convtest, eval};
+use esrbot::transports::chat;
+use esrbot::understanding::timeexpr::{find_past_time, format_clock};
 
 #[derive(Parser)]
 #[command(name = "esrbot", version, about = "Gets NHS staff back into ESR")]
@@ -139,137 +142,28 @@ fn main() -> ExitCode {
 }
 
 fn escalations(config: &Config, command: &EscalationCommand) -> anyhow::Result<ExitCode> {
-    use esrbot::queue::Action;
-    let store =
-        esrbot::store::Store::open(&config.storage_path()).context("opening the database")?;
-    let (reference, action, by, note) = match command {
-        EscalationCommand::List { status } => {
-            let wanted = match status {
-                Some(s) => Some(EscalationStatus::parse(s).ok_or_else(|| {
-                    anyhow::anyhow!(
-                        "unknown status {s:?}: use open, sent, acknowledged, resolved or failed"
-                    )
-                })?),
-                None => None,
-            };
-            let all = store.escalations()?;
-            let shown: Vec<_> = all
-                .iter()
-                .filter(|e| wanted.is_none_or(|w| e.status == w))
-                .collect();
-            if shown.is_empty() {
-                println!(
-                    "no escalations{}",
-                    status
-                        .as_ref()
-                        .map(|s| format!(" with status {s}"))
-                        .unwrap_or_default()
-                );
-            } else {
-                println!(
-                    "{:<10} {:<14} {:<13} {:<17} who",
-                    "reference", "kind", "status", "created (UTC)"
-                );
-                for e in shown {
-                    println!(
-                        "{:<10} {:<14} {:<13} {:<17} {}",
-                        e.reference,
-                        e.kind.as_str(),
-                        e.status.as_str(),
-                        e.created_at.format("%Y-%m-%d %H:%M"),
-                        who(e)
-                    );
-                }
-            }
-            return Ok(ExitCode::SUCCESS);
+    let store = Store::open(&config.storage_path()).context("opening the database")?;
+    match command {
+        EscalationCommand::List { status } => tools::escalations::list(&store, status.as_deref()),
+        EscalationCommand::Show { reference } => tools::escalations::show(&store, reference),
+        EscalationCommand::Ack { reference, by } => {
+            tools::escalations::act(config, store, reference, Action::Acknowledge, by, None)
         }
-        EscalationCommand::Show { reference } => {
-            let Some(e) = store.escalation(reference)? else {
-                println!("there is no escalation {reference}");
-                return Ok(ExitCode::FAILURE);
-            };
-            println!("reference:   {}", e.reference);
-            println!("kind:        {}", e.kind.as_str());
-            println!("status:      {}", e.status.as_str());
-            println!("staff:       {}", who(&e));
-            if let Some(a) = &e.new_address {
-                println!("new address: {a}");
-            }
-            println!(
-                "created:     {} UTC",
-                e.created_at.format("%Y-%m-%d %H:%M:%S")
-            );
-            if let Some(job) = store.mail_job(&e.reference)? {
-                println!(
-                    "e-mail:      {} after {} attempt(s){}",
-                    mail_state(&job.state),
-                    job.attempts,
-                    job.last_error
-                        .as_ref()
-                        .map(|x| format!("; last error: {x}"))
-                        .unwrap_or_default()
-                );
-            }
-            println!("history:");
-            for h in &e.history {
-                println!(
-                    "  {} UTC  {:<13} by {}{}",
-                    h.at.format("%Y-%m-%d %H:%M:%S"),
-                    h.status.as_str(),
-                    h.by,
-                    h.note
-                        .as_ref()
-                        .map(|n| format!(": {n}"))
-                        .unwrap_or_default()
-                );
-            }
-            return Ok(ExitCode::SUCCESS);
-        }
-        EscalationCommand::Ack { reference, by } => (reference, Action::Acknowledge, by, None),
         EscalationCommand::Resolve {
             reference,
             by,
             note,
-        } => (reference, Action::Resolve, by, note.as_deref()),
-        EscalationCommand::Retry { reference, by } => (reference, Action::Retry, by, None),
-    };
-    if by.trim().is_empty() {
-        anyhow::bail!("--by must name who is acting");
-    }
-    let engine = Arc::new(bot::load_engine_untrained(config)?);
-    let bot = Bot {
-        engine,
-        store,
-        support_channel: config.discord.support_channel(),
-    };
-    match bot.escalation_action(reference, action, by, note, Utc::now())? {
-        Ok(e) => {
-            println!("{} is now {}", e.reference, e.status.as_str());
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(refusal) => {
-            println!("{refusal}");
-            Ok(ExitCode::FAILURE)
-        }
-    }
-}
-
-fn who(e: &esrbot::state::Escalation) -> String {
-    match &e.display_name {
-        Some(n) => format!("{n} ({})", e.user),
-        None => e.user.clone(),
-    }
-}
-
-fn mail_state(s: &esrbot::state::MailState) -> String {
-    use esrbot::state::MailState;
-    match s {
-        MailState::Queued => "queued".into(),
-        MailState::Accepted { at, response } => format!(
-            "accepted {} UTC ({response})",
-            at.format("%Y-%m-%d %H:%M:%S")
+        } => tools::escalations::act(
+            config,
+            store,
+            reference,
+            Action::Resolve,
+            by,
+            note.as_deref(),
         ),
-        MailState::Failed { at } => format!("failed {} UTC", at.format("%Y-%m-%d %H:%M:%S")),
+        EscalationCommand::Retry { reference, by } => {
+            tools::escalations::act(config, store, reference, Action::Retry, by, None)
+        }
     }
 }
 
@@ -311,14 +205,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 if c.by_pattern { ", pattern" } else { "" }
             );
             if let Understood::Ambiguous { options } = &u {
-                let names: Vec<&str> = options.iter().map(|i| engine.label(*i)).collect();
+                let names: Vec<&str> = options.iter().map(|i| engine.intent_id(*i)).collect();
                 println!(
                     "ambiguous: the bot would ask which of {} was meant",
                     names.join(", ")
                 );
             }
             for (i, p) in c.ranked.iter().skip(1).take(2) {
-                println!("next: {} ({p:.3})", engine.label(*i));
+                println!("next: {} ({p:.3})", engine.intent_id(*i));
             }
             let now = Utc::now();
             match find_past_time(text, now, engine.rules.tz) {
@@ -334,7 +228,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Eval { file, json, unseen } => {
             let intents = bot::load_intents(&config)?;
             let engine = bot::engine_for(&config, &intents)?;
-            let mut rows = eval::read_tsv(file, engine.classifier().labels())?;
+            let mut rows = eval::read_tsv(file, engine.classifier().intent_ids())?;
             if *unseen {
                 let (kept, dropped) = eval::unseen_rows(rows, &intents);
                 if kept.is_empty() {
@@ -387,14 +281,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Mail {
             command: MailCommand::Test,
         } => {
-            let settings = esrbot::mail::Settings::from_config(
+            let settings = esrbot::transports::mail::Settings::from_config(
                 &config,
                 std::env::var("ESRBOT_SMTP_PASSWORD").ok(),
             )?;
-            let mailer = esrbot::mail::Mailer::new(&settings).map_err(anyhow::Error::msg)?;
+            let mailer =
+                esrbot::transports::mail::Mailer::new(&settings).map_err(anyhow::Error::msg)?;
             let rt = tokio::runtime::Runtime::new()?;
             let now = Utc::now();
-            let mail = esrbot::mail::test_message(&settings, now);
+            let mail = esrbot::transports::mail::test_message(&settings, now);
             println!(
                 "sending a test e-mail to {} via {}:{} ({:?})",
                 settings.to, settings.host, settings.port, config.mail.tls
@@ -418,13 +313,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     anyhow::anyhow!("set the bot token in the environment variable DISCORD_TOKEN")
                 })?;
             let engine = Arc::new(load_engine(&config)?);
-            let bot = Arc::new(Bot::open(engine, &config).context("opening the database")?);
+            let svc = Arc::new(Service::open(engine, &config).context("opening the database")?);
             let rt = tokio::runtime::Runtime::new()?;
-            rt.block_on(esrbot::discord::run(
+            rt.block_on(esrbot::transports::discord::run(
                 config.clone(),
-                bot,
+                svc,
                 token,
-                Arc::new(esrbot::dispatch::SystemClock),
+                Arc::new(SystemClock),
                 async {
                     let _ = tokio::signal::ctrl_c().await;
                 },
@@ -432,10 +327,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Chat { user } => {
+            if user.trim().is_empty() {
+                anyhow::bail!("--user must name who you are");
+            }
             let engine = Arc::new(load_engine(&config)?);
-            let bot = Arc::new(Bot::open(engine, &config).context("opening the database")?);
+            let svc = Arc::new(Service::open(engine, &config).context("opening the database")?);
             let rt = tokio::runtime::Runtime::new()?;
-            rt.block_on(chat::run(bot, &config, user.clone()))?;
+            rt.block_on(chat::run(svc, &config, user.clone()))?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -170,7 +170,7 @@ fn crossval_scores_every_example_once_and_checks_its_folds() {
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).expect("one JSON object");
     // Every training example is held out exactly once.
-    let examples: usize = esrbot::intents::load_dir(&root().join("intents"))
+    let examples: usize = esrbot::understanding::intents::load_dir(&root().join("intents"))
         .unwrap()
         .iter()
         .map(|i| i.examples.len())

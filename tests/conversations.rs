@@ -1,7 +1,7 @@
 //! The conversation files under tests/conversations/ (and the shared example) run through the same
 //! runner as `esrbot test`, with a virtual clock.
 
-use esrbot::convtest;
+use esrbot::tools::convtest;
 
 use super::{config, engine, root};
 

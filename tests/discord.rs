@@ -6,10 +6,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use esrbot::bot::Bot;
 use esrbot::config::Config;
-use esrbot::dispatch::Clock;
-use esrbot::state::EscalationStatus;
+use esrbot::core::records::EscalationStatus;
+use esrbot::service::Bot;
+use esrbot::service::jobs::Clock;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
@@ -72,7 +72,7 @@ async fn start(extra: &[(&str, &str)]) -> Running {
     let bot = Arc::new(Bot::open(engine(), &config).unwrap());
     let clock = Arc::new(TestClock(Mutex::new(Utc::now())));
     let (stop, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(esrbot::discord::run(
+    let task = tokio::spawn(esrbot::transports::discord::run(
         config,
         bot.clone(),
         TOKEN.into(),

@@ -3,7 +3,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use esrbot::state::EscalationStatus;
+use esrbot::core::records::EscalationStatus;
 use esrbot::store::Store;
 
 use super::mail::ChatProcess;

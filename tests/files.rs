@@ -1,7 +1,7 @@
 //! The shipped declarations load cleanly, and mistakes in them are reported with file and line.
 
-use esrbot::check::check;
 use esrbot::config::Config;
+use esrbot::tools::check::check;
 
 use super::{config, root};
 

@@ -9,13 +9,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use esrbot::bot::Bot;
 use esrbot::config::Config;
-use esrbot::dispatch::SystemClock;
-use esrbot::mail::{Mailer, Settings, escalation_message};
-use esrbot::outbox::{self, Sender};
-use esrbot::state::{EscalationStatus, MailState, SUPPORT_TEAM};
+use esrbot::core::records::{EscalationStatus, MailState, SUPPORT_TEAM};
+use esrbot::service::Bot;
+use esrbot::service::jobs::SystemClock;
+use esrbot::service::outbox::{self, Sender};
 use esrbot::store::Store;
+use esrbot::transports::mail::{Mailer, Settings, escalation_message};
 use tokio::sync::{Notify, oneshot};
 
 use super::support::smtp_server::{TestSmtp, TestSmtpOptions};
@@ -266,7 +266,7 @@ async fn a_refused_email_fails_tells_the_support_team_and_can_be_retried() {
     let r = bot
         .escalation_action(
             "ESC-00001",
-            esrbot::queue::Action::Retry,
+            esrbot::service::queue::Action::Retry,
             "sam",
             None,
             Utc::now(),

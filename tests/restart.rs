@@ -1,7 +1,7 @@
 //! Reminders live in the database: a restart (a new process on the same file) loses none, and
 //! what fell due while the bot was down is delivered if it still means something.
 
-use esrbot::state::{Audience, ReminderKind};
+use esrbot::core::records::{Audience, ReminderKind};
 
 use super::{at, bot_at, temp_db};
 

@@ -19,9 +19,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Utc};
-use esrbot::bot::{Bot, load_engine};
 use esrbot::config::Config;
-use esrbot::engine::Engine;
+use esrbot::core::engine::Engine;
+use esrbot::service::{Bot, load_engine};
 use esrbot::store::Store;
 
 pub fn root() -> &'static Path {

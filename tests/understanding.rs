@@ -3,12 +3,12 @@
 
 use std::sync::Arc;
 
-use esrbot::bot::Bot;
-use esrbot::content::Content;
-use esrbot::engine::{Engine, Rules, Understood, attempts_in};
-use esrbot::eval;
-use esrbot::intents;
+use esrbot::core::engine::{Engine, Rules, Understood, attempts_in};
+use esrbot::service::Bot;
 use esrbot::store::Store;
+use esrbot::tools::eval;
+use esrbot::understanding::content::Content;
+use esrbot::understanding::intents;
 
 use super::{at, config, engine, root, temp_db};
 
@@ -164,7 +164,7 @@ fn esr_spelled_out_or_dictated_reads_as_esr() {
 #[test]
 fn an_untrained_engine_trains_on_first_use_and_reads_the_same() {
     let c = config();
-    let lazy = esrbot::bot::load_engine_untrained(&c).unwrap();
+    let lazy = esrbot::service::load_engine_untrained(&c).unwrap();
     let e = engine();
     for text in ["my esr link expired", "where do i get my payslip", "hello"] {
         assert_eq!(lazy.predict(text), e.predict(text), "{text}");

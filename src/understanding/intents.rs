@@ -7,28 +7,6 @@ use std::path::{Path, PathBuf};
 use regex::Regex;
 use serde::Deserialize;
 
-/// The intents the product is built around; `check` insists every one is present.
-pub const REQUIRED: &[&str] = &[
-    "first_login",
-    "forgot_password",
-    "forgot_username",
-    "reset_requested",
-    "reset_email_missing",
-    "link_expired",
-    "password_rules",
-    "login_attempts",
-    "account_locked",
-    "timer_status",
-    "shared_computer",
-    "no_nhs_email",
-    "email_changed",
-    "after_reset",
-    "talk_to_human",
-    "greeting",
-    "thanks",
-    "out_of_scope",
-];
-
 /// The id of the catch-all intent for everything the bot does not cover.
 pub const OUT_OF_SCOPE: &str = "out_of_scope";
 
@@ -113,9 +91,10 @@ pub fn parse_toml<T: serde::de::DeserializeOwned>(
     })
 }
 
-/// Loads every `*.toml` under `dir`, sorted by file name so that training is reproducible.
+/// Loads every `*.toml` under `dir`, sorted by file name so that training is reproducible, and
+/// insists that each of `required` (the intents the code relies on) is there.
 /// Returns all problems found, not just the first.
-pub fn load_dir(dir: &Path) -> Result<Vec<Intent>, Vec<FileProblem>> {
+pub fn load_dir(dir: &Path, required: &[&str]) -> Result<Vec<Intent>, Vec<FileProblem>> {
     let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
         Ok(entries) => entries
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -145,7 +124,7 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Intent>, Vec<FileProblem>> {
             ));
         }
     }
-    for id in REQUIRED {
+    for id in required {
         let has_file = dir.join(format!("{id}.toml")).exists();
         if !has_file && !intents.iter().any(|i| i.id == *id) {
             problems.push(FileProblem::new(

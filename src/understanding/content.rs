@@ -9,9 +9,9 @@ use std::path::Path;
 use regex::Regex;
 use serde::Deserialize;
 
-use crate::classifier::{Lexicon, MAX_PHRASE_WORDS};
-use crate::intents::{FileProblem, line_of, line_of_value, parse_toml};
-use crate::text::normalize;
+use crate::understanding::classifier::{Lexicon, MAX_PHRASE_WORDS};
+use crate::understanding::intents::{FileProblem, line_of, line_of_value, parse_toml};
+use crate::understanding::text::normalize;
 
 /// Placeholders a reply may use. Anything else in braces is a mistake in the data.
 pub const PLACEHOLDERS: &[&str] = &[
@@ -36,45 +36,18 @@ pub const PLACEHOLDERS: &[&str] = &[
     "note",
     "error",
     "attempts",
-];
-
-/// Messages the engine needs besides the per-intent answers.
-pub const MESSAGES: &[&str] = &[
-    "empty",
-    "too_long",
-    "secret_warning",
-    "clarify",
-    "reminders_off",
-    "reminders_on",
-    "status_link",
-    "status_link_expired",
-    "status_lock",
-    "status_attempts",
-    "status_reminders_off",
-    "email_ask",
-    "email_not_nhs",
-    "email_cancelled",
-    "email_recorded",
-    "reminder_link_warning",
-    "reminder_link_expired",
-    "reminder_lock_over",
-    "error",
-    "escalation_sent",
-    "escalation_resolved",
-    "escalation_failed",
-];
-
-/// Variants each intent's behaviour picks from (besides `text`, which every intent has unless it
-/// is listed here without it).
-pub const VARIANTS: &[(&str, &[&str])] = &[
-    ("forgot_password", &["text", "locked"]),
-    ("reset_requested", &["text", "already_expired", "locked"]),
-    ("link_expired", &["text", "locked"]),
-    ("login_attempts", &["text", "counted", "now_locked"]),
-    ("account_locked", &["text", "already_over"]),
-    ("timer_status", &["none"]),
-    ("email_changed", &["text", "exists"]),
-    ("talk_to_human", &["text", "exists"]),
+    "who",
+    "kind",
+    "name",
+    "asked",
+    "message_id",
+    "mention",
+    "count",
+    "status",
+    "action",
+    "created",
+    "by",
+    "at",
 ];
 
 #[derive(Debug, Deserialize)]
@@ -211,8 +184,15 @@ pub struct Content {
 }
 
 impl Content {
-    /// Loads `data/replies.toml` and checks it against the intent ids the bot knows.
-    pub fn load(data_dir: &Path, intent_ids: &[&str]) -> Result<Content, Vec<FileProblem>> {
+    /// Loads `data/replies.toml` and checks it against the intent ids the bot knows, the reply
+    /// variants registered behaviours use (`text` for every other intent) and the messages the
+    /// code uses.
+    pub fn load(
+        data_dir: &Path,
+        intent_ids: &[&str],
+        variants: &[(&str, &[&str])],
+        messages: &[&str],
+    ) -> Result<Content, Vec<FileProblem>> {
         let file = data_dir.join("replies.toml");
         let text = std::fs::read_to_string(&file)
             .map_err(|e| vec![FileProblem::new(&file, 0, format!("cannot read: {e}"))])?;
@@ -234,7 +214,7 @@ impl Content {
             }
         }
         for id in intent_ids {
-            let needed: &[&str] = VARIANTS
+            let needed: &[&str] = variants
                 .iter()
                 .find(|(i, _)| i == id)
                 .map_or(&["text"], |(_, v)| v);
@@ -258,7 +238,7 @@ impl Content {
                 ));
             }
         }
-        for m in MESSAGES {
+        for m in messages {
             if !raw.message.contains_key(*m) {
                 problems.push(FileProblem::new(
                     &file,

@@ -9,9 +9,9 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use serde::Serialize;
 
-use crate::engine::Engine;
-use crate::intents::{Intent, OUT_OF_SCOPE};
-use crate::text::normalize;
+use crate::core::engine::Engine;
+use crate::understanding::intents::{Intent, OUT_OF_SCOPE};
+use crate::understanding::text::normalize;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct IntentScore {

@@ -9,8 +9,8 @@ use std::collections::HashMap;
 
 use regex::RegexSet;
 
-use crate::intents::{Intent, OUT_OF_SCOPE};
-use crate::text::normalize;
+use crate::understanding::intents::{Intent, OUT_OF_SCOPE};
+use crate::understanding::text::normalize;
 
 /// Number of hash buckets (a power of two). 2^16 rows of one f32 per intent keep the model
 /// under 5 MB. The examples have about 40,000 distinct features, so some share a bucket; 2^14
@@ -108,7 +108,7 @@ impl Lexicon {
 }
 
 pub struct Classifier {
-    labels: Vec<String>,
+    ids: Vec<String>,
     lexicon: Lexicon,
     oos: usize,
     /// Whether the intents include out_of_scope at all (`oos` is 0 when they do not).
@@ -135,8 +135,8 @@ struct Linear {
 impl Classifier {
     /// Trains on every intent's examples. Deterministic: the same files give the same model.
     pub fn train(intents: &[Intent], lexicon: &Lexicon) -> Self {
-        let labels: Vec<String> = intents.iter().map(|i| i.id.clone()).collect();
-        let oos = labels
+        let ids: Vec<String> = intents.iter().map(|i| i.id.clone()).collect();
+        let oos = ids
             .iter()
             .position(|l| l == OUT_OF_SCOPE)
             .unwrap_or(usize::MAX);
@@ -182,7 +182,7 @@ impl Classifier {
             (patterns, labelled)
         });
 
-        let in_scope: Vec<usize> = (0..labels.len()).filter(|&i| i != oos).collect();
+        let in_scope: Vec<usize> = (0..ids.len()).filter(|&i| i != oos).collect();
         let mut scope_data: Vec<(Vec<u32>, usize)> = labelled
             .iter()
             .map(|(f, idx)| (f.clone(), usize::from(*idx != oos)))
@@ -202,7 +202,7 @@ impl Classifier {
             lexicon: lexicon.clone(),
             oos: if oos == usize::MAX { 0 } else { oos },
             has_oos: oos != usize::MAX,
-            labels,
+            ids,
             scope,
             intent,
             in_scope,
@@ -237,7 +237,7 @@ impl Classifier {
         features(&self.lexicon.canonical(&norm), &mut feats);
         feats.sort_unstable();
         feats.dedup();
-        let k = self.labels.len();
+        let k = self.ids.len();
         let mut probs = vec![0.0f32; k];
         if feats.is_empty() {
             probs[self.oos] = 1.0;
@@ -268,16 +268,18 @@ impl Classifier {
         Classification { ranked, by_pattern }
     }
 
-    pub fn label(&self, idx: usize) -> &str {
-        &self.labels[idx]
+    /// The id of the intent at index `idx`.
+    pub fn intent_id(&self, idx: usize) -> &str {
+        &self.ids[idx]
     }
 
-    pub fn labels(&self) -> &[String] {
-        &self.labels
+    /// Intent ids by index.
+    pub fn intent_ids(&self) -> &[String] {
+        &self.ids
     }
 
     pub fn index_of(&self, id: &str) -> Option<usize> {
-        self.labels.iter().position(|l| l == id)
+        self.ids.iter().position(|l| l == id)
     }
 
     pub fn out_of_scope(&self) -> usize {

@@ -8,12 +8,14 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use crate::bot::{Bot, Notification};
 use crate::config::Config;
-use crate::engine::Engine;
-use crate::intents::{FileProblem, parse_toml};
+use crate::core::engine::Engine;
+use crate::core::records::{Choice, Recipient, Reminder};
+use crate::service::{Routing, Service};
 use crate::store::Store;
-use crate::timeexpr::parse_duration;
+use crate::transports::chat;
+use crate::understanding::intents::{FileProblem, parse_toml};
+use crate::understanding::timeexpr::parse_duration;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -109,23 +111,28 @@ fn run_conversation(
     failures: &mut Vec<String>,
 ) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let bot = Bot {
-        engine: engine.clone(),
-        store: Store::open(&dir.path().join("conversation.redb"))?,
-        support_channel: None,
-    };
-    let user = format!("test:{}", conv.user.as_deref().unwrap_or("staff"));
+    let bot = Service::new(
+        engine.clone(),
+        Store::open(&dir.path().join("conversation.redb"))?,
+        Routing::default(),
+    );
+    let user = Recipient::new("test", conv.user.as_deref().unwrap_or("staff"));
+    let lane = bot.lane(&user);
     let mut now = conv.start;
+    // The choices offered by the last reply: a turn may answer them by number, as in the terminal.
+    let mut choices: Vec<Choice> = Vec::new();
     for (i, turn) in conv.turn.iter().enumerate() {
         let at = format!("turn {}", i + 1);
-        let mut sent: Vec<Notification> = Vec::new();
+        let mut sent: Vec<Reminder> = Vec::new();
         if let Some(w) = &turn.wait {
             let d = parse_duration(w).map_err(|e| anyhow::anyhow!("{at}: wait = {w:?}: {e}"))?;
-            let target = now + d;
+            let target = now
+                .checked_add_signed(d)
+                .ok_or_else(|| anyhow::anyhow!("{at}: wait = {w:?} goes past the end of time"))?;
             // Deliver reminders at the moment each falls due, in order, as the dispatcher would.
-            while let Some(due) = bot.store.next_due()?.filter(|t| *t <= target) {
+            while let Some(due) = bot.store.next_job_due(&lane)?.filter(|t| *t <= target) {
                 now = due.max(now);
-                sent.extend(bot.deliver_due(now, usize::MAX)?);
+                sent.extend(bot.deliver_due_in(&lane, now, usize::MAX)?);
             }
             now = target;
         }
@@ -159,7 +166,10 @@ fn run_conversation(
             continue;
         };
         let before = bot.store.escalations()?.len();
-        let reply = bot.handle(&user, Some("Test User"), say, now)?;
+        let reply = bot.handle(&user, Some("Test User"), &chat::pick(&choices, say), now)?;
+        choices = reply.choices.clone();
+        // Replies are checked as the terminal shows them, choices included.
+        let shown = chat::render(&reply.message());
         if let Some(want) = &turn.intent {
             let got = reply
                 .intent
@@ -168,23 +178,23 @@ fn run_conversation(
             if got != want {
                 failures.push(format!(
                     "{at}: said {say:?}: expected intent {want}, got {got}\n  reply:\n{}",
-                    quote(&reply.text)
+                    quote(&shown)
                 ));
             }
         }
         for want in &turn.expect {
-            if !contains(&reply.text, want) {
+            if !contains(&shown, want) {
                 failures.push(format!(
                     "{at}: said {say:?}: expected the reply to contain {want:?}; the bot said:\n{}",
-                    quote(&reply.text)
+                    quote(&shown)
                 ));
             }
         }
         for bad in &turn.reject {
-            if contains(&reply.text, bad) {
+            if contains(&shown, bad) {
                 failures.push(format!(
                     "{at}: said {say:?}: the reply must not contain {bad:?}; the bot said:\n{}",
-                    quote(&reply.text)
+                    quote(&shown)
                 ));
             }
         }

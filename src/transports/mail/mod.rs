@@ -13,7 +13,8 @@ use lettre::transport::smtp::response::Response;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 use crate::config::Config;
-use crate::state::Escalation;
+use crate::core::records::Escalation;
+use crate::understanding::content::{Content, render};
 
 pub use crate::config::TlsMode;
 
@@ -77,8 +78,9 @@ pub fn message_id(reference: &str) -> String {
     format!("<{reference}@esrbot>")
 }
 
-/// The e-mail that tells the training mailbox about a changed nhs.net address.
-pub fn escalation_message(e: &Escalation, tz: chrono_tz::Tz) -> OutgoingMail {
+/// The e-mail that tells the training mailbox about a changed nhs.net address, worded by
+/// `mail_subject` and `mail_body` in `data/replies.toml`.
+pub fn escalation_message(e: &Escalation, tz: chrono_tz::Tz, content: &Content) -> Email {
     let name = e
         .display_name
         .as_deref()
@@ -87,40 +89,34 @@ pub fn escalation_message(e: &Escalation, tz: chrono_tz::Tz) -> OutgoingMail {
     let asked = e
         .created_at
         .with_timezone(&tz)
-        .format("%A %-d %B %Y at %H:%M %Z");
+        .format("%A %-d %B %Y at %H:%M %Z")
+        .to_string();
     let address = e
         .new_address
         .as_deref()
         .map(one_line)
         .unwrap_or_else(|| "(none given)".into());
-    let text_body = format!(
-        "Hello,\n\n\
-         A member of staff has told the ESR help bot that their nhs.net e-mail address has changed,\n\
-         and asked for it to be passed on so that ESR password resets reach them.\n\n\
-         Reference:        {reference}\n\
-         Kind:             {kind}\n\
-         Staff member:     {name}\n\
-         Chat identity:    {user}\n\
-         New address:      {address}\n\
-         Asked:            {asked}\n\n\
-         Please update their record and reply to them at the new address if needed.\n\n\
-         This message was sent automatically by esrbot, the ESR access help bot. A resend of it\n\
-         carries the same Message-ID ({id}).\n",
-        reference = e.reference,
-        kind = e.kind.as_str(),
-        user = one_line(&e.user),
-        id = message_id(&e.reference),
-    );
-    OutgoingMail {
-        message_id: message_id(&e.reference),
-        subject: format!("ESR e-mail change for {name} ({})", e.reference),
-        text_body,
+    let id = message_id(&e.reference);
+    let user = one_line(e.user.as_str());
+    let vars = [
+        ("reference", e.reference.as_str()),
+        ("kind", e.kind.as_str()),
+        ("name", name.as_str()),
+        ("who", user.as_str()),
+        ("address", address.as_str()),
+        ("asked", asked.as_str()),
+        ("message_id", id.as_str()),
+    ];
+    Email {
+        message_id: id.clone(),
+        subject: one_line(&render(content.message("mail_subject"), &vars)),
+        text_body: render(content.message("mail_body"), &vars),
     }
 }
 
 /// A message for `esrbot mail test`.
-pub fn test_message(s: &Settings, now: chrono::DateTime<chrono::Utc>) -> OutgoingMail {
-    OutgoingMail {
+pub fn test_message(s: &Settings, now: chrono::DateTime<chrono::Utc>) -> Email {
+    Email {
         message_id: format!("<test-{}@esrbot>", now.timestamp_millis()),
         subject: "esrbot test e-mail".into(),
         text_body: format!(
@@ -141,7 +137,7 @@ fn one_line(s: &str) -> String {
 }
 
 #[derive(Debug, Clone)]
-pub struct OutgoingMail {
+pub struct Email {
     /// Stable id such as `<ESC-00001@esrbot>`; a retry re-uses it so duplicates can be spotted.
     pub message_id: String,
     pub subject: String,
@@ -312,7 +308,7 @@ impl Mailer {
         })
     }
 
-    fn build_message(&self, mail: &OutgoingMail) -> Result<Message, SendError> {
+    fn build_message(&self, mail: &Email) -> Result<Message, SendError> {
         check_message_id(&mail.message_id).map_err(SendError::Permanent)?;
         // lettre would RFC 2047-encode CR/LF safely, but a folded subject reads better.
         let subject = one_line(&mail.subject);
@@ -332,7 +328,7 @@ impl Mailer {
     ///
     /// NB: a timeout after the message data was sent is reported as Transient even
     /// though the server may have accepted it: retry with the same Message-ID.
-    pub async fn send(&self, mail: &OutgoingMail) -> Result<String, SendError> {
+    pub async fn send(&self, mail: &Email) -> Result<String, SendError> {
         let message = self.build_message(mail)?;
         // lettre's tokio transport applies `timeout` to the TCP connect only; reads
         // (greeting, EHLO, DATA ack) would wait forever, hence this overall deadline.
@@ -344,5 +340,91 @@ impl Mailer {
                 self.timeout
             ))),
         }
+    }
+}
+
+/// The mail transport as the registry sees it: it delivers the training mailbox's lane.
+pub const SPEC: crate::transports::TransportSpec = crate::transports::TransportSpec {
+    channel: "mail",
+    per_recipient_lanes: false,
+    hosts_support: |_| false,
+    shows_cards: false,
+    messages: &["mail_subject", "mail_body"],
+};
+
+/// Delivers escalation e-mail from the outbox's mail lane.
+pub struct MailDelivery {
+    pub mailer: Mailer,
+}
+
+impl crate::service::outbox::Deliver for MailDelivery {
+    async fn deliver(
+        &self,
+        svc: &std::sync::Arc<crate::service::Service>,
+        _id: u64,
+        entry: &crate::core::records::Outgoing,
+    ) -> Result<crate::service::outbox::Handed, crate::service::outbox::Refused> {
+        use crate::core::records::Item;
+        use crate::service::outbox::{Handed, Refused};
+        let Item::EscalationMail { reference } = &entry.item else {
+            return Err(Refused::permanent("only escalation e-mail goes by e-mail"));
+        };
+        let (s, r) = (svc.clone(), reference.clone());
+        let found = tokio::task::spawn_blocking(move || s.store.escalation(&r))
+            .await
+            .map_err(|e| Refused::transient(e.to_string()))?
+            .map_err(|e| Refused::transient(format!("{e:#}")))?;
+        // Erased at the person's request since it was queued: nothing to send.
+        let Some(e) = found else {
+            return Ok(Handed::default());
+        };
+        let mail = escalation_message(&e, svc.engine.rules.tz, svc.engine.content());
+        match self.mailer.send(&mail).await {
+            Ok(answer) => Ok(Handed {
+                receipt: Some(answer),
+                remember: None,
+            }),
+            Err(err) if err.is_transient() => Err(Refused::transient(err.to_string())),
+            Err(err) => Err(Refused::permanent(err.to_string())),
+        }
+    }
+}
+
+/// Starts the e-mail sender when `[mail]` is configured (else e-mail waits in the outbox).
+pub fn start(
+    config: &Config,
+    svc: &std::sync::Arc<crate::service::Service>,
+    clock: &std::sync::Arc<dyn crate::clock::Clock>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<anyhow::Result<()>>>> {
+    if config.mail.host.is_empty() {
+        tracing::warn!("mail.host is not set: e-mail changes stay queued until it is");
+        return Ok(None);
+    }
+    let settings = Settings::from_config(config, std::env::var("ESRBOT_SMTP_PASSWORD").ok())?;
+    let mailer = Mailer::new(&settings).map_err(anyhow::Error::msg)?;
+    Ok(Some(tokio::spawn(crate::service::outbox::run(
+        svc.clone(),
+        clock.clone(),
+        runner(config),
+        MailDelivery { mailer },
+        shutdown,
+    ))))
+}
+
+/// How the mail lane is delivered: the `[mail]` retry settings, and a lease longer than one
+/// attempt may take.
+pub fn runner(config: &Config) -> crate::service::outbox::Runner {
+    let m = &config.mail;
+    crate::service::outbox::Runner {
+        lanes: vec![crate::service::MAIL_LANE.to_string()],
+        policy: crate::core::retry::RetryPolicy {
+            max_attempts: m.max_attempts,
+            base: chrono::Duration::seconds(m.retry_base_seconds.into()),
+            max_delay: chrono::Duration::seconds(m.retry_max_seconds.into()),
+        },
+        poll: Duration::from_secs(m.poll_seconds.into()),
+        lease: chrono::Duration::seconds(i64::from(m.timeout_seconds) + 5),
+        fault: std::env::var("ESRBOT_FAULT").ok(),
     }
 }

@@ -1,0 +1,837 @@
+//! The dialogue rules: given a person's state, a message and the time, decide the reply, the new
+//! state, the jobs to schedule or cancel and any escalation. No I/O and no clock reading here (the
+//! time is passed in), so every rule can be tested with a virtual clock; the service commits what
+//! the engine decided in one transaction. What each intent does lives in `behaviours`.
+
+use std::cell::OnceCell;
+use std::sync::{LazyLock, OnceLock};
+
+use chrono::{DateTime, Duration, Utc};
+use chrono_tz::Tz;
+use regex::Regex;
+
+use crate::config::Config;
+use crate::core::behaviours::{self, Turn};
+use crate::core::records::{
+    Choice, ChoiceStyle, Escalation, EscalationKind, EscalationStatus, Job, JobKind, JobRef,
+    Message, Pending, Recipient, StatusChange, UserState,
+};
+use crate::understanding::classifier::{Classification, Classifier};
+use crate::understanding::content::{Content, render};
+use crate::understanding::intents::{Intent, OUT_OF_SCOPE};
+use crate::understanding::privacy;
+use crate::understanding::text::{MAX_MESSAGE_CHARS, clean_input, find_email, normalize};
+use crate::understanding::timeexpr::{find_past_time, format_clock, number_word};
+
+/// A question the bot asked is forgotten after this long: an old "yes" must not trigger it.
+const PENDING_TTL_MINUTES: i64 = 60;
+
+/// The numbers and settings the rules use, taken from the configuration.
+#[derive(Debug, Clone)]
+pub struct Rules {
+    pub tz: Tz,
+    pub link_life: Duration,
+    pub max_attempts: u32,
+    pub lock_time: Duration,
+    pub warn_before: Duration,
+    pub purge_after: Duration,
+    pub mailbox: String,
+    pub threshold: f32,
+    pub margin: f32,
+}
+
+impl Rules {
+    pub fn from_config(c: &Config) -> anyhow::Result<Rules> {
+        Ok(Rules {
+            tz: c.timezone()?,
+            link_life: Duration::hours(c.guide.link_valid_hours.into()),
+            max_attempts: c.guide.max_attempts,
+            lock_time: Duration::hours(c.guide.lock_hours.into()),
+            warn_before: Duration::minutes(c.reminders.warn_before_minutes.into()),
+            purge_after: Duration::hours(c.reminders.purge_after_hours.into()),
+            mailbox: c.guide.training_mailbox.clone(),
+            threshold: c.understanding.threshold,
+            margin: c.understanding.ambiguity_margin,
+        })
+    }
+}
+
+/// One message being answered: its text (secrets cut out), normal form, and the classifier's
+/// reading, taken at most once however many steps of the dialogue ask for it.
+pub(crate) struct Incoming<'a> {
+    pub text: &'a str,
+    pub norm: &'a str,
+    reading: OnceCell<Understood>,
+}
+
+impl Incoming<'_> {
+    fn understood(&self, engine: &Engine) -> Understood {
+        self.reading
+            .get_or_init(|| engine.understand(self.text).1)
+            .clone()
+    }
+}
+
+/// How the engine read a message, before acting on it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Understood {
+    Intent {
+        id: usize,
+        confidence: f32,
+    },
+    /// Two or three intents are about equally likely: ask which.
+    Ambiguous {
+        options: Vec<usize>,
+    },
+    OutOfScope {
+        confidence: f32,
+    },
+}
+
+/// The answer to one message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub text: String,
+    /// The intent acted on (None for empty or over-long input, or a dialogue step).
+    pub intent: Option<String>,
+    pub confidence: f32,
+    /// Concerns one person's timers, lockout or address: a transport must not show it in public.
+    pub personal: bool,
+    /// The message carried a password or date of birth (already cut out).
+    pub had_secret: bool,
+    /// Quick answers offered with the reply; each transport renders them its own way.
+    pub choices: Vec<Choice>,
+}
+
+impl Reply {
+    fn empty() -> Reply {
+        Reply {
+            text: String::new(),
+            intent: None,
+            confidence: 1.0,
+            personal: false,
+            had_secret: false,
+            choices: Vec::new(),
+        }
+    }
+
+    /// The reply as a channel-neutral message.
+    pub fn message(&self) -> Message {
+        Message {
+            text: self.text.clone(),
+            choices: self.choices.clone(),
+            attachments: Vec::new(),
+        }
+    }
+}
+
+/// Everything one message changes, for the caller to commit in one transaction. The engine keeps
+/// `UserState::jobs` in step with `schedule` and `cancel` itself.
+#[derive(Debug, Clone)]
+pub struct Decision {
+    pub reply: Reply,
+    pub schedule: Vec<Job>,
+    pub cancel: Vec<JobRef>,
+    pub escalation: Option<Escalation>,
+}
+
+impl Decision {
+    fn new() -> Decision {
+        Decision {
+            reply: Reply::empty(),
+            schedule: Vec::new(),
+            cancel: Vec::new(),
+            escalation: None,
+        }
+    }
+
+    /// True when committing it would write nothing but the state itself.
+    pub fn changes_nothing_else(&self) -> bool {
+        self.schedule.is_empty() && self.cancel.is_empty() && self.escalation.is_none()
+    }
+}
+
+/// What a due job leads to: what to tell the person (if anything) and the next job of its timer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DueOutcome {
+    pub say: Option<String>,
+    pub next: Vec<Job>,
+    /// Jobs the next one replaces (an earlier purge).
+    pub cancel: Vec<JobRef>,
+}
+
+pub struct Engine {
+    pub rules: Rules,
+    content: Content,
+    /// Trained in `new`; in `untrained`, on first use (the administrator's commands only render
+    /// notices and never classify).
+    classifier: OnceLock<Classifier>,
+    /// The intents to train on first use; empty once trained.
+    pending_training: Vec<Intent>,
+    /// Intent ids by classifier index.
+    ids: Vec<String>,
+    /// How each intent reads as an option ("did you mean…"), by classifier index.
+    option_labels: Vec<String>,
+}
+
+static REMINDERS_OFF: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(?:please )?(?:stop|turn off|switch off|disable|mute|pause|no more|cancel)(?: (?:the|my|all|your))? (?:reminders?|notifications?|messages|alerts)(?: please)?$")
+        .expect("pattern")
+});
+static REMINDERS_ON: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(?:please )?(?:start|turn on|switch on|enable|resume|unmute)(?: (?:the|my|all|your))? (?:reminders?|notifications?|alerts)(?: again)?(?: please)?$")
+        .expect("pattern")
+});
+static YES: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(?:yes|yeah|yea|yep|yup|y|ok|okay|sure|please|go on|go ahead|do it|please do|that would be great|yes please)\b").expect("pattern")
+});
+static NO: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(?:no|nope|nah|n|cancel|stop|don't|dont|do not|never mind|nevermind|no thanks|not now|leave it)\b").expect("pattern")
+});
+static ATTEMPTS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?x)
+        \b(?P<n>\d{1,2}|one|two|three|four|five|six)\s+(?:(?:wrong|failed|incorrect|bad|unsuccessful|more)\s+)?(?:times?|attempts?|tries|try|goes|go)\b(?P<left>\s+(?:left|remaining))?
+        | \b(?P<w>once|twice|thrice)\b
+        | \b(?P<ord>first|second|third|1st|2nd|3rd)\s+(?:attempt|try|go|time)\b",
+    )
+    .expect("pattern")
+});
+
+impl Engine {
+    pub fn new(rules: Rules, intents: &[Intent], content: Content) -> Engine {
+        let classifier = Classifier::train(intents, &content.lexicon);
+        Engine::with(
+            rules,
+            intents,
+            content,
+            OnceLock::from(classifier),
+            Vec::new(),
+        )
+    }
+
+    /// An engine that trains its classifier only when a message is first classified: start-up
+    /// for commands that only act on escalations.
+    pub fn untrained(rules: Rules, intents: &[Intent], content: Content) -> Engine {
+        Engine::with(rules, intents, content, OnceLock::new(), intents.to_vec())
+    }
+
+    fn with(
+        rules: Rules,
+        intents: &[Intent],
+        content: Content,
+        classifier: OnceLock<Classifier>,
+        pending_training: Vec<Intent>,
+    ) -> Engine {
+        Engine {
+            rules,
+            content,
+            classifier,
+            pending_training,
+            ids: intents.iter().map(|i| i.id.clone()).collect(),
+            option_labels: intents.iter().map(|i| i.label.clone()).collect(),
+        }
+    }
+
+    pub fn classifier(&self) -> &Classifier {
+        self.classifier
+            .get_or_init(|| Classifier::train(&self.pending_training, &self.content.lexicon))
+    }
+
+    pub fn content(&self) -> &Content {
+        &self.content
+    }
+
+    /// Classifies and applies the confidence threshold and ambiguity margin.
+    pub fn understand(&self, text: &str) -> (Classification, Understood) {
+        let c = self.classifier().classify(text);
+        let u = if self.content.scope.names_other_system(&normalize(text)) {
+            Understood::OutOfScope { confidence: 1.0 }
+        } else {
+            self.decide(&c)
+        };
+        (c, u)
+    }
+
+    fn decide(&self, c: &Classification) -> Understood {
+        let oos = self.classifier().out_of_scope();
+        let (top, p) = c.top();
+        if top == oos {
+            return Understood::OutOfScope { confidence: p };
+        }
+        if c.by_pattern {
+            return Understood::Intent {
+                id: top,
+                confidence: p,
+            };
+        }
+        if p < self.rules.threshold {
+            return Understood::OutOfScope {
+                confidence: 1.0 - p,
+            };
+        }
+        let close: Vec<usize> = c
+            .ranked
+            .iter()
+            .take(3)
+            .filter(|(i, q)| *i != oos && p - q < self.rules.margin)
+            .map(|(i, _)| *i)
+            .collect();
+        if close.len() >= 2 {
+            return Understood::Ambiguous { options: close };
+        }
+        Understood::Intent {
+            id: top,
+            confidence: p,
+        }
+    }
+
+    /// The intent a message is finally answered with (what `eval` scores): the top intent, or
+    /// out_of_scope under the threshold. An ambiguous message counts as its best guess.
+    pub fn predict(&self, text: &str) -> (&str, f32) {
+        let (c, u) = self.understand_raw(text);
+        self.answered_as(&c, &u)
+    }
+
+    /// `understand` for a message as typed: cleaned and with secrets cut out first, as `handle`
+    /// does.
+    pub fn understand_raw(&self, text: &str) -> (Classification, Understood) {
+        self.understand(&privacy::redact(&clean_input(text)).text)
+    }
+
+    /// The intent a reading is scored as, with its confidence.
+    pub fn answered_as(&self, c: &Classification, u: &Understood) -> (&str, f32) {
+        match *u {
+            Understood::Intent { id, confidence } => (self.intent_id(id), confidence),
+            Understood::Ambiguous { .. } => (self.intent_id(c.top().0), c.top().1),
+            Understood::OutOfScope { confidence } => (OUT_OF_SCOPE, confidence),
+        }
+    }
+
+    /// The id of the intent at classifier index `idx`.
+    pub fn intent_id(&self, idx: usize) -> &str {
+        &self.ids[idx]
+    }
+
+    /// Handles one message from `who`, whose state is `state` (changed in place).
+    /// `next_reference` is the reference an escalation made by this message would get.
+    pub fn handle(
+        &self,
+        who: &Recipient,
+        state: &mut UserState,
+        raw: &str,
+        now: DateTime<Utc>,
+        next_reference: &str,
+    ) -> Decision {
+        let mut d = Decision::new();
+        let cleaned = clean_input(raw);
+        if cleaned.chars().count() > MAX_MESSAGE_CHARS {
+            d.reply.text = self.content.message("too_long").to_string();
+            return d;
+        }
+        let redacted = privacy::redact(&cleaned);
+        let mut prefix = String::new();
+        if !redacted.found.is_empty() {
+            d.reply.had_secret = true;
+            d.reply.personal = true;
+            prefix = format!("{}\n\n", self.content.message("secret_warning"));
+        }
+        let text = redacted.text;
+        let norm = normalize(&text);
+        if norm.is_empty() {
+            d.reply.text = format!("{prefix}{}", self.content.message("empty"));
+            return d;
+        }
+        if pending_expired(&state.pending, now) {
+            state.pending = Pending::Nothing;
+        }
+
+        let body = if REMINDERS_OFF.is_match(&norm) {
+            state.reminders_off = true;
+            state.pending = Pending::Nothing;
+            d.reply.personal = true;
+            self.content.message("reminders_off").to_string()
+        } else if REMINDERS_ON.is_match(&norm) {
+            state.reminders_off = false;
+            state.pending = Pending::Nothing;
+            d.reply.personal = true;
+            self.content.message("reminders_on").to_string()
+        } else {
+            let msg = Incoming {
+                text: &text,
+                norm: &norm,
+                reading: OnceCell::new(),
+            };
+            let mut turn = Turn {
+                who,
+                state,
+                time: None,
+                count: None,
+                now,
+                next_reference,
+                d: &mut d,
+            };
+            match self.continue_dialogue(&mut turn, &msg) {
+                Some(reply) => reply,
+                None => self.answer_fresh(&mut turn, &msg),
+            }
+        };
+        d.reply.text = format!("{prefix}{body}");
+        d
+    }
+
+    /// A reply to a question the bot asked, if the message answers it.
+    fn continue_dialogue(&self, t: &mut Turn, msg: &Incoming) -> Option<String> {
+        let (text, norm) = (msg.text, msg.norm);
+        match std::mem::take(&mut t.state.pending) {
+            Pending::Nothing => None,
+            Pending::Choice {
+                options,
+                time,
+                count,
+                asked_at,
+            } => match self.pick_option(&options, norm) {
+                Some(id) => {
+                    let idx = self.classifier().index_of(&id)?;
+                    t.d.reply.intent = Some(id);
+                    t.d.reply.confidence = 1.0;
+                    t.time = time;
+                    t.count = count;
+                    Some(self.act(idx, t))
+                }
+                None => {
+                    // Not an answer to the question: read it as a new message, but keep the
+                    // question open if the new message is not understood either.
+                    let u = msg.understood(self);
+                    if matches!(u, Understood::OutOfScope { .. }) && norm.len() <= 3 {
+                        t.state.pending = Pending::Choice {
+                            options: options.clone(),
+                            time,
+                            count,
+                            asked_at,
+                        };
+                        Some(self.clarify(&options, t.d))
+                    } else {
+                        None
+                    }
+                }
+            },
+            Pending::EmailOffer { .. } => {
+                if YES.is_match(norm) {
+                    t.d.reply.personal = true;
+                    t.state.pending = Pending::EmailAddress { asked_at: t.now };
+                    Some(self.content.message("email_ask").to_string())
+                } else if NO.is_match(norm) {
+                    t.d.reply.personal = true;
+                    Some(self.email_cancelled())
+                } else if find_email(text).is_some() {
+                    // They gave the address straight away.
+                    Some(behaviours::email_address(self, t, text))
+                } else {
+                    None
+                }
+            }
+            Pending::EmailAddress { .. } => {
+                if find_email(text).is_some() {
+                    Some(behaviours::email_address(self, t, text))
+                } else if NO.is_match(norm) {
+                    t.d.reply.personal = true;
+                    Some(self.email_cancelled())
+                } else {
+                    match msg.understood(self) {
+                        Understood::Intent { .. } | Understood::Ambiguous { .. } => None,
+                        Understood::OutOfScope { .. } => {
+                            t.d.reply.personal = true;
+                            t.state.pending = Pending::EmailAddress { asked_at: t.now };
+                            Some(self.content.message("email_ask").to_string())
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    pub(crate) fn email_cancelled(&self) -> String {
+        render(
+            self.content.message("email_cancelled"),
+            &[("mailbox", &self.rules.mailbox)],
+        )
+    }
+
+    /// Records an escalation of `kind` for this turn's person under the next reference.
+    pub(crate) fn escalate(&self, t: &mut Turn, kind: EscalationKind, new_address: Option<String>) {
+        let reference = t.next_reference.to_string();
+        t.state.open_escalations.push((kind, reference.clone()));
+        t.d.escalation = Some(Escalation {
+            reference,
+            kind,
+            user: t.who.clone(),
+            display_name: t.state.display_name.clone(),
+            new_address,
+            created_at: t.now,
+            status: EscalationStatus::Open,
+            history: vec![StatusChange {
+                status: EscalationStatus::Open,
+                by: "esrbot".into(),
+                at: t.now,
+                note: None,
+            }],
+        });
+    }
+
+    /// Which offered option the answer names: its number, or words that classify as one of them.
+    fn pick_option(&self, options: &[String], norm: &str) -> Option<String> {
+        let trimmed = norm.trim_end_matches(['.', ')']).trim();
+        if let Ok(n) = trimmed.parse::<usize>() {
+            return options.get(n.checked_sub(1)?).cloned();
+        }
+        let words = ["first", "second", "third"];
+        if let Some(n) = words
+            .iter()
+            .position(|w| trimmed == *w || trimmed == format!("the {w}").as_str())
+        {
+            return options.get(n).cloned();
+        }
+        let c = self.classifier().classify(norm);
+        let best = c
+            .ranked
+            .iter()
+            .find(|(i, _)| options.iter().any(|o| o == self.intent_id(*i)))?;
+        // Only a confident reading counts as choosing; otherwise it's a new message.
+        (best.1 >= self.rules.threshold).then(|| self.intent_id(best.0).to_string())
+    }
+
+    /// "Which did you mean?" with the options as numbered choices.
+    fn clarify(&self, options: &[String], d: &mut Decision) -> String {
+        d.reply.choices = options
+            .iter()
+            .enumerate()
+            .map(|(n, id)| {
+                let label = self
+                    .classifier()
+                    .index_of(id)
+                    .map_or(id.as_str(), |i| self.option_labels[i].as_str());
+                Choice::say(label, &(n + 1).to_string(), ChoiceStyle::Secondary)
+            })
+            .collect();
+        self.content.message("clarify").to_string()
+    }
+
+    fn answer_fresh(&self, t: &mut Turn, msg: &Incoming) -> String {
+        let (text, norm) = (msg.text, msg.norm);
+        t.time = find_past_time(text, t.now, self.rules.tz).map(|m| m.at);
+        t.count = attempts_in(norm, self.rules.max_attempts);
+        match msg.understood(self) {
+            Understood::Intent { id, confidence } => {
+                t.d.reply.intent = Some(self.intent_id(id).to_string());
+                t.d.reply.confidence = confidence;
+                self.act(id, t)
+            }
+            Understood::Ambiguous { options } => {
+                let ids: Vec<String> = options
+                    .iter()
+                    .map(|i| self.intent_id(*i).to_string())
+                    .collect();
+                t.d.reply.intent = None;
+                t.state.pending = Pending::Choice {
+                    options: ids.clone(),
+                    time: t.time,
+                    count: t.count,
+                    asked_at: t.now,
+                };
+                self.clarify(&ids, t.d)
+            }
+            Understood::OutOfScope { confidence } => {
+                t.d.reply.intent = Some(OUT_OF_SCOPE.into());
+                t.d.reply.confidence = confidence;
+                self.content.answer(OUT_OF_SCOPE, "text").to_string()
+            }
+        }
+    }
+
+    /// Acts on a recognised intent: its registered behaviour, or its `text` answer.
+    fn act(&self, intent: usize, t: &mut Turn) -> String {
+        let id = self.intent_id(intent).to_string();
+        match behaviours::find(&id) {
+            Some(b) => (b.act)(self, t, &id),
+            None => self.say(self.content.answer(&id, "text"), &[]),
+        }
+    }
+
+    fn vars<'a>(&'a self, extra: &[(&'a str, String)]) -> Vec<(&'a str, String)> {
+        let r = &self.rules;
+        let mut v = vec![
+            ("login_url", self.content.link("login_url").to_string()),
+            ("reset_url", self.content.link("reset_url").to_string()),
+            ("portal_url", self.content.link("portal_url").to_string()),
+            ("mailbox", r.mailbox.clone()),
+            ("link_hours", r.link_life.num_hours().to_string()),
+            ("max_attempts", r.max_attempts.to_string()),
+            ("lock_hours", r.lock_time.num_hours().to_string()),
+            ("warn_minutes", r.warn_before.num_minutes().to_string()),
+        ];
+        v.extend(extra.iter().cloned());
+        v
+    }
+
+    /// Fills a template with the guide's facts and `extra`.
+    pub fn say(&self, template: &str, extra: &[(&str, String)]) -> String {
+        let vars = self.vars(extra);
+        let refs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        render(template, &refs)
+    }
+
+    /// A message from `data/replies.toml` filled with the guide's facts and `extra`.
+    pub fn message(&self, key: &str, extra: &[(&str, String)]) -> String {
+        self.say(self.content.message(key), extra)
+    }
+
+    pub fn clock(&self, t: DateTime<Utc>, now: DateTime<Utc>) -> String {
+        format_clock(t, now, self.rules.tz)
+    }
+
+    /// Adds a job for this turn's person.
+    pub(crate) fn schedule(&self, t: &mut Turn, kind: JobKind, due: DateTime<Utc>) {
+        let job = Job::new(t.who, kind, due);
+        t.state.jobs.push(job.job_ref());
+        t.d.schedule.push(job);
+    }
+
+    /// Cancels this turn's person's jobs that `which` picks.
+    pub(crate) fn cancel(&self, t: &mut Turn, which: impl Fn(JobKind) -> bool) {
+        let (gone, kept): (Vec<JobRef>, Vec<JobRef>) =
+            t.state.jobs.iter().partition(|j| which(j.kind));
+        t.state.jobs = kept;
+        t.d.cancel.extend(gone);
+    }
+
+    /// Makes sure a purge runs no earlier than `at`: one purge job per person, moved later when
+    /// needed, so repeated messages never pile purges up.
+    pub(crate) fn purge_at(&self, t: &mut Turn, at: DateTime<Utc>) {
+        if t.state.job(JobKind::Purge).is_some_and(|p| p.due() >= at) {
+            return;
+        }
+        self.cancel(t, |k| k == JobKind::Purge);
+        self.schedule(t, JobKind::Purge, at);
+    }
+
+    /// Starts a lock at `start` (replacing any earlier one) and schedules its end notice.
+    pub(crate) fn lock(&self, t: &mut Turn, start: DateTime<Utc>) -> DateTime<Utc> {
+        let until = start + self.rules.lock_time;
+        self.cancel(t, |k| k == JobKind::LockOver);
+        t.state.locked_until = Some(until);
+        t.state.failed_attempts = self.rules.max_attempts;
+        t.state.attempts_at = Some(start);
+        self.schedule(t, JobKind::LockOver, until);
+        until
+    }
+
+    /// Forgets the reset link and its reminders.
+    pub(crate) fn clear_link(&self, t: &mut Turn) {
+        t.state.reset_requested_at = None;
+        t.state.link_valid_until = None;
+        self.cancel(t, JobKind::is_link);
+    }
+
+    /// The person's timers as clock times.
+    pub fn status(&self, state: &UserState, now: DateTime<Utc>) -> String {
+        let mut lines = Vec::new();
+        if let Some(exp) = state.link_valid_until {
+            let vars = [
+                ("expires_at", self.clock(exp, now)),
+                ("time_left", time_left(exp - now)),
+            ];
+            let key = if exp > now {
+                "status_link"
+            } else {
+                "status_link_expired"
+            };
+            lines.push(self.message(key, &vars));
+        }
+        if let Some(until) = state.locked_at(now) {
+            lines.push(self.message(
+                "status_lock",
+                &[
+                    ("locked_until", self.clock(until, now)),
+                    ("time_left", time_left(until - now)),
+                ],
+            ));
+        } else if state.failed_attempts > 0 && state.failed_attempts < self.rules.max_attempts {
+            let left = self.rules.max_attempts - state.failed_attempts;
+            lines.push(self.message(
+                "status_attempts",
+                &[
+                    ("attempts_used", state.failed_attempts.to_string()),
+                    (
+                        "attempts_word",
+                        plural(state.failed_attempts, "attempt", "attempts").into(),
+                    ),
+                    ("attempts_left", attempts_phrase(left)),
+                ],
+            ));
+        }
+        if lines.is_empty() {
+            return self.say(self.content.answer("timer_status", "none"), &[]);
+        }
+        if state.reminders_off {
+            lines.push(self.content.message("status_reminders_off").to_string());
+        }
+        lines.join("\n")
+    }
+
+    /// A job fell due: what to tell the person, if it still means anything, and the next job of
+    /// its timer. Changes `state` (the job leaves `state.jobs`; a purge clears what can no longer
+    /// matter). A job the state no longer lists was replaced or cancelled: it does nothing.
+    pub fn on_due(&self, state: &mut UserState, job: &Job, now: DateTime<Utc>) -> DueOutcome {
+        let mut out = DueOutcome {
+            say: None,
+            next: Vec::new(),
+            cancel: Vec::new(),
+        };
+        let this = job.job_ref();
+        let Some(at) = state.jobs.iter().position(|j| *j == this) else {
+            return out;
+        };
+        state.jobs.remove(at);
+        let reminders_on = !state.reminders_off;
+        let (say, next) = match job.kind {
+            JobKind::LinkWarning => {
+                let Some(exp) = state.link_valid_until else {
+                    return out;
+                };
+                // A warning for a link that has already expired gives way to the expiry notice.
+                let say = (now < exp).then(|| {
+                    self.message(
+                        "reminder_link_warning",
+                        &[("expires_at", self.clock(exp, now))],
+                    )
+                });
+                (say, Some((JobKind::LinkExpired, exp)))
+            }
+            JobKind::LinkExpired => {
+                let Some(exp) = state.link_valid_until else {
+                    return out;
+                };
+                let say = self.message(
+                    "reminder_link_expired",
+                    &[("expires_at", self.clock(exp, now))],
+                );
+                (
+                    Some(say),
+                    Some((JobKind::Purge, exp + self.rules.purge_after)),
+                )
+            }
+            JobKind::LockOver => {
+                let Some(until) = state.locked_until else {
+                    return out;
+                };
+                state.failed_attempts = 0;
+                state.attempts_at = None;
+                let say = self.message(
+                    "reminder_lock_over",
+                    &[("locked_until", self.clock(until, now))],
+                );
+                (
+                    Some(say),
+                    Some((JobKind::Purge, until + self.rules.purge_after)),
+                )
+            }
+            JobKind::Purge => {
+                self.purge(state, now);
+                (None, None)
+            }
+        };
+        out.say = say.filter(|_| reminders_on);
+        if let Some((kind, due)) = next {
+            let existing = state.job(JobKind::Purge).filter(|_| kind == JobKind::Purge);
+            if existing.is_none_or(|p| p.due() < due) {
+                if let Some(p) = existing {
+                    state.jobs.retain(|j| *j != p);
+                    out.cancel.push(p);
+                }
+                let next = Job::new(&job.recipient, kind, due);
+                state.jobs.push(next.job_ref());
+                out.next.push(next);
+            }
+        }
+        out
+    }
+
+    /// Forgets timers that ended at least `purge_after` ago.
+    pub fn purge(&self, state: &mut UserState, now: DateTime<Utc>) {
+        let old = |t: Option<DateTime<Utc>>| t.is_some_and(|t| t + self.rules.purge_after <= now);
+        if old(state.link_valid_until) {
+            state.link_valid_until = None;
+            state.reset_requested_at = None;
+        }
+        if old(state.locked_until) {
+            state.locked_until = None;
+        }
+        if old(state.attempts_at) && state.locked_at(now).is_none() {
+            state.failed_attempts = 0;
+            state.attempts_at = None;
+        }
+        if pending_expired(&state.pending, now) {
+            state.pending = Pending::Nothing;
+        }
+    }
+}
+
+fn pending_expired(p: &Pending, now: DateTime<Utc>) -> bool {
+    let asked = match p {
+        Pending::Nothing => return false,
+        Pending::Choice { asked_at, .. }
+        | Pending::EmailOffer { asked_at }
+        | Pending::EmailAddress { asked_at } => *asked_at,
+    };
+    now - asked > Duration::minutes(PENDING_TTL_MINUTES)
+}
+
+/// "3 h 20 min", "45 min", "less than a minute".
+pub fn time_left(d: Duration) -> String {
+    let mins = d.num_minutes();
+    match (mins / 60, mins % 60) {
+        (0, 0) => "less than a minute".into(),
+        (0, m) => format!("{m} min"),
+        (h, 0) => format!("{h} h"),
+        (h, m) => format!("{h} h {m} min"),
+    }
+}
+
+/// "1 attempt", "2 attempts".
+pub(crate) fn attempts_phrase(n: u32) -> String {
+    format!("{n} {}", plural(n, "attempt", "attempts"))
+}
+
+pub(crate) fn plural(n: u32, one: &'static str, many: &'static str) -> &'static str {
+    if n == 1 { one } else { many }
+}
+
+/// How many failed attempts a message reports ("wrong twice", "3 tries", "1 attempt left").
+pub fn attempts_in(norm: &str, max: u32) -> Option<u32> {
+    let caps = ATTEMPTS.captures(norm)?;
+    let n = if let Some(n) = caps.name("n") {
+        let v = match n.as_str().parse::<u32>() {
+            Ok(v) => v,
+            Err(_) => number_word(n.as_str())? as u32,
+        };
+        if caps.name("left").is_some() {
+            max.checked_sub(v)?
+        } else {
+            v
+        }
+    } else if let Some(w) = caps.name("w") {
+        match w.as_str() {
+            "once" => 1,
+            "twice" => 2,
+            _ => 3,
+        }
+    } else {
+        match caps.name("ord")?.as_str() {
+            "first" | "1st" => 1,
+            "second" | "2nd" => 2,
+            _ => 3,
+        }
+    };
+    (n <= 20).then_some(n)
+}

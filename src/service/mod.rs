@@ -1,0 +1,454 @@
+//! The bot as a service: the engine's decisions committed to the store, one write transaction per
+//! message, per batch of due jobs and per delivery outcome. Transports call only this. It knows no
+//! channel: it routes by `Routing`, which the transports' registry builds.
+
+pub mod jobs;
+pub mod outbox;
+pub mod queue;
+pub mod ratelimit;
+
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use tokio::sync::Notify;
+
+use crate::config::Config;
+use crate::core::behaviours;
+use crate::core::engine::{Decision, Engine, Reply, Rules};
+use crate::core::error::UserError;
+use crate::core::records::{EscalationKind, Item, JobRef, Outgoing, Recipient, UserState};
+use crate::store::{Store, Txn};
+use crate::understanding::content::Content;
+use crate::understanding::intents;
+
+/// The lane of the support team's messages and cards, claimed by the transport that hosts it.
+pub const SUPPORT_LANE: &str = "support";
+/// The lane of e-mail to the training mailbox, claimed by the mail sender.
+pub const MAIL_LANE: &str = "mail";
+
+/// Which lane each recipient's jobs and messages go to: the unit a transport claims.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Routing {
+    /// Channels where each recipient is a lane of their own: each terminal session delivers only
+    /// its own user's messages.
+    pub per_recipient: Vec<String>,
+    /// Whether escalations are posted as cards to the support team (its home shows them).
+    pub support_cards: bool,
+}
+
+impl Routing {
+    pub fn lane(&self, who: &Recipient) -> String {
+        if who.is_support_team() {
+            SUPPORT_LANE.to_string()
+        } else if *who == Recipient::training_mailbox() {
+            MAIL_LANE.to_string()
+        } else if self.per_recipient.iter().any(|c| c == who.channel()) {
+            who.as_str().to_string()
+        } else {
+            who.channel().to_string()
+        }
+    }
+}
+
+/// A sleeping task's wake-up call for some lanes, and the earliest due time it knows of: it is
+/// woken only by work earlier than that (mini-redis's `purge_expired_tasks` pattern).
+pub struct Waker {
+    lanes: Vec<String>,
+    next_ms: Mutex<Option<i64>>,
+    notify: Notify,
+}
+
+impl Waker {
+    pub fn new(lanes: Vec<String>) -> Waker {
+        Waker {
+            lanes,
+            next_ms: Mutex::new(None),
+            notify: Notify::new(),
+        }
+    }
+
+    pub fn lanes(&self) -> &[String] {
+        &self.lanes
+    }
+
+    /// Remembers when the task will next look (None: it waits for a wake-up or its poll).
+    pub fn set_next(&self, next: Option<DateTime<Utc>>) {
+        if let Ok(mut n) = self.next_ms.lock() {
+            *n = next.map(|t| t.timestamp_millis());
+        }
+    }
+
+    pub async fn notified(&self) {
+        self.notify.notified().await;
+    }
+
+    /// Work due at `due_ms` arrived in `lane`.
+    fn arrived(&self, lane: &str, due_ms: i64) {
+        if !self.lanes.iter().any(|l| l == lane) {
+            return;
+        }
+        let earlier = self
+            .next_ms
+            .lock()
+            .map(|n| n.is_none_or(|next| due_ms < next))
+            .unwrap_or(true);
+        if earlier {
+            self.notify.notify_one();
+        }
+    }
+}
+
+pub struct Service {
+    pub engine: Arc<Engine>,
+    pub store: Store,
+    pub routing: Routing,
+    /// The job dispatchers running in this process.
+    job_wakers: Mutex<Vec<Arc<Waker>>>,
+    /// The outbox runners running in this process.
+    outbox_wakers: Mutex<Vec<Arc<Waker>>>,
+}
+
+/// What a transaction run through `Service::write` added, so the right tasks are woken after the
+/// commit (never before: they would find nothing).
+#[derive(Default)]
+pub struct Added {
+    jobs: Vec<(String, i64)>,
+    outbox: Vec<(String, i64)>,
+}
+
+/// Loads intents and content and trains the classifier: the start-up work shared by every command.
+pub fn load_engine(config: &Config) -> anyhow::Result<Engine> {
+    engine_for(config, &load_intents(config)?)
+}
+
+/// The intents under the configured `intents/`, or their problems as one error.
+pub fn load_intents(config: &Config) -> anyhow::Result<Vec<intents::Intent>> {
+    intents::load_dir(&config.intents_dir(), &required_intents()).map_err(problems)
+}
+
+/// Intents the code relies on: every one with registered behaviour, and the catch-all.
+pub fn required_intents() -> Vec<&'static str> {
+    let mut ids: Vec<&str> = behaviours::BEHAVIOURS.iter().map(|b| b.intent).collect();
+    ids.push(intents::OUT_OF_SCOPE);
+    ids
+}
+
+/// Every `[message]` key some part of the bot uses: the core's, the typed errors' and each
+/// transport's.
+pub fn required_messages() -> Vec<&'static str> {
+    let mut keys: Vec<&str> = behaviours::MESSAGES.to_vec();
+    keys.extend(UserError::KEYS);
+    keys.extend(queue::MESSAGES);
+    for t in crate::transports::REGISTRY {
+        keys.extend(t.messages);
+    }
+    keys.sort_unstable();
+    keys.dedup();
+    keys
+}
+
+/// Loads the content for `intents` and trains the classifier on them.
+pub fn engine_for(config: &Config, intents: &[intents::Intent]) -> anyhow::Result<Engine> {
+    let (rules, content) = rules_and_content(config, intents)?;
+    Ok(Engine::new(rules, intents, content))
+}
+
+/// Like `load_engine`, with the classifier trained only if a message is ever classified: for the
+/// administrator's escalation commands, which only render notices.
+pub fn load_engine_untrained(config: &Config) -> anyhow::Result<Engine> {
+    let intents = load_intents(config)?;
+    let (rules, content) = rules_and_content(config, &intents)?;
+    Ok(Engine::untrained(rules, &intents, content))
+}
+
+fn rules_and_content(
+    config: &Config,
+    intents: &[intents::Intent],
+) -> anyhow::Result<(Rules, Content)> {
+    let rules = Rules::from_config(config)?;
+    Ok((rules, load_content(config, intents)?))
+}
+
+/// `data/` checked against the intents, the behaviours' variants and every required message.
+pub fn load_content(config: &Config, intents: &[intents::Intent]) -> anyhow::Result<Content> {
+    let ids: Vec<&str> = intents.iter().map(|i| i.id.as_str()).collect();
+    Content::load(
+        &config.data_dir(),
+        &ids,
+        &behaviours::variants(),
+        &required_messages(),
+    )
+    .map_err(problems)
+}
+
+fn problems(list: Vec<intents::FileProblem>) -> anyhow::Error {
+    let lines: Vec<String> = list.iter().map(ToString::to_string).collect();
+    anyhow::anyhow!(
+        "{}\n(run `esrbot check` for the full list)",
+        lines.join("\n")
+    )
+}
+
+/// Reference format for escalations: short enough to read out on the phone.
+pub fn reference(n: u64) -> String {
+    format!("ESC-{n:05}")
+}
+
+impl Service {
+    pub fn new(engine: Arc<Engine>, store: Store, routing: Routing) -> Service {
+        Service {
+            engine,
+            store,
+            routing,
+            job_wakers: Mutex::new(Vec::new()),
+            outbox_wakers: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The service on the configured database, routed as the registered transports say.
+    pub fn open(engine: Arc<Engine>, config: &Config) -> anyhow::Result<Service> {
+        let store = Store::open(&config.storage_path())?;
+        Ok(Service::new(
+            engine,
+            store,
+            crate::transports::routing(config),
+        ))
+    }
+
+    /// The lane `who`'s jobs and messages go to.
+    pub fn lane(&self, who: &Recipient) -> String {
+        self.routing.lane(who)
+    }
+
+    /// Registers a job dispatcher's wake-up call.
+    pub fn register_jobs(&self, waker: Arc<Waker>) {
+        if let Ok(mut w) = self.job_wakers.lock() {
+            w.push(waker);
+        }
+    }
+
+    /// Registers an outbox runner's wake-up call.
+    pub fn register_outbox(&self, waker: Arc<Waker>) {
+        if let Ok(mut w) = self.outbox_wakers.lock() {
+            w.push(waker);
+        }
+    }
+
+    /// Runs `f` in one write transaction, then wakes whoever delivers what it added.
+    pub fn write<R>(
+        &self,
+        f: impl FnOnce(&Service, &mut Txn, &mut Added) -> anyhow::Result<R>,
+    ) -> anyhow::Result<R> {
+        let mut added = Added::default();
+        let out = self.store.write(|txn| f(self, txn, &mut added))?;
+        self.wake(&added);
+        Ok(out)
+    }
+
+    fn wake(&self, added: &Added) {
+        for (wakers, list) in [
+            (&self.job_wakers, &added.jobs),
+            (&self.outbox_wakers, &added.outbox),
+        ] {
+            if list.is_empty() {
+                continue;
+            }
+            if let Ok(wakers) = wakers.lock() {
+                for w in wakers.iter() {
+                    for (lane, due) in list {
+                        w.arrived(lane, *due);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Queues `entry` for delivery, due at `due`, inside the caller's transaction.
+    pub fn enqueue(
+        &self,
+        txn: &mut Txn,
+        added: &mut Added,
+        entry: &Outgoing,
+        due: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        let lane = self.lane(&entry.to);
+        txn.enqueue(&lane, entry, due)?;
+        added.outbox.push((lane, due.timestamp_millis()));
+        Ok(())
+    }
+
+    /// Queues a message to `to`, due now.
+    pub fn tell(
+        &self,
+        txn: &mut Txn,
+        added: &mut Added,
+        to: &Recipient,
+        text: String,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        let entry = Outgoing::message(to.clone(), crate::core::records::Message::text(text), now);
+        self.enqueue(txn, added, &entry, now)
+    }
+
+    /// Queues an update of the escalation's card for the support team, when its home shows cards.
+    pub fn card_update(
+        &self,
+        txn: &mut Txn,
+        added: &mut Added,
+        reference: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        if !self.routing.support_cards {
+            return Ok(());
+        }
+        let entry = Outgoing::new(
+            Recipient::support_team(),
+            Item::EscalationCard {
+                reference: reference.to_string(),
+            },
+            now,
+        );
+        self.enqueue(txn, added, &entry, now)
+    }
+
+    /// Answers one message from `who`; everything it changes is committed before the reply is
+    /// returned, so a reply the person saw is never forgotten.
+    pub fn handle(
+        &self,
+        who: impl Into<Recipient>,
+        display_name: Option<&str>,
+        text: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Reply> {
+        let who = who.into();
+        // Most messages (questions about the guide) change nothing: decide on a snapshot first and
+        // only open a write transaction when there is something to write.
+        let (before, peek) = self.store.user_and_next_id(&who, "escalation")?;
+        let mut state = before.clone();
+        let d = self
+            .engine
+            .handle(&who, &mut state, text, now, &reference(peek));
+        if state == before && d.changes_nothing_else() {
+            return Ok(d.reply);
+        }
+        // Decide again inside the transaction: another process may have written meanwhile.
+        self.write(|svc, txn, added| svc.decide_in(txn, added, &who, display_name, text, now))
+    }
+
+    /// Handles a transport event at most once, however often it is delivered: the event id, the
+    /// state change and whatever `deliver` queues (the reply) are one transaction. Returns None
+    /// for a duplicate.
+    #[allow(clippy::too_many_arguments)]
+    pub fn handle_once(
+        &self,
+        event: &str,
+        who: &Recipient,
+        display_name: Option<&str>,
+        text: &str,
+        now: DateTime<Utc>,
+        deliver: impl FnOnce(&Service, &mut Txn, &mut Added, &Reply) -> anyhow::Result<()>,
+    ) -> anyhow::Result<Option<Reply>> {
+        self.write(|svc, txn, added| {
+            if !txn.first_sighting(event, now)? {
+                return Ok(None);
+            }
+            let reply = svc.decide_in(txn, added, who, display_name, text, now)?;
+            deliver(svc, txn, added, &reply)?;
+            Ok(Some(reply))
+        })
+    }
+
+    fn decide_in(
+        &self,
+        txn: &mut Txn,
+        added: &mut Added,
+        who: &Recipient,
+        display_name: Option<&str>,
+        text: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Reply> {
+        let mut state = txn.user(who)?;
+        if let Some(name) = display_name {
+            state.display_name = Some(name.to_string());
+        }
+        let next = reference(txn.peek_id("escalation")?);
+        let d = self.engine.handle(who, &mut state, text, now, &next);
+        self.commit_decision(txn, added, who, &state, &d, now)?;
+        Ok(d.reply)
+    }
+
+    fn commit_decision(
+        &self,
+        txn: &mut Txn,
+        added: &mut Added,
+        who: &Recipient,
+        state: &UserState,
+        d: &Decision,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        let lane = self.lane(who);
+        for j in &d.cancel {
+            txn.cancel(&lane, who, *j)?;
+        }
+        for job in &d.schedule {
+            txn.schedule(&lane, job)?;
+            added.jobs.push((lane.clone(), job.due.timestamp_millis()));
+        }
+        if let Some(e) = &d.escalation {
+            let n = txn.next_id("escalation")?;
+            anyhow::ensure!(
+                reference(n) == e.reference,
+                "escalation reference changed under us"
+            );
+            txn.put_escalation(e)?;
+            // The e-mail is queued in the same transaction as the escalation: neither exists
+            // without the other, whatever happens next.
+            if e.kind == EscalationKind::EmailChanged {
+                let mail = Outgoing::new(
+                    Recipient::training_mailbox(),
+                    Item::EscalationMail {
+                        reference: e.reference.clone(),
+                    },
+                    now,
+                );
+                self.enqueue(txn, added, &mail, e.created_at)?;
+            }
+            self.card_update(txn, added, &e.reference, now)?;
+        }
+        txn.put_user(who, state)
+    }
+
+    /// Erases everything stored about `who` (state, jobs, escalations and what is queued for
+    /// them). Returns how many escalations were removed. The support team's cards of the erased
+    /// escalations are rewritten to say so (they showed the person's name and address).
+    pub fn forget(&self, who: &Recipient, now: DateTime<Utc>) -> anyhow::Result<usize> {
+        self.write(|svc, txn, added| {
+            let refs = txn.erase_user(who, &svc.lane(who))?;
+            for reference in &refs {
+                // Their e-mail to the training mailbox goes too, if it was still waiting.
+                txn.outbox_remove_where(
+                    MAIL_LANE,
+                    |o| matches!(&o.item, Item::EscalationMail { reference: r } if r == reference),
+                )?;
+                svc.card_update(txn, added, reference, now)?;
+            }
+            Ok(refs.len())
+        })
+    }
+
+    /// Runs `lane`'s jobs due by `now` (at most `limit`), queueing what they say; see
+    /// `jobs::run_due`.
+    pub fn deliver_due_in(
+        &self,
+        lane: &str,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> anyhow::Result<Vec<crate::core::records::Reminder>> {
+        jobs::run_due(self, &[lane.to_string()], now, limit)
+    }
+
+    /// A person's job references, as their state lists them.
+    pub fn jobs_of(&self, who: &Recipient) -> anyhow::Result<Vec<JobRef>> {
+        Ok(self.store.user(who)?.jobs)
+    }
+}

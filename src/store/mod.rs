@@ -1,0 +1,601 @@
+//! All persistent state, behind one module: the redb tables, what their keys and values are, and
+//! the one-transaction-per-change rule. Whatever must survive a crash (a person's state, the jobs
+//! it implies, the messages it queues, an escalation) is written in a single write transaction,
+//! so a `kill -9` leaves either all of a change or none of it.
+//!
+//! The job table and the outbox are time-ordered per *lane* (see `service::Routing`): a transport
+//! finds and claims its own due work with a range read of its lanes and never reads another's.
+
+pub mod keys;
+
+use std::path::Path;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use redb::{
+    ConcurrencyMode, Database, ReadableDatabase, ReadableTable, ReadableTableMetadata,
+    TableDefinition, WriteTransaction,
+};
+use serde::de::DeserializeOwned;
+
+use crate::core::records::{Escalation, Job, JobRef, Outgoing, Recipient, UserState};
+
+/// recipient (`keys::recipient`) → `UserState`.
+const USERS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("users");
+/// (lane, due time, recipient, kind) (`keys::job`) → nothing: timed work, earliest first per lane.
+const JOBS: TableDefinition<&[u8], ()> = TableDefinition::new("jobs");
+/// (lane, due time, id) (`keys::outbox`) → `Outgoing`: messages, cards and e-mail waiting to be
+/// handed to their transport, written in the transaction that decided them.
+const OUTBOX: TableDefinition<&[u8], &[u8]> = TableDefinition::new("outbox");
+/// escalation reference (e.g. "ESC-00042") → `Escalation`.
+const ESCALATIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("escalations");
+/// transport event id ("discord:message:123") → when it was handled (Unix ms): the same event
+/// delivered twice is handled once.
+const SEEN: TableDefinition<&str, i64> = TableDefinition::new("seen_events");
+/// A transport's own references ("discord:card:ESC-00001" → the message id to edit).
+const TRANSPORT_REFS: TableDefinition<&str, &str> = TableDefinition::new("transport_refs");
+/// counter name → last value handed out (escalation references, outbox ids).
+const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
+/// "table/key in hex" → the bytes of a record that could not be decoded, set aside so that one
+/// damaged record stops nothing else. Kept for an administrator to inspect.
+const QUARANTINE: TableDefinition<&str, &[u8]> = TableDefinition::new("quarantine");
+
+/// The database's page cache. redb's default (1 GiB) lets a large claim grow the process to that
+/// size; the working set here is small.
+const CACHE_BYTES: usize = 32 << 20;
+
+pub struct Store {
+    db: Database,
+}
+
+/// The key of an outbox entry.
+pub type OutboxKey = Vec<u8>;
+
+/// Counts of what the database holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub users: u64,
+    pub jobs: u64,
+    pub escalations: u64,
+    pub outbox: u64,
+    pub quarantined: u64,
+}
+
+impl Store {
+    /// Opens (or creates) the database file. Several processes may open it at once: the running
+    /// bot and an administrator's `esrbot escalations …` command. redb's multi-writer mode lets one
+    /// write transaction run at a time across them, so neither corrupts nor blocks the other for
+    /// longer than one short transaction.
+    pub fn open(path: &Path) -> anyhow::Result<Store> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create the folder {}", dir.display()))?;
+        }
+        let db = Database::builder()
+            .set_concurrency_mode(ConcurrencyMode::MultiWriter)
+            .set_cache_size(CACHE_BYTES)
+            .create(path)
+            .with_context(|| format!("cannot open the database {}", path.display()))?;
+        let store = Store { db };
+        store.write(|txn| {
+            // Create every table up front so read transactions never meet a missing table.
+            txn.w.open_table(USERS)?;
+            txn.w.open_table(JOBS)?;
+            txn.w.open_table(OUTBOX)?;
+            txn.w.open_table(ESCALATIONS)?;
+            txn.w.open_table(SEEN)?;
+            txn.w.open_table(TRANSPORT_REFS)?;
+            txn.w.open_table(COUNTERS)?;
+            txn.w.open_table(QUARANTINE)?;
+            Ok(())
+        })?;
+        Ok(store)
+    }
+
+    /// Runs `f` in one write transaction and commits it durably; on error nothing is written.
+    pub fn write<R>(&self, f: impl FnOnce(&mut Txn) -> anyhow::Result<R>) -> anyhow::Result<R> {
+        let w = self.db.begin_write().context("begin write transaction")?;
+        let mut txn = Txn { w };
+        let out = f(&mut txn)?;
+        txn.w.commit().context("commit")?;
+        Ok(out)
+    }
+
+    /// Like `write`, without waiting for the disk: for bulk loads (a benchmark's fixture), where a
+    /// crash may lose the batch. A later durable commit makes it durable.
+    pub fn write_unsynced<R>(
+        &self,
+        f: impl FnOnce(&mut Txn) -> anyhow::Result<R>,
+    ) -> anyhow::Result<R> {
+        let mut w = self.db.begin_write().context("begin write transaction")?;
+        w.set_durability(redb::Durability::None)?;
+        let mut txn = Txn { w };
+        let out = f(&mut txn)?;
+        txn.w.commit().context("commit")?;
+        Ok(out)
+    }
+
+    /// A person's state as last committed (default when unknown or undecodable).
+    pub fn user(&self, who: &Recipient) -> anyhow::Result<UserState> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(USERS)?;
+        let key = keys::recipient(who);
+        Ok(t.get(key.as_slice())?
+            .and_then(|v| decode_or_log("users", &key, v.value()))
+            .unwrap_or_default())
+    }
+
+    /// A person's state and the value a counter would hand out next, from one snapshot.
+    pub fn user_and_next_id(
+        &self,
+        who: &Recipient,
+        counter: &str,
+    ) -> anyhow::Result<(UserState, u64)> {
+        let r = self.db.begin_read()?;
+        let key = keys::recipient(who);
+        let state = r
+            .open_table(USERS)?
+            .get(key.as_slice())?
+            .and_then(|v| decode_or_log("users", &key, v.value()))
+            .unwrap_or_default();
+        Ok((state, next_value(&r.open_table(COUNTERS)?, counter)?))
+    }
+
+    /// When the earliest job of `lane` falls due, if any: one lookup, whatever else is pending.
+    pub fn next_job_due(&self, lane: &str) -> anyhow::Result<Option<DateTime<Utc>>> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(JOBS)?;
+        let (start, end) = keys::lane_all(lane);
+        let first = t
+            .range(start.as_slice()..end.as_slice())?
+            .next()
+            .transpose()?;
+        Ok(first
+            .and_then(|(k, _)| keys::due_of(k.value()))
+            .and_then(DateTime::from_timestamp_millis))
+    }
+
+    /// Every pending job of `lane`, earliest first (for tools and tests).
+    pub fn jobs(&self, lane: &str) -> anyhow::Result<Vec<Job>> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(JOBS)?;
+        let (start, end) = keys::lane_all(lane);
+        let mut out = Vec::new();
+        for row in t.range(start.as_slice()..end.as_slice())? {
+            if let Some(job) = keys::parse_job(row?.0.value()) {
+                out.push(job);
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn job_count(&self) -> anyhow::Result<u64> {
+        let r = self.db.begin_read()?;
+        Ok(r.open_table(JOBS)?.len()?)
+    }
+
+    /// How many records of each kind the database holds.
+    pub fn counts(&self) -> anyhow::Result<Counts> {
+        let r = self.db.begin_read()?;
+        Ok(Counts {
+            users: r.open_table(USERS)?.len()?,
+            jobs: r.open_table(JOBS)?.len()?,
+            escalations: r.open_table(ESCALATIONS)?.len()?,
+            outbox: r.open_table(OUTBOX)?.len()?,
+            quarantined: r.open_table(QUARANTINE)?.len()?,
+        })
+    }
+
+    pub fn escalation(&self, reference: &str) -> anyhow::Result<Option<Escalation>> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(ESCALATIONS)?;
+        let key = reference.to_ascii_uppercase();
+        Ok(t.get(key.as_str())?
+            .and_then(|v| decode_or_log("escalations", key.as_bytes(), v.value())))
+    }
+
+    /// Every escalation, oldest first.
+    pub fn escalations(&self) -> anyhow::Result<Vec<Escalation>> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(ESCALATIONS)?;
+        let mut all = Vec::new();
+        for row in t.iter()? {
+            let (k, v) = row?;
+            if let Some(e) =
+                decode_or_log::<Escalation>("escalations", k.value().as_bytes(), v.value())
+            {
+                all.push(e);
+            }
+        }
+        all.sort_by(|a, b| {
+            a.created_at
+                .cmp(&b.created_at)
+                .then(a.reference.cmp(&b.reference))
+        });
+        Ok(all)
+    }
+
+    /// Up to `limit` outbox entries of `lane` due by `now`, earliest first, with their keys.
+    /// An entry that cannot be decoded is set aside (logged with its table and key) so that it
+    /// holds up nothing else.
+    pub fn outbox_due(
+        &self,
+        lane: &str,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> anyhow::Result<Vec<(OutboxKey, Outgoing)>> {
+        let (out, bad) = {
+            let r = self.db.begin_read()?;
+            let t = r.open_table(OUTBOX)?;
+            let (start, end) = keys::lane_until(lane, now.timestamp_millis());
+            let mut out = Vec::new();
+            let mut bad = Vec::new();
+            for row in t.range(start.as_slice()..end.as_slice())? {
+                let (k, v) = row?;
+                match keys::decode::<Outgoing>(v.value()) {
+                    Ok(o) => out.push((k.value().to_vec(), o)),
+                    Err(e) => bad.push((k.value().to_vec(), v.value().to_vec(), e)),
+                }
+                if out.len() >= limit {
+                    break;
+                }
+            }
+            (out, bad)
+        };
+        if !bad.is_empty() {
+            self.write(|txn| {
+                for (key, value, e) in &bad {
+                    txn.quarantine("outbox", key, value, e)?;
+                    txn.w.open_table(OUTBOX)?.remove(key.as_slice())?;
+                }
+                Ok(())
+            })?;
+        }
+        Ok(out)
+    }
+
+    /// When the earliest outbox entry of `lane` is due.
+    pub fn outbox_next_due(&self, lane: &str) -> anyhow::Result<Option<DateTime<Utc>>> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(OUTBOX)?;
+        let (start, end) = keys::lane_all(lane);
+        let first = t
+            .range(start.as_slice()..end.as_slice())?
+            .next()
+            .transpose()?;
+        Ok(first
+            .and_then(|(k, _)| keys::due_of(k.value()))
+            .and_then(DateTime::from_timestamp_millis))
+    }
+
+    /// Everything waiting in `lane`'s outbox, due or not, earliest first.
+    pub fn outbox(&self, lane: &str) -> anyhow::Result<Vec<Outgoing>> {
+        Ok(self
+            .outbox_due(lane, DateTime::<Utc>::MAX_UTC, usize::MAX)?
+            .into_iter()
+            .map(|(_, o)| o)
+            .collect())
+    }
+
+    pub fn transport_ref(&self, key: &str) -> anyhow::Result<Option<String>> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(TRANSPORT_REFS)?;
+        Ok(t.get(key)?.map(|v| v.value().to_string()))
+    }
+
+    /// The records set aside as undecodable: (table/key, size in bytes).
+    pub fn quarantined(&self) -> anyhow::Result<Vec<(String, usize)>> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(QUARANTINE)?;
+        let mut out = Vec::new();
+        for row in t.iter()? {
+            let (k, v) = row?;
+            out.push((k.value().to_string(), v.value().len()));
+        }
+        Ok(out)
+    }
+}
+
+/// One open write transaction. Dropping it without `Store::write` finishing aborts it.
+pub struct Txn {
+    w: WriteTransaction,
+}
+
+impl Txn {
+    /// A person's state as this transaction sees it. A record that cannot be decoded is set
+    /// aside and the person starts afresh.
+    pub fn user(&mut self, who: &Recipient) -> anyhow::Result<UserState> {
+        let key = keys::recipient(who);
+        let raw = {
+            let t = self.w.open_table(USERS)?;
+            t.get(key.as_slice())?.map(|v| v.value().to_vec())
+        };
+        let Some(raw) = raw else {
+            return Ok(UserState::default());
+        };
+        match keys::decode(&raw) {
+            Ok(s) => Ok(s),
+            Err(e) => {
+                self.quarantine("users", &key, &raw, &e)?;
+                self.w.open_table(USERS)?.remove(key.as_slice())?;
+                Ok(UserState::default())
+            }
+        }
+    }
+
+    pub fn put_user(&mut self, who: &Recipient, state: &UserState) -> anyhow::Result<()> {
+        let mut t = self.w.open_table(USERS)?;
+        let key = keys::recipient(who);
+        if state.is_empty() {
+            t.remove(key.as_slice())?;
+        } else {
+            t.insert(key.as_slice(), keys::encode(state)?.as_slice())?;
+        }
+        Ok(())
+    }
+
+    /// Next value of a named counter (starts at 1).
+    pub fn next_id(&mut self, counter: &str) -> anyhow::Result<u64> {
+        let mut t = self.w.open_table(COUNTERS)?;
+        let next = next_value(&t, counter)?;
+        t.insert(counter, next)?;
+        Ok(next)
+    }
+
+    /// Value the counter would hand out next, without taking it.
+    pub fn peek_id(&self, counter: &str) -> anyhow::Result<u64> {
+        next_value(&self.w.open_table(COUNTERS)?, counter)
+    }
+
+    pub fn schedule(&mut self, lane: &str, job: &Job) -> anyhow::Result<()> {
+        self.w
+            .open_table(JOBS)?
+            .insert(keys::job(lane, job).as_slice(), ())?;
+        Ok(())
+    }
+
+    pub fn cancel(&mut self, lane: &str, who: &Recipient, job: JobRef) -> anyhow::Result<()> {
+        let job = Job::new(who, job.kind, job.due());
+        self.w
+            .open_table(JOBS)?
+            .remove(keys::job(lane, &job).as_slice())?;
+        Ok(())
+    }
+
+    /// Removes and returns up to `limit` of `lane`'s jobs due at or before `now`, earliest first.
+    /// Only `lane`'s part of the table is read.
+    pub fn take_due_jobs(
+        &mut self,
+        lane: &str,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> anyhow::Result<Vec<Job>> {
+        let mut t = self.w.open_table(JOBS)?;
+        let (start, end) = keys::lane_until(lane, now.timestamp_millis());
+        let mut taken = Vec::new();
+        for row in t.range(start.as_slice()..end.as_slice())? {
+            if taken.len() == limit {
+                break;
+            }
+            taken.push(row?.0.value().to_vec());
+        }
+        let mut jobs = Vec::with_capacity(taken.len());
+        for key in taken {
+            t.remove(key.as_slice())?;
+            match keys::parse_job(&key) {
+                Some(job) => jobs.push(job),
+                None => {
+                    let e = anyhow::anyhow!("unreadable job key");
+                    drop(t);
+                    self.quarantine("jobs", &key, &[], &e)?;
+                    t = self.w.open_table(JOBS)?;
+                }
+            }
+        }
+        Ok(jobs)
+    }
+
+    pub fn escalation(&self, reference: &str) -> anyhow::Result<Option<Escalation>> {
+        let t = self.w.open_table(ESCALATIONS)?;
+        let key = reference.to_ascii_uppercase();
+        let v = t.get(key.as_str())?;
+        v.map(|v| keys::decode(v.value()))
+            .transpose()
+            .with_context(|| format!("escalations/{key}"))
+    }
+
+    pub fn put_escalation(&mut self, e: &Escalation) -> anyhow::Result<()> {
+        self.w
+            .open_table(ESCALATIONS)?
+            .insert(e.reference.as_str(), keys::encode(e)?.as_slice())?;
+        Ok(())
+    }
+
+    /// Queues `entry` in `lane`'s outbox, due at `due`.
+    pub fn enqueue(
+        &mut self,
+        lane: &str,
+        entry: &Outgoing,
+        due: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        let id = self.next_id("outbox")?;
+        self.w.open_table(OUTBOX)?.insert(
+            keys::outbox(lane, due.timestamp_millis(), id).as_slice(),
+            keys::encode(entry)?.as_slice(),
+        )?;
+        Ok(())
+    }
+
+    /// Takes up to `limit` of `lane`'s entries due by `now` for delivery: each is moved to `until`,
+    /// so no other process delivers it meanwhile and, if this one dies, it falls due again then.
+    /// Returns the entries with their new keys. An entry that cannot be decoded is set aside.
+    pub fn lease_due(
+        &mut self,
+        lane: &str,
+        now: DateTime<Utc>,
+        limit: usize,
+        until: DateTime<Utc>,
+    ) -> anyhow::Result<Vec<(OutboxKey, Outgoing)>> {
+        let rows: Vec<(Vec<u8>, Vec<u8>)> = {
+            let t = self.w.open_table(OUTBOX)?;
+            let (start, end) = keys::lane_until(lane, now.timestamp_millis());
+            let mut rows = Vec::new();
+            for row in t.range(start.as_slice()..end.as_slice())? {
+                let (k, v) = row?;
+                rows.push((k.value().to_vec(), v.value().to_vec()));
+                if rows.len() >= limit {
+                    break;
+                }
+            }
+            rows
+        };
+        let mut out = Vec::with_capacity(rows.len());
+        for (key, value) in rows {
+            self.w.open_table(OUTBOX)?.remove(key.as_slice())?;
+            match keys::decode::<Outgoing>(&value) {
+                Ok(entry) => {
+                    let id = keys::outbox_id(&key).context("outbox key")?;
+                    let leased = keys::outbox(lane, until.timestamp_millis(), id);
+                    self.w
+                        .open_table(OUTBOX)?
+                        .insert(leased.as_slice(), value.as_slice())?;
+                    out.push((leased, entry));
+                }
+                Err(e) => self.quarantine("outbox", &key, &value, &e)?,
+            }
+        }
+        Ok(out)
+    }
+
+    /// Removes an outbox entry: handed over, or given up.
+    pub fn outbox_done(&mut self, key: &[u8]) -> anyhow::Result<()> {
+        self.w.open_table(OUTBOX)?.remove(key)?;
+        Ok(())
+    }
+
+    /// Moves an outbox entry to `at` with its bookkeeping updated (a failed attempt).
+    pub fn outbox_retry(
+        &mut self,
+        lane: &str,
+        key: &[u8],
+        at: DateTime<Utc>,
+        entry: &Outgoing,
+    ) -> anyhow::Result<()> {
+        let id = keys::outbox_id(key).context("outbox key")?;
+        let mut t = self.w.open_table(OUTBOX)?;
+        t.remove(key)?;
+        t.insert(
+            keys::outbox(lane, at.timestamp_millis(), id).as_slice(),
+            keys::encode(entry)?.as_slice(),
+        )?;
+        Ok(())
+    }
+
+    /// Removes `lane`'s outbox entries that `drop` picks; returns how many.
+    pub fn outbox_remove_where(
+        &mut self,
+        lane: &str,
+        drop: impl Fn(&Outgoing) -> bool,
+    ) -> anyhow::Result<usize> {
+        let mut t = self.w.open_table(OUTBOX)?;
+        let (start, end) = keys::lane_all(lane);
+        let mut doomed = Vec::new();
+        for row in t.range(start.as_slice()..end.as_slice())? {
+            let (k, v) = row?;
+            if keys::decode::<Outgoing>(v.value()).is_ok_and(|o| drop(&o)) {
+                doomed.push(k.value().to_vec());
+            }
+        }
+        for k in &doomed {
+            t.remove(k.as_slice())?;
+        }
+        Ok(doomed.len())
+    }
+
+    /// Records an event id; false when it was already seen (the caller must not handle it again).
+    pub fn first_sighting(&mut self, event: &str, now: DateTime<Utc>) -> anyhow::Result<bool> {
+        let mut t = self.w.open_table(SEEN)?;
+        if t.get(event)?.is_some() {
+            return Ok(false);
+        }
+        t.insert(event, now.timestamp_millis())?;
+        Ok(true)
+    }
+
+    /// Forgets event ids older than `before` (duplicates come within seconds or minutes).
+    pub fn forget_events_before(&mut self, before: DateTime<Utc>) -> anyhow::Result<()> {
+        let cutoff = before.timestamp_millis();
+        self.w.open_table(SEEN)?.retain(|_, at| at >= cutoff)?;
+        Ok(())
+    }
+
+    pub fn transport_ref(&self, key: &str) -> anyhow::Result<Option<String>> {
+        let t = self.w.open_table(TRANSPORT_REFS)?;
+        Ok(t.get(key)?.map(|v| v.value().to_string()))
+    }
+
+    pub fn set_transport_ref(&mut self, key: &str, value: &str) -> anyhow::Result<()> {
+        self.w.open_table(TRANSPORT_REFS)?.insert(key, value)?;
+        Ok(())
+    }
+
+    /// Erases what is stored about `who`: their state, their jobs in `lane`, their escalations
+    /// and what is queued for them. Returns the references of the escalations removed.
+    pub fn erase_user(&mut self, who: &Recipient, lane: &str) -> anyhow::Result<Vec<String>> {
+        let state = self.user(who)?;
+        for j in &state.jobs {
+            self.cancel(lane, who, *j)?;
+        }
+        self.w
+            .open_table(USERS)?
+            .remove(keys::recipient(who).as_slice())?;
+        let mut refs = Vec::new();
+        {
+            let t = self.w.open_table(ESCALATIONS)?;
+            for row in t.iter()? {
+                let (k, v) = row?;
+                if keys::decode::<Escalation>(v.value()).is_ok_and(|e| e.user == *who) {
+                    refs.push(k.value().to_string());
+                }
+            }
+        }
+        for r in &refs {
+            self.w.open_table(ESCALATIONS)?.remove(r.as_str())?;
+        }
+        self.outbox_remove_where(lane, |o| o.to == *who)?;
+        Ok(refs)
+    }
+
+    /// Sets a record aside that cannot be decoded, and logs where it was.
+    fn quarantine(
+        &mut self,
+        table: &str,
+        key: &[u8],
+        value: &[u8],
+        e: &anyhow::Error,
+    ) -> anyhow::Result<()> {
+        let name = format!("{table}/{}", keys::hex(key));
+        tracing::error!(table, key = %keys::hex(key), error = %format!("{e:#}"), "a record could not be decoded; it was set aside in the quarantine table");
+        self.w
+            .open_table(QUARANTINE)?
+            .insert(name.as_str(), value)?;
+        Ok(())
+    }
+}
+
+/// The value `counter` hands out next (1 for a counter never used).
+fn next_value(t: &impl ReadableTable<&'static str, u64>, counter: &str) -> anyhow::Result<u64> {
+    Ok(t.get(counter)?.map_or(0, |v| v.value()) + 1)
+}
+
+/// Decodes a record read outside a write transaction; one that cannot be decoded is logged with
+/// its table and key and read as missing (the next write transaction that meets it sets it aside).
+fn decode_or_log<T: DeserializeOwned>(table: &str, key: &[u8], bytes: &[u8]) -> Option<T> {
+    match keys::decode(bytes) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            tracing::error!(table, key = %keys::hex(key), error = %format!("{e:#}"), "a record could not be decoded");
+            None
+        }
+    }
+}

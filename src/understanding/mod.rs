@@ -1,0 +1,9 @@
+//! Reading a message: intents and the guide's content loaded from files, cleaning and redaction,
+//! time expressions and the classifier. Pure functions of the text and the loaded content.
+
+pub mod classifier;
+pub mod content;
+pub mod intents;
+pub mod privacy;
+pub mod text;
+pub mod timeexpr;

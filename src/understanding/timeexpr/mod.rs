@@ -1,0 +1,102 @@
+//! Finds when staff say something happened ("I submitted it at 9am", "20 mins ago", "last
+//! night at 11") and formats clock times for the bot's replies, so the bot can work out how long
+//! ago something was done without asking again. It never reads the system clock (`now` is always
+//! passed in, which keeps results reproducible and testable), never returns a moment in the
+//! future from [`find_past_time`], never panics on any text, and answers `None` rather than guess
+//! when a message is vague ("yesterday"), out of range ("a week ago") or names a date it cannot
+//! resolve ("on 12/11 at 9am").
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+
+use patterns::{FIND_RE, worth_scanning};
+use resolve::{Ctx, Outcome};
+
+pub use format::{format_clock, parse_duration};
+pub(crate) use words::number_word;
+
+mod format;
+mod patterns;
+mod resolve;
+mod words;
+
+#[cfg(test)]
+mod tests;
+
+/// A moment mentioned in a message, resolved against `now` in the zone `tz`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimeMention {
+    pub at: DateTime<Utc>,
+    /// byte range of the expression in the input text
+    pub span: std::ops::Range<usize>,
+    /// the words matched, e.g. "3 hours ago"
+    pub text: String,
+}
+
+/// Finds the first time expression in `text` that refers to a moment in the past or now, as staff use when
+/// reporting when something happened ("I submitted it at 9am"). Returns None when there is none.
+///
+/// Choices, so that callers know what to expect:
+/// - A clock time with no day ("at 9pm", "21:30", "at 9") is the most recent such local time
+///   that is not in the future; a bare hour is read as both am and pm and the later past one
+///   wins. A two-digit hour with a leading zero ("at 09") is taken as 24-hour.
+/// - With a past day ("yesterday at 8", "on Monday at 3") a bare hour follows the working day:
+///   7–11 morning, 12 noon, 1–6 afternoon. "this morning" means am, "this afternoon/evening" pm,
+///   "last night"/"tonight" 6–11 pm and 12–5 in the early hours after it. "today at 9" takes
+///   the most recent of 09:00 and 21:00 today. Weekdays are the most recent such day, today
+///   included unless the time has not come yet ("last Monday" never means today).
+/// - Day parts alone: "this morning" 09:00, "this afternoon" 14:00, "this evening"/"tonight"
+///   19:00, "last night" 22:00 yesterday, "yesterday morning/afternoon/evening" the same hours
+///   yesterday. If that hour is still to come but the part has begun (morning from 00:00,
+///   afternoon from 12:00, evening from 17:00) the answer is `now`, because the event cannot be
+///   later than now; a part that has not begun is the future and is skipped. A day alone
+///   ("yesterday", "today", "on Monday") is too vague and gives nothing.
+/// - Relative: "3 hours ago", "an hour and a half ago", "2h30m ago". "a few" is 5 for seconds
+///   and minutes and 3 for hours and days (a bare "minutes ago" counts as a few), "a couple" is
+///   2; anything over 72 hours is rejected.
+///   "just now" and "a moment ago" are `now`.
+/// - Local times are in `tz`. A local time skipped by a clock change (01:30 on the spring-forward
+///   day in London) is moved forward by the gap (01:30 GMT = 02:30 BST); a repeated one (01:30
+///   on the fall-back day) is the earlier instant, and if even that is in the future the
+///   expression counts as future like any other.
+/// - Future references ("tomorrow at 9", "at 9 tonight" said at 15:00, "next Monday") are
+///   skipped together with the time inside them, and the search goes on after them.
+/// - Numbers must look like times: a lone number needs "at"/"@" ("at 9"), or a day and a word
+///   such as "around" ("yesterday around 4"); "9.30", "half 9" and "10 to 9" need any such word
+///   or a day. A number is refused when the next word makes it a count ("at 3 attempts"), when
+///   it is glued to other digits ("9.5", "2130"), when it is part of a range ("7am to 7pm"),
+///   a deadline ("by 5pm", "the deadline is 5pm"), or next to a date or repeat we cannot
+///   resolve ("on 12/11 at 9", "5th Jan at 9am", "every day at 9").
+/// - `span` and `text` cover the whole expression, including a leading "at" and, for "yesterday
+///   I sent it at 9", the words between the day and the time.
+pub fn find_past_time(text: &str, now: DateTime<Utc>, tz: Tz) -> Option<TimeMention> {
+    if !worth_scanning(text) {
+        return None;
+    }
+    let ctx = Ctx::new(now, tz)?;
+    let mut pos = 0;
+    while pos <= text.len() {
+        let whole = FIND_RE.find_at(text, pos)?;
+        match ctx.evaluate(text, whole.range()) {
+            Outcome::Found(at) => {
+                return Some(TimeMention {
+                    at,
+                    span: whole.range(),
+                    text: whole.as_str().to_owned(),
+                });
+            }
+            // A future or vague phrase also hides any time inside it ("tomorrow at 9").
+            Outcome::Skip => pos = whole.end().max(next_char(text, whole.start())),
+            // A rejected match may still contain a real one, so move on by a single character.
+            Outcome::Invalid => pos = next_char(text, whole.start()),
+        }
+    }
+    None
+}
+
+fn next_char(text: &str, at: usize) -> usize {
+    at + text
+        .get(at..)
+        .and_then(|s| s.chars().next())
+        .map_or(1, char::len_utf8)
+}
