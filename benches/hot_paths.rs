@@ -1,6 +1,7 @@
-//! Benchmarks of the hot paths, with the targets: classifying one message (< 10 µs),
-//! handling one message end to end with its durable redb commit (< 2 ms), start-up (< 200 ms),
-//! and scheduling then claiming 100,000 reminders. Run with `cargo bench`.
+//! Benchmarks of the hot paths, with the issues' targets: classifying one message (< 10 µs),
+//! handling one message end to end with its durable redb commit (< 2 ms), start-up, and
+//! scheduling then claiming 100,000 jobs. Run with `cargo bench --bench hot_paths`; the job
+//! queue at a million users is `benches/job_queue_scale.rs`.
 
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
@@ -9,8 +10,8 @@ use chrono::{DateTime, Duration, Utc};
 use divan::Bencher;
 use esrbot::config::Config;
 use esrbot::core::engine::Engine;
-use esrbot::core::records::{Audience, Reminder, ReminderKind};
-use esrbot::service::{Bot, load_engine};
+use esrbot::core::records::{Job, JobKind, Recipient};
+use esrbot::service::{Routing, Service, load_engine};
 use esrbot::store::Store;
 
 fn main() {
@@ -45,20 +46,20 @@ fn classify_one_message(msg: &str) {
     divan::black_box(e.classifier().classify(divan::black_box(msg)));
 }
 
-/// A message that changes state (a lockout: state, reminder and purge entry) committed durably.
+/// A message that changes state (a lockout: state and its lock-end job) committed durably.
 #[divan::bench(sample_count = 200)]
 fn handle_message_with_durable_commit(b: Bencher) {
     let dir = tempfile::tempdir().unwrap();
-    let bot = Bot {
-        engine: engine(),
-        store: Store::open(&dir.path().join("bench.redb")).unwrap(),
-        support_channel: None,
-    };
+    let bot = Service::new(
+        engine(),
+        Store::open(&dir.path().join("bench.redb")).unwrap(),
+        Routing::default(),
+    );
     let mut i = 0u64;
     b.bench_local(|| {
         i += 1;
         bot.handle(
-            &format!("bench:{i}"),
+            format!("bench:{i}"),
             Some("Bench"),
             "I'm locked out of ESR",
             t0(),
@@ -71,11 +72,11 @@ fn handle_message_with_durable_commit(b: Bencher) {
 #[divan::bench(sample_count = 200)]
 fn handle_question_read_only(b: Bencher) {
     let dir = tempfile::tempdir().unwrap();
-    let bot = Bot {
-        engine: engine(),
-        store: Store::open(&dir.path().join("bench.redb")).unwrap(),
-        support_channel: None,
-    };
+    let bot = Service::new(
+        engine(),
+        Store::open(&dir.path().join("bench.redb")).unwrap(),
+        Routing::default(),
+    );
     b.bench_local(|| {
         bot.handle("bench:q", None, "how do I reset my esr password", t0())
             .unwrap()
@@ -95,10 +96,10 @@ fn start_up(b: Bencher) {
     });
 }
 
-/// Schedule 100,000 reminders (one transaction), then claim them all in batches of 500 as the
-/// dispatcher does.
+/// Schedule 100,000 jobs for 5,000 people (one transaction), then claim them all in batches of
+/// 1,000 as the dispatcher does.
 #[divan::bench(sample_count = 3)]
-fn schedule_and_claim_100k_reminders(b: Bencher) {
+fn schedule_and_claim_100k_jobs(b: Bencher) {
     b.with_inputs(|| {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("r.redb")).unwrap();
@@ -108,13 +109,11 @@ fn schedule_and_claim_100k_reminders(b: Bencher) {
         store
             .write(|t| {
                 for i in 0..100_000i64 {
-                    t.schedule(&Reminder {
-                        user: format!("u:{}", i % 5000),
-                        kind: ReminderKind::LockOver,
-                        due: t0() + Duration::seconds(i),
-                        about: None,
-                        text: None,
-                    })?;
+                    let who = Recipient::new("u", &(i % 5000).to_string());
+                    t.schedule(
+                        "u",
+                        &Job::new(&who, JobKind::LockOver, t0() + Duration::seconds(i)),
+                    )?;
                 }
                 Ok(())
             })
@@ -123,7 +122,7 @@ fn schedule_and_claim_100k_reminders(b: Bencher) {
         let mut claimed = 0;
         loop {
             let n = store
-                .write(|t| Ok(t.take_due(end, 500, Audience::Everyone)?.len()))
+                .write(|t| Ok(t.take_due_jobs("u", end, 1000)?.len()))
                 .unwrap();
             if n == 0 {
                 break;

@@ -27,7 +27,7 @@ fn odd_messages_get_a_reply() {
     ];
     for (i, text) in cases.iter().enumerate() {
         let r = bot
-            .handle(&format!("u:{i}"), Some("Test"), text, at(NOW))
+            .handle(format!("u:{i}"), Some("Test"), text, at(NOW))
             .unwrap_or_else(|e| panic!("case {i} failed: {e:#}"));
         assert!(!r.text.trim().is_empty(), "case {i}: empty reply");
         assert!(

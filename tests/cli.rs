@@ -170,11 +170,14 @@ fn crossval_scores_every_example_once_and_checks_its_folds() {
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).expect("one JSON object");
     // Every training example is held out exactly once.
-    let examples: usize = esrbot::understanding::intents::load_dir(&root().join("intents"))
-        .unwrap()
-        .iter()
-        .map(|i| i.examples.len())
-        .sum();
+    let examples: usize = esrbot::understanding::intents::load_dir(
+        &root().join("intents"),
+        &esrbot::service::required_intents(),
+    )
+    .unwrap()
+    .iter()
+    .map(|i| i.examples.len())
+    .sum();
     assert_eq!(v["n"].as_u64(), Some(examples as u64));
     let accuracy = v["accuracy"].as_f64().unwrap();
     assert!(accuracy > 0.5 && accuracy < 1.0, "{accuracy}");

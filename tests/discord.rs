@@ -2,14 +2,14 @@
 //! channel mentions moved to DMs, reminders as DMs, the support channel's escalation posts and
 //! buttons, role checks, duplicate events, closed DMs, secrets in channels and a dropped gateway.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
+use esrbot::clock::ManualClock;
 use esrbot::config::Config;
 use esrbot::core::records::EscalationStatus;
-use esrbot::service::Bot;
-use esrbot::service::jobs::Clock;
+use esrbot::service::Service;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
@@ -22,25 +22,10 @@ const CHANNEL: u64 = 20;
 const SUPPORT_CHANNEL: u64 = 4000;
 const SUPPORT_ROLE: u64 = 777;
 
-/// A clock the test moves by hand.
-struct TestClock(Mutex<DateTime<Utc>>);
-
-impl Clock for TestClock {
-    fn now(&self) -> DateTime<Utc> {
-        *self.0.lock().unwrap()
-    }
-}
-
-impl TestClock {
-    fn advance(&self, d: chrono::Duration) {
-        *self.0.lock().unwrap() += d;
-    }
-}
-
 struct Running {
     fake: FakeDiscord,
-    bot: Arc<Bot>,
-    clock: Arc<TestClock>,
+    bot: Arc<Service>,
+    clock: Arc<ManualClock>,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
     _dir: tempfile::TempDir,
@@ -69,8 +54,8 @@ async fn start(extra: &[(&str, &str)]) -> Running {
     ];
     env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let config = Config::load(&root().join("config.toml"), true, env).unwrap();
-    let bot = Arc::new(Bot::open(engine(), &config).unwrap());
-    let clock = Arc::new(TestClock(Mutex::new(Utc::now())));
+    let bot = Arc::new(Service::open(engine(), &config).unwrap());
+    let clock = Arc::new(ManualClock::new(Utc::now()));
     let (stop, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(esrbot::transports::discord::run(
         config,
@@ -173,7 +158,7 @@ async fn a_dm_question_gets_the_right_answer_with_a_button() {
     assert!(
         r.bot
             .store
-            .user("discord:500")
+            .user(&"discord:500".into())
             .unwrap()
             .link_valid_until
             .is_some()
@@ -224,6 +209,7 @@ async fn a_lockout_ends_with_a_dm_when_the_time_comes() {
     assert!(content(&reply).contains("12 hours"));
     r.clock
         .advance(chrono::Duration::hours(12) + chrono::Duration::seconds(1));
+    r.bot.nudge();
     let notice = r.posted(dm_channel_of(502)).await;
     assert!(content(&notice).contains("lock is over"), "{notice}");
     r.stop().await;
@@ -319,7 +305,14 @@ async fn the_same_event_delivered_twice_is_handled_once() {
         ),
         1
     );
-    assert_eq!(r.bot.store.user("discord:504").unwrap().failed_attempts, 2);
+    assert_eq!(
+        r.bot
+            .store
+            .user(&"discord:504".into())
+            .unwrap()
+            .failed_attempts,
+        2
+    );
     r.stop().await;
 }
 
@@ -473,8 +466,11 @@ async fn slash_commands_answer_ephemerally_and_support_lists_are_role_checked() 
     );
     r.fake.push_dispatch("INTERACTION_CREATE", confirm).await;
     assert!(content(&r.callback(94).await["data"]).contains("erased"));
-    assert_eq!(r.bot.store.user("discord:507").unwrap(), Default::default());
-    assert_eq!(r.bot.store.reminder_count().unwrap(), 0);
+    assert_eq!(
+        r.bot.store.user(&"discord:507".into()).unwrap(),
+        Default::default()
+    );
+    assert_eq!(r.bot.store.job_count().unwrap(), 0);
     // The commands were registered in the configured server.
     assert!(
         r.fake

@@ -9,14 +9,17 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use esrbot::clock::SystemClock;
 use esrbot::config::Config;
-use esrbot::core::records::{EscalationStatus, MailState, SUPPORT_TEAM};
-use esrbot::service::Bot;
-use esrbot::service::jobs::SystemClock;
-use esrbot::service::outbox::{self, Sender};
+use esrbot::core::escalation::Action;
+use esrbot::core::records::{EscalationStatus, Recipient};
+use esrbot::service::SUPPORT_LANE;
+use esrbot::service::Service;
+use esrbot::service::outbox;
+use esrbot::service::queue::{MailState, mail_status};
 use esrbot::store::Store;
-use esrbot::transports::mail::{Mailer, Settings, escalation_message};
-use tokio::sync::{Notify, oneshot};
+use esrbot::transports::mail::{MailDelivery, Mailer, Settings, escalation_message, runner};
+use tokio::sync::oneshot;
 
 use super::support::smtp_server::{TestSmtp, TestSmtpOptions};
 use super::{engine, root, temp_db};
@@ -44,7 +47,7 @@ fn config_with(env: Vec<(String, String)>) -> Config {
 }
 
 /// The e-mail-change dialogue; returns the reference the bot gave.
-fn email_change(bot: &Bot, user: &str, name: &str, address: &str) -> String {
+fn email_change(bot: &Service, user: &str, name: &str, address: &str) -> String {
     let now = Utc::now();
     bot.handle(
         user,
@@ -75,16 +78,15 @@ impl Running {
     }
 }
 
-fn start_sender(bot: Arc<Bot>, config: &Config, password: Option<String>) -> Running {
+fn start_sender(bot: Arc<Service>, config: &Config, password: Option<String>) -> Running {
     let settings = Settings::from_config(config, password).unwrap();
-    let sender = Sender::from_config(config, Mailer::new(&settings).unwrap());
+    let mailer = Mailer::new(&settings).unwrap();
     let (tx, rx) = oneshot::channel();
     let task = tokio::spawn(outbox::run(
         bot,
-        sender,
         Arc::new(SystemClock),
-        Arc::new(Notify::new()),
-        Arc::new(Notify::new()),
+        runner(config),
+        MailDelivery { mailer },
         async {
             let _ = rx.await;
         },
@@ -93,6 +95,16 @@ fn start_sender(bot: Arc<Bot>, config: &Config, password: Option<String>) -> Run
         stop: Some(tx),
         task,
     }
+}
+
+/// What waits in `lane`'s outbox: (recipient, text).
+fn queued(bot: &Service, lane: &str) -> Vec<(String, String)> {
+    bot.store
+        .outbox(lane)
+        .unwrap()
+        .iter()
+        .map(|o| (o.to.to_string(), o.text().unwrap_or_default().to_string()))
+        .collect()
 }
 
 async fn wait_until(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {
@@ -117,7 +129,7 @@ async fn the_email_arrives_with_headers_and_body_and_the_staff_member_is_told() 
     let smtp = TestSmtp::start(TestSmtpOptions::default()).await;
     let (_dir, db) = temp_db();
     let config = config_with(mail_env(&db, smtp.port()));
-    let bot = Arc::new(Bot::open(engine(), &config).unwrap());
+    let bot = Arc::new(Service::open(engine(), &config).unwrap());
     let reference = email_change(&bot, "chat:kim", "Kim Patel", "kim.patel3@nhs.net");
     assert_eq!(reference, "ESC-00001");
     let sender = start_sender(bot.clone(), &config, None);
@@ -156,14 +168,14 @@ async fn the_email_arrives_with_headers_and_body_and_the_staff_member_is_told() 
     let e = bot.store.escalation("ESC-00001").unwrap().unwrap();
     assert_eq!(e.status, EscalationStatus::Sent);
     assert!(matches!(
-        bot.store.mail_job("ESC-00001").unwrap().unwrap().state,
+        mail_status(&bot.store, "ESC-00001").unwrap().unwrap().state,
         MailState::Accepted { .. }
     ));
-    let notes = bot.deliver_due(Utc::now(), 10).unwrap();
+    let notes = queued(&bot, &bot.lane(&Recipient::from("chat:kim")));
     assert!(
-        notes.iter().any(|n| n.user == "chat:kim"
-            && n.text.contains("passed on")
-            && n.text.contains("ESC-00001")),
+        notes.iter().any(|(to, text)| to == "chat:kim"
+            && text.contains("passed on")
+            && text.contains("ESC-00001")),
         "{notes:?}"
     );
 }
@@ -185,7 +197,7 @@ async fn starttls_and_auth_are_used_when_configured() {
         ("ESRBOT_MAIL_ACCEPT_INVALID_CERTS".into(), "true".into()),
     ]);
     let config = config_with(env);
-    let bot = Arc::new(Bot::open(engine(), &config).unwrap());
+    let bot = Arc::new(Service::open(engine(), &config).unwrap());
     email_change(&bot, "chat:lee", "Lee", "lee.m@nhs.net");
     let sender = start_sender(bot.clone(), &config, Some("s3cret-from-env".into()));
     wait_until("the e-mail", 10, || smtp.messages().len() == 1).await;
@@ -200,14 +212,18 @@ async fn a_relay_that_is_down_gets_the_email_once_it_comes_up() {
     let port = free_port();
     let (_dir, db) = temp_db();
     let config = config_with(mail_env(&db, port));
-    let bot = Arc::new(Bot::open(engine(), &config).unwrap());
+    let bot = Arc::new(Service::open(engine(), &config).unwrap());
     email_change(&bot, "chat:ash", "Ash", "ash.k@nhs.net");
     let sender = start_sender(bot.clone(), &config, None);
     wait_until("a failed attempt", 10, || {
-        bot.store.mail_job("ESC-00001").unwrap().unwrap().attempts >= 1
+        mail_status(&bot.store, "ESC-00001")
+            .unwrap()
+            .unwrap()
+            .attempts
+            >= 1
     })
     .await;
-    let job = bot.store.mail_job("ESC-00001").unwrap().unwrap();
+    let job = mail_status(&bot.store, "ESC-00001").unwrap().unwrap();
     assert_eq!(
         job.state,
         MailState::Queued,
@@ -238,7 +254,7 @@ async fn a_refused_email_fails_tells_the_support_team_and_can_be_retried() {
     .await;
     let (_dir, db) = temp_db();
     let config = config_with(mail_env(&db, smtp.port()));
-    let bot = Arc::new(Bot::open(engine(), &config).unwrap());
+    let bot = Arc::new(Service::open(engine(), &config).unwrap());
     email_change(&bot, "chat:jo", "Jo", "jo.r@nhs.net");
     let sender = start_sender(bot.clone(), &config, None);
     wait_until("the failure", 10, || {
@@ -246,11 +262,13 @@ async fn a_refused_email_fails_tells_the_support_team_and_can_be_retried() {
     })
     .await;
     sender.stop().await;
-    let notes = bot.deliver_due(Utc::now(), 10).unwrap();
+    let notes = queued(&bot, SUPPORT_LANE);
     assert!(
-        notes.iter().any(|n| n.user == SUPPORT_TEAM
-            && n.text.contains("ESC-00001")
-            && n.text.contains("554")),
+        notes
+            .iter()
+            .any(|(to, text)| *to == Recipient::support_team().to_string()
+                && text.contains("ESC-00001")
+                && text.contains("554")),
         "{notes:?}"
     );
     let e = bot.store.escalation("ESC-00001").unwrap().unwrap();
@@ -264,13 +282,7 @@ async fn a_refused_email_fails_tells_the_support_team_and_can_be_retried() {
     let good = TestSmtp::start(TestSmtpOptions::default()).await;
     let config = config_with(mail_env(&db, good.port()));
     let r = bot
-        .escalation_action(
-            "ESC-00001",
-            esrbot::service::queue::Action::Retry,
-            "sam",
-            None,
-            Utc::now(),
-        )
+        .escalation_action("ESC-00001", Action::Retry, "sam", None, Utc::now())
         .unwrap()
         .unwrap();
     assert_eq!(r.status, EscalationStatus::Open);
@@ -288,7 +300,7 @@ async fn header_injection_and_odd_names_are_made_safe() {
     let smtp = TestSmtp::start(TestSmtpOptions::default()).await;
     let (_dir, db) = temp_db();
     let config = config_with(mail_env(&db, smtp.port()));
-    let bot = Arc::new(Bot::open(engine(), &config).unwrap());
+    let bot = Arc::new(Service::open(engine(), &config).unwrap());
     let long_name = "Zoë Åsa-Łucja Ní Bhriain ".repeat(12) + "\r\nBcc: attacker@evil.example";
     // An address with a header smuggled in is not accepted as an address.
     bot.handle(
@@ -336,7 +348,7 @@ async fn header_injection_and_odd_names_are_made_safe() {
     );
     // Building a mail from a name with CR/LF never panics and never makes a header.
     let e = bot.store.escalation("ESC-00001").unwrap().unwrap();
-    let mail = escalation_message(&e, chrono_tz::Europe::London);
+    let mail = escalation_message(&e, chrono_tz::Europe::London, engine().content());
     assert!(!mail.subject.contains('\n') && !mail.subject.contains('\r'));
     // A configured address with a line break is refused at start-up.
     let settings = Settings {
@@ -411,8 +423,7 @@ fn assert_sent(db: &Path) {
 /// Reads the database the way an administrator's command would, while the bot has it open.
 fn job_attempts(db: &Path) -> Option<(u32, MailState)> {
     let store = Store::open(db).ok()?;
-    store
-        .mail_job("ESC-00001")
+    mail_status(&store, "ESC-00001")
         .ok()?
         .map(|j| (j.attempts, j.state))
 }

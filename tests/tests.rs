@@ -21,7 +21,7 @@ use std::sync::{Arc, OnceLock};
 use chrono::{DateTime, Utc};
 use esrbot::config::Config;
 use esrbot::core::engine::Engine;
-use esrbot::service::{Bot, load_engine};
+use esrbot::service::{Routing, Service, load_engine};
 use esrbot::store::Store;
 
 pub fn root() -> &'static Path {
@@ -47,12 +47,12 @@ pub fn engine() -> Arc<Engine> {
 }
 
 /// A bot on a database file at `path` (which may already exist).
-pub fn bot_at(path: &Path) -> Bot {
-    Bot {
-        engine: engine(),
-        store: Store::open(path).expect("database opens"),
-        support_channel: None,
-    }
+pub fn bot_at(path: &Path) -> Service {
+    Service::new(
+        engine(),
+        Store::open(path).expect("database opens"),
+        Routing::default(),
+    )
 }
 
 pub fn temp_db() -> (tempfile::TempDir, PathBuf) {

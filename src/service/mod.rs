@@ -234,6 +234,18 @@ impl Service {
         }
     }
 
+    /// Wakes every job dispatcher and outbox runner of this process to look again now: after a
+    /// test moved its clock, or an operator's signal.
+    pub fn nudge(&self) {
+        for wakers in [&self.job_wakers, &self.outbox_wakers] {
+            if let Ok(wakers) = wakers.lock() {
+                for w in wakers.iter() {
+                    w.notify.notify_one();
+                }
+            }
+        }
+    }
+
     /// Runs `f` in one write transaction, then wakes whoever delivers what it added.
     pub fn write<R>(
         &self,

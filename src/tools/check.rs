@@ -18,9 +18,11 @@ pub fn check(config: &Config) -> (Vec<FileProblem>, String) {
         }
     };
     // Check replies against whatever intent files exist, even if some failed to load.
-    let mut ids: Vec<String> = intents.iter().map(|i| i.id.clone()).collect();
-    if ids.is_empty() {
-        ids = required_intents().iter().map(|s| s.to_string()).collect();
+    let mut ids: Vec<String> = intent_files(&config.intents_dir());
+    for id in required_intents() {
+        if !ids.iter().any(|i| i == id) {
+            ids.push(id.to_string());
+        }
     }
     let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
     if let Err(mut p) = Content::load(
@@ -39,4 +41,16 @@ pub fn check(config: &Config) -> (Vec<FileProblem>, String) {
         config.data_dir().join("replies.toml").display()
     );
     (problems, summary)
+}
+
+/// The intent ids the files under `dir` declare by their names.
+fn intent_files(dir: &std::path::Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .filter_map(|p| p.file_stem().and_then(|s| s.to_str()).map(str::to_string))
+        .collect()
 }

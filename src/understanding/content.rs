@@ -234,7 +234,10 @@ impl Content {
                 problems.push(FileProblem::new(
                     &file,
                     line_of(&text, &format!("[intent.{id}]")),
-                    format!("[intent.{id}] answers an intent that has no file under intents/"),
+                    format!(
+                        "required intent `{id}` has no file: [intent.{id}] answers it, but there \
+                         is no intents/{id}.toml"
+                    ),
                 ));
             }
         }
