@@ -1,33 +1,10 @@
 //! The support team's queue from the command line, against the same database while the bot runs.
 
-use std::process::Command;
-use std::time::{Duration, Instant};
-
 use esrbot::core::records::EscalationStatus;
 use esrbot::store::Store;
 
-use super::mail::ChatProcess;
-use super::{root, temp_db};
-
-fn admin(db: &std::path::Path, args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_esrbot"))
-        .args(args)
-        .current_dir(root())
-        .env("ESRBOT_STORAGE_PATH", db)
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.code().unwrap_or(-1), text)
-}
-
-fn wait_for(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !ok() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
+use super::support::process::{ChatProcess, admin, wait_for};
+use super::temp_db;
 
 #[test]
 fn the_queue_is_worked_from_the_command_line_while_the_bot_runs() {

@@ -2,10 +2,10 @@
 //! headers and body, STARTTLS and AUTH, a relay that is down and comes back, giving up and
 //! retrying, header injection, and `kill -9` at the two dangerous moments.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -21,6 +21,7 @@ use esrbot::store::Store;
 use esrbot::transports::mail::{MailDelivery, Mailer, Settings, escalation_message, runner};
 use tokio::sync::oneshot;
 
+use super::support::process::{ChatProcess, free_port, wait_until};
 use super::support::smtp_server::{TestSmtp, TestSmtpOptions};
 use super::{engine, root, temp_db};
 
@@ -105,14 +106,6 @@ fn queued(bot: &Service, lane: &str) -> Vec<(String, String)> {
         .iter()
         .map(|o| (o.to.to_string(), o.text().unwrap_or_default().to_string()))
         .collect()
-}
-
-async fn wait_until(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !ok() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 fn header<'a>(data: &'a str, name: &str) -> Option<&'a str> {
@@ -357,60 +350,6 @@ async fn header_injection_and_odd_names_are_made_safe() {
     };
     let err = Mailer::new(&settings).err().unwrap();
     assert!(err.contains("control characters"), "{err}");
-}
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// `esrbot chat` as a separate process, with its output collected as it comes.
-pub struct ChatProcess {
-    pub child: Child,
-    pub out: Arc<Mutex<String>>,
-}
-
-impl ChatProcess {
-    pub fn start(env: &[(String, String)]) -> ChatProcess {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_esrbot"))
-            .args(["chat", "--user", "kim"])
-            .current_dir(root())
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .env_remove("ESRBOT_FAULT")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let out = Arc::new(Mutex::new(String::new()));
-        let sink = out.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                sink.lock().unwrap().push_str(&(line + "\n"));
-            }
-        });
-        ChatProcess { child, out }
-    }
-
-    pub fn say(&mut self, line: &str) {
-        let stdin = self.child.stdin.as_mut().unwrap();
-        stdin.write_all(format!("{line}\n").as_bytes()).unwrap();
-        stdin.flush().unwrap();
-    }
-
-    pub fn output(&self) -> String {
-        self.out.lock().unwrap().clone()
-    }
-
-    /// SIGKILL: no destructor, no flush, no goodbye.
-    pub fn kill_9(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
 }
 
 /// After a restart, the first escalation's e-mail is recorded as sent.

@@ -6,12 +6,15 @@ mod conversations;
 mod discord;
 mod escalations;
 mod files;
+mod jobs;
 mod mail;
 mod restart;
 mod understanding;
 
 mod support {
     pub mod discord;
+    pub mod fixtures;
+    pub mod process;
     pub mod smtp_server;
 }
 
