@@ -70,7 +70,7 @@ fn eval_prints_the_summary_line_and_json() {
 
 #[test]
 fn test_runs_conversations_and_fails_on_a_wrong_one() {
-    let (code, out, _) = esrbot(&["test", "tests/conversations"]);
+    let (code, out, _) = esrbot(&["test", "tests/conversations/dev"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.trim_end().ends_with(" passed, 0 failed"), "{out}");
     let dir = tempfile::tempdir().unwrap();

@@ -152,9 +152,12 @@ impl Decision {
 }
 
 /// What a due job leads to: what to tell the person (if anything) and the next job of its timer.
+/// The words are chosen when the reminder is shown (`Engine::reminder_text`), so a queued
+/// reminder is a few bytes and follows the content in force when it is delivered.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DueOutcome {
-    pub say: Option<String>,
+    /// The reminder to send: its kind and the time of the timer it is about.
+    pub tell: Option<(JobKind, DateTime<Utc>)>,
     pub next: Vec<Job>,
     /// Jobs the next one replaces (an earlier purge).
     pub cancel: Vec<JobRef>,
@@ -684,7 +687,7 @@ impl Engine {
     /// matter). A job the state no longer lists was replaced or cancelled: it does nothing.
     pub fn on_due(&self, state: &mut UserState, job: &Job, now: DateTime<Utc>) -> DueOutcome {
         let mut out = DueOutcome {
-            say: None,
+            tell: None,
             next: Vec::new(),
             cancel: Vec::new(),
         };
@@ -693,55 +696,40 @@ impl Engine {
             return out;
         };
         state.jobs.remove(at);
-        let reminders_on = !state.reminders_off;
-        let (say, next) = match job.kind {
+        let (tell, next) = match job.kind {
             JobKind::LinkWarning => {
                 let Some(exp) = state.link_valid_until else {
                     return out;
                 };
                 // A warning for a link that has already expired gives way to the expiry notice.
-                let say = (now < exp).then(|| {
-                    self.message(
-                        "reminder_link_warning",
-                        &[("expires_at", self.clock(exp, now))],
-                    )
-                });
-                (say, Some((JobKind::LinkExpired, exp)))
+                let tell = (now < exp).then_some((JobKind::LinkWarning, exp));
+                (tell, Some((JobKind::LinkExpired, exp)))
             }
             JobKind::LinkExpired => {
                 let Some(exp) = state.link_valid_until else {
                     return out;
                 };
-                let say = self.message(
-                    "reminder_link_expired",
-                    &[("expires_at", self.clock(exp, now))],
-                );
                 (
-                    Some(say),
+                    Some((JobKind::LinkExpired, exp)),
                     Some((JobKind::Purge, exp + self.rules.purge_after)),
                 )
             }
             JobKind::LockOver => {
-                let Some(until) = state.locked_until else {
+                // Nothing reads a lock once it has ended: forget it, and the attempts that led to
+                // it, at once (no purge needed).
+                let Some(until) = state.locked_until.take() else {
                     return out;
                 };
                 state.failed_attempts = 0;
                 state.attempts_at = None;
-                let say = self.message(
-                    "reminder_lock_over",
-                    &[("locked_until", self.clock(until, now))],
-                );
-                (
-                    Some(say),
-                    Some((JobKind::Purge, until + self.rules.purge_after)),
-                )
+                (Some((JobKind::LockOver, until)), None)
             }
             JobKind::Purge => {
                 self.purge(state, now);
                 (None, None)
             }
         };
-        out.say = say.filter(|_| reminders_on);
+        out.tell = tell.filter(|_| !state.reminders_off);
         if let Some((kind, due)) = next {
             let existing = state.job(JobKind::Purge).filter(|_| kind == JobKind::Purge);
             if existing.is_none_or(|p| p.due() < due) {
@@ -755,6 +743,25 @@ impl Engine {
             }
         }
         out
+    }
+
+    /// The words of a reminder about the timer ending at `at`, as shown at `now`.
+    pub fn reminder_text(&self, kind: JobKind, at: DateTime<Utc>, now: DateTime<Utc>) -> String {
+        match kind {
+            JobKind::LinkWarning => self.message(
+                "reminder_link_warning",
+                &[("expires_at", self.clock(at, now))],
+            ),
+            JobKind::LinkExpired => self.message(
+                "reminder_link_expired",
+                &[("expires_at", self.clock(at, now))],
+            ),
+            JobKind::LockOver => self.message(
+                "reminder_lock_over",
+                &[("locked_until", self.clock(at, now))],
+            ),
+            JobKind::Purge => String::new(),
+        }
     }
 
     /// Forgets timers that ended at least `purge_after` ago.

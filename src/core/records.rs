@@ -384,6 +384,13 @@ impl Message {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Item {
     Message(Message),
+    /// A reminder about a timer ending at `at` (a link's expiry, a lock's end), worded when it is
+    /// delivered (`Service::message_of`).
+    Reminder {
+        kind: JobKind,
+        #[serde(with = "time::ms")]
+        at: DateTime<Utc>,
+    },
     /// The support team's view of an escalation, rendered from its current record when it is
     /// delivered (a transport may post it once and then edit it in place).
     EscalationCard {
@@ -422,12 +429,17 @@ impl Outgoing {
         Outgoing::new(to, Item::Message(message), now)
     }
 
-    /// The text a person reads, when it is a message.
+    /// The text of a message (not of a reminder, which is worded when delivered).
     pub fn text(&self) -> Option<&str> {
         match &self.item {
             Item::Message(m) => Some(&m.text),
             _ => None,
         }
+    }
+
+    /// Whether a person reads it as a message (a message or a reminder).
+    pub fn is_message(&self) -> bool {
+        matches!(self.item, Item::Message(_) | Item::Reminder { .. })
     }
 }
 

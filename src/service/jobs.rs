@@ -11,16 +11,68 @@ use std::time::Duration as StdDuration;
 use chrono::{DateTime, Utc};
 
 use crate::clock::Clock;
-use crate::core::records::{Message, Outgoing, Reminder};
+use crate::core::records::{Item, Job, JobKind, Outgoing, Reminder};
 use crate::service::{Service, Waker};
+use crate::store::Claimed;
 
-/// How many jobs one transaction claims.
-pub const BATCH: usize = 1000;
+/// How many jobs one transaction claims: large enough that a backlog is not paced by fsync, small
+/// enough that the write lock is held for tens of milliseconds at most.
+pub const BATCH: usize = 5000;
 
 /// Claims up to `limit` jobs of `lanes` due by `now`, runs each (state change, next job of its
-/// timer) and queues what it says for its recipient, all in one transaction per lane. A job whose
-/// next job is already due (a warning found after its link expired) is followed at once. Returns
-/// the reminders queued.
+/// timer) and queues the reminder it gives for its recipient, one transaction per batch. A job
+/// whose next job is already due (a warning found after its link expired) is followed at once.
+/// `told` sees each reminder queued. Returns how many jobs were claimed.
+pub fn claim_due(
+    svc: &Service,
+    lanes: &[String],
+    now: DateTime<Utc>,
+    limit: usize,
+    mut told: impl FnMut(&Job, JobKind, DateTime<Utc>),
+) -> anyhow::Result<usize> {
+    let mut claimed = 0;
+    for lane in lanes {
+        while claimed < limit {
+            if svc.store.next_job_due(lane)?.is_none_or(|t| t > now) {
+                break;
+            }
+            let room = (limit - claimed).min(BATCH);
+            let n = svc.write(|svc, txn, added| {
+                let (mut earliest_next, mut sent) = (None::<i64>, false);
+                let n = txn.claim_due(lane, now, room, |job, state| {
+                    let outcome = svc.engine.on_due(state, job, now);
+                    for next in &outcome.next {
+                        let due = next.due.timestamp_millis();
+                        earliest_next = Some(earliest_next.map_or(due, |e| e.min(due)));
+                    }
+                    // A reminder goes to the job's recipient, whose lane this is.
+                    let send = outcome.tell.map(|(kind, at)| {
+                        told(job, kind, at);
+                        sent = true;
+                        Outgoing::new(job.recipient.clone(), Item::Reminder { kind, at }, now)
+                    });
+                    Claimed {
+                        cancel: outcome.cancel,
+                        schedule: outcome.next,
+                        send,
+                    }
+                })?;
+                if let Some(due) = earliest_next {
+                    added.jobs.push((lane.clone(), due));
+                }
+                if sent {
+                    added.outbox.push((lane.clone(), now.timestamp_millis()));
+                }
+                Ok(n)
+            })?;
+            // Loop again even after a short batch: a claimed job's next job may be due already.
+            claimed += n;
+        }
+    }
+    Ok(claimed)
+}
+
+/// `claim_due`, returning the reminders queued with their words (for tools and tests).
 pub fn run_due(
     svc: &Service,
     lanes: &[String],
@@ -28,54 +80,14 @@ pub fn run_due(
     limit: usize,
 ) -> anyhow::Result<Vec<Reminder>> {
     let mut out = Vec::new();
-    for lane in lanes {
-        if out.len() >= limit {
-            break;
-        }
-        if svc.store.next_job_due(lane)?.is_none_or(|t| t > now) {
-            continue;
-        }
-        let room = limit - out.len();
-        let said = svc.write(|svc, txn, added| {
-            let mut said = Vec::new();
-            let mut claimed = 0;
-            while claimed < room {
-                let due = txn.take_due_jobs(lane, now, (room - claimed).min(BATCH))?;
-                if due.is_empty() {
-                    break;
-                }
-                claimed += due.len();
-                for job in due {
-                    let mut state = txn.user(&job.recipient)?;
-                    let outcome = svc.engine.on_due(&mut state, &job, now);
-                    for old in &outcome.cancel {
-                        txn.cancel(lane, &job.recipient, *old)?;
-                    }
-                    for next in &outcome.next {
-                        txn.schedule(lane, next)?;
-                        added.jobs.push((lane.clone(), next.due.timestamp_millis()));
-                    }
-                    txn.put_user(&job.recipient, &state)?;
-                    if let Some(text) = outcome.say {
-                        let entry = Outgoing::message(
-                            job.recipient.clone(),
-                            Message::text(text.clone()),
-                            now,
-                        );
-                        svc.enqueue(txn, added, &entry, now)?;
-                        said.push(Reminder {
-                            to: job.recipient.clone(),
-                            kind: job.kind,
-                            due: job.due,
-                            text,
-                        });
-                    }
-                }
-            }
-            Ok(said)
-        })?;
-        out.extend(said);
-    }
+    claim_due(svc, lanes, now, limit, |job, kind, at| {
+        out.push(Reminder {
+            to: job.recipient.clone(),
+            kind,
+            due: job.due,
+            text: svc.engine.reminder_text(kind, at, now),
+        });
+    })?;
     Ok(out)
 }
 
@@ -108,7 +120,7 @@ pub async fn run(
         let (s, l) = (svc.clone(), lanes.clone());
         // redb commits block on fsync: keep them off the async worker threads.
         let (claimed, next) = tokio::task::spawn_blocking(move || {
-            let claimed = run_due(&s, &l, now, BATCH)?.len();
+            let claimed = claim_due(&s, &l, now, BATCH, |_, _, _| {})?;
             anyhow::Ok((claimed, next_due(&s, &l)?))
         })
         .await??;

@@ -323,6 +323,18 @@ impl Service {
         self.enqueue(txn, added, &entry, now)
     }
 
+    /// What a person reads for an outbox entry: its message, or a reminder worded now from the
+    /// content in force (None for cards and e-mail, which their transports render).
+    pub fn message_of(&self, entry: &Outgoing) -> Option<crate::core::records::Message> {
+        match &entry.item {
+            Item::Message(m) => Some(m.clone()),
+            Item::Reminder { kind, at } => Some(crate::core::records::Message::text(
+                self.engine.reminder_text(*kind, *at, entry.queued_at),
+            )),
+            Item::EscalationCard { .. } | Item::EscalationMail { .. } => None,
+        }
+    }
+
     /// Answers one message from `who`; everything it changes is committed before the reply is
     /// returned, so a reply the person saw is never forgotten.
     pub fn handle(

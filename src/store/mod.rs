@@ -48,6 +48,15 @@ pub struct Store {
     db: Database,
 }
 
+/// What follows a claimed job, for `Txn::claim_due` to write: jobs it replaces, the next jobs
+/// of its timer, and an entry to queue for its recipient (all in the job's lane).
+#[derive(Debug, Default)]
+pub struct Claimed {
+    pub cancel: Vec<JobRef>,
+    pub schedule: Vec<Job>,
+    pub send: Option<Outgoing>,
+}
+
 /// The key of an outbox entry.
 pub type OutboxKey = Vec<u8>;
 
@@ -95,20 +104,6 @@ impl Store {
     /// Runs `f` in one write transaction and commits it durably; on error nothing is written.
     pub fn write<R>(&self, f: impl FnOnce(&mut Txn) -> anyhow::Result<R>) -> anyhow::Result<R> {
         let w = self.db.begin_write().context("begin write transaction")?;
-        let mut txn = Txn { w };
-        let out = f(&mut txn)?;
-        txn.w.commit().context("commit")?;
-        Ok(out)
-    }
-
-    /// Like `write`, without waiting for the disk: for bulk loads (a benchmark's fixture), where a
-    /// crash may lose the batch. A later durable commit makes it durable.
-    pub fn write_unsynced<R>(
-        &self,
-        f: impl FnOnce(&mut Txn) -> anyhow::Result<R>,
-    ) -> anyhow::Result<R> {
-        let mut w = self.db.begin_write().context("begin write transaction")?;
-        w.set_durability(redb::Durability::None)?;
         let mut txn = Txn { w };
         let out = f(&mut txn)?;
         txn.w.commit().context("commit")?;
@@ -362,37 +357,73 @@ impl Txn {
         Ok(())
     }
 
-    /// Removes and returns up to `limit` of `lane`'s jobs due at or before `now`, earliest first.
-    /// Only `lane`'s part of the table is read.
-    pub fn take_due_jobs(
+    /// Claims up to `limit` of `lane`'s jobs due at or before `now`, earliest first, reading only
+    /// `lane`'s part of the table. For each, `run` gets the job and its person's state and says
+    /// what follows; the job's removal, the new state, the next jobs and the message to send are
+    /// written here, with each table opened once for the whole batch (this is the hot loop of a
+    /// large backlog). A person's record that cannot be decoded is set aside and they start
+    /// afresh. Returns how many jobs were claimed.
+    pub fn claim_due(
         &mut self,
         lane: &str,
         now: DateTime<Utc>,
         limit: usize,
-    ) -> anyhow::Result<Vec<Job>> {
-        let mut t = self.w.open_table(JOBS)?;
+        mut run: impl FnMut(&Job, &mut UserState) -> Claimed,
+    ) -> anyhow::Result<usize> {
+        let mut jobs_t = self.w.open_table(JOBS)?;
+        let mut users = self.w.open_table(USERS)?;
+        let mut outbox = self.w.open_table(OUTBOX)?;
+        let mut counters = self.w.open_table(COUNTERS)?;
+        let mut quarantine = self.w.open_table(QUARANTINE)?;
         let (start, end) = keys::lane_until(lane, now.timestamp_millis());
-        let mut taken = Vec::new();
-        for row in t.range(start.as_slice()..end.as_slice())? {
-            if taken.len() == limit {
+        let mut due = Vec::new();
+        for row in jobs_t.range(start.as_slice()..end.as_slice())? {
+            if due.len() == limit {
                 break;
             }
-            taken.push(row?.0.value().to_vec());
+            due.push(row?.0.value().to_vec());
         }
-        let mut jobs = Vec::with_capacity(taken.len());
-        for key in taken {
-            t.remove(key.as_slice())?;
-            match keys::parse_job(&key) {
-                Some(job) => jobs.push(job),
-                None => {
-                    let e = anyhow::anyhow!("unreadable job key");
-                    drop(t);
-                    self.quarantine("jobs", &key, &[], &e)?;
-                    t = self.w.open_table(JOBS)?;
+        let mut next_out = next_value(&counters, "outbox")?;
+        for key in &due {
+            jobs_t.remove(key.as_slice())?;
+            let Some(job) = keys::parse_job(key) else {
+                tracing::error!(table = "jobs", key = %keys::hex(key), "a job key could not be read; it was set aside");
+                quarantine.insert(format!("jobs/{}", keys::hex(key)).as_str(), &[][..])?;
+                continue;
+            };
+            let who = keys::recipient(&job.recipient);
+            let raw = users.get(who.as_slice())?.map(|v| v.value().to_vec());
+            let mut state = match raw.as_deref().map(keys::decode::<UserState>) {
+                None => UserState::default(),
+                Some(Ok(state)) => state,
+                Some(Err(e)) => {
+                    let name = format!("users/{}", keys::hex(&who));
+                    tracing::error!(table = "users", key = %keys::hex(&who), error = %format!("{e:#}"), "a record could not be decoded; it was set aside in the quarantine table");
+                    quarantine.insert(name.as_str(), raw.as_deref().unwrap_or_default())?;
+                    UserState::default()
                 }
+            };
+            let claimed = run(&job, &mut state);
+            for old in &claimed.cancel {
+                let old = Job::new(&job.recipient, old.kind, old.due());
+                jobs_t.remove(keys::job(lane, &old).as_slice())?;
+            }
+            for next in &claimed.schedule {
+                jobs_t.insert(keys::job(lane, next).as_slice(), ())?;
+            }
+            if state.is_empty() {
+                users.remove(who.as_slice())?;
+            } else {
+                users.insert(who.as_slice(), keys::encode(&state)?.as_slice())?;
+            }
+            if let Some(entry) = &claimed.send {
+                let k = keys::outbox(lane, entry.queued_at.timestamp_millis(), next_out);
+                next_out += 1;
+                outbox.insert(k.as_slice(), keys::encode(entry)?.as_slice())?;
             }
         }
-        Ok(jobs)
+        counters.insert("outbox", next_out - 1)?;
+        Ok(due.len())
     }
 
     pub fn escalation(&self, reference: &str) -> anyhow::Result<Option<Escalation>> {

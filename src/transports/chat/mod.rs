@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::core::records::{Choice, Item, Message, Outgoing, Recipient};
+use crate::core::records::{Choice, Message, Outgoing, Recipient};
 use crate::service::outbox::{self, Deliver, Handed, Refused};
 use crate::service::{SUPPORT_LANE, Service, jobs};
 use crate::transports::TransportSpec;
@@ -61,23 +61,23 @@ pub fn pick(choices: &[Choice], line: &str) -> String {
 
 /// Hands the outbox's entries to the printing loop and waits until they are printed.
 struct Printer {
-    tx: mpsc::Sender<(Outgoing, oneshot::Sender<()>)>,
+    tx: mpsc::Sender<(Recipient, Message, oneshot::Sender<()>)>,
 }
 
 impl Deliver for Printer {
     async fn deliver(
         &self,
-        _svc: &Arc<Service>,
+        svc: &Arc<Service>,
         _id: u64,
         entry: &Outgoing,
     ) -> Result<Handed, Refused> {
-        if !matches!(entry.item, Item::Message(_)) {
-            // Cards and e-mail are not for the terminal: nothing to print.
+        // Cards and e-mail are not for the terminal: nothing to print.
+        let Some(message) = svc.message_of(entry) else {
             return Ok(Handed::default());
-        }
+        };
         let (done, printed) = oneshot::channel();
         self.tx
-            .send((entry.clone(), done))
+            .send((entry.to.clone(), message, done))
             .await
             .map_err(|_| Refused::transient("the terminal is closing"))?;
         printed
@@ -150,15 +150,13 @@ pub async fn run(svc: Arc<Service>, config: &Config, user: String) -> anyhow::Re
                 }
                 prompt();
             }
-            Some((entry, printed)) = rx.recv() => {
-                let tag = if entry.to.is_support_team() {
+            Some((to, message, printed)) = rx.recv() => {
+                let tag = if to.is_support_team() {
                     content.message("chat_support_team")
                 } else {
                     content.message("chat_reminder")
                 };
-                if let Item::Message(m) = &entry.item {
-                    println!("\n{tag} {}", render(m));
-                }
+                println!("\n{tag} {}", render(&message));
                 let _ = printed.send(());
                 prompt();
             }

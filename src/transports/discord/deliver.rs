@@ -59,14 +59,15 @@ impl Deliver for Discord {
         };
         let is_dm = matches!(place(&entry.to), Some(Place::User(_)));
         match &entry.item {
-            Item::Message(m) => {
-                send_parts(&self.http, channel, m, id)
+            Item::EscalationCard { reference } => self.card(svc, channel, reference).await,
+            Item::EscalationMail { .. } => Err(Refused::permanent("e-mail is not sent by Discord")),
+            Item::Message(_) | Item::Reminder { .. } => {
+                let m = svc.message_of(entry).unwrap_or_default();
+                send_parts(&self.http, channel, &m, id)
                     .await
                     .map_err(|e| refused(svc, e, is_dm))?;
                 Ok(Handed::default())
             }
-            Item::EscalationCard { reference } => self.card(svc, channel, reference).await,
-            Item::EscalationMail { .. } => Err(Refused::permanent("e-mail is not sent by Discord")),
         }
     }
 }
