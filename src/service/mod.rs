@@ -476,3 +476,37 @@ impl Service {
         Ok(self.store.user(who)?.jobs)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lanes_are_per_person_on_the_terminal_and_per_channel_elsewhere() {
+        let r = Routing {
+            per_recipient: vec!["chat".into()],
+            support_cards: false,
+        };
+        assert_eq!(r.lane(&"chat:ann".into()), "chat:ann");
+        assert_eq!(r.lane(&"discord:42".into()), "discord");
+        assert_eq!(r.lane(&Recipient::support_team()), SUPPORT_LANE);
+        assert_eq!(r.lane(&Recipient::training_mailbox()), MAIL_LANE);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_sleeping_task_is_woken_only_by_earlier_work_in_its_lanes() {
+        let w = Waker::new(vec!["discord".into()]);
+        w.set_next(DateTime::from_timestamp_millis(1_000));
+        w.arrived("discord", 5_000);
+        w.arrived("chat:ann", 10);
+        let woken = tokio::time::timeout(std::time::Duration::from_millis(10), w.notified()).await;
+        assert!(
+            woken.is_err(),
+            "later work or another lane's does not wake it"
+        );
+        w.arrived("discord", 500);
+        tokio::time::timeout(std::time::Duration::from_millis(10), w.notified())
+            .await
+            .expect("earlier work wakes it");
+    }
+}

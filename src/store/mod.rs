@@ -630,3 +630,89 @@ fn decode_or_log<T: DeserializeOwned>(table: &str, key: &[u8], bytes: &[u8]) -> 
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::records::{JobKind, Message};
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.redb")).unwrap();
+        (dir, store)
+    }
+
+    #[test]
+    fn each_lane_sees_only_its_own_jobs_earliest_first() {
+        let (_dir, s) = store();
+        let (ann, bob) = (Recipient::from("chat:ann"), Recipient::from("discord:1"));
+        s.write(|t| {
+            t.schedule(
+                "chat:ann",
+                &Job::new(&ann, JobKind::LockOver, at("2026-03-02T21:00:00Z")),
+            )?;
+            t.schedule(
+                "discord",
+                &Job::new(&bob, JobKind::LinkWarning, at("2026-03-02T12:30:00Z")),
+            )?;
+            t.schedule(
+                "discord",
+                &Job::new(&bob, JobKind::Purge, at("2026-03-03T12:30:00Z")),
+            )
+        })
+        .unwrap();
+        assert_eq!(
+            s.next_job_due("chat:ann").unwrap(),
+            Some(at("2026-03-02T21:00:00Z"))
+        );
+        assert_eq!(
+            s.next_job_due("discord").unwrap(),
+            Some(at("2026-03-02T12:30:00Z"))
+        );
+        assert_eq!(s.next_job_due("chat:bob").unwrap(), None);
+        let kinds: Vec<JobKind> = s.jobs("discord").unwrap().iter().map(|j| j.kind).collect();
+        assert_eq!(kinds, vec![JobKind::LinkWarning, JobKind::Purge]);
+    }
+
+    #[test]
+    fn a_leased_entry_is_not_due_again_until_its_lease_runs_out() {
+        let (_dir, s) = store();
+        let now = at("2026-03-02T09:00:00Z");
+        let entry = Outgoing::message("chat:ann".into(), Message::text("hi"), now);
+        s.write(|t| t.enqueue("chat:ann", &entry, now)).unwrap();
+        let until = now + chrono::Duration::minutes(1);
+        let leased = s
+            .write(|t| t.lease_due("chat:ann", now, 10, until))
+            .unwrap();
+        assert_eq!(leased.len(), 1);
+        assert!(s.outbox_due("chat:ann", now, 10).unwrap().is_empty());
+        assert_eq!(
+            s.outbox_due("chat:ann", until, 10).unwrap().len(),
+            1,
+            "a crash would not lose it"
+        );
+        s.write(|t| t.outbox_done(&leased[0].0)).unwrap();
+        assert!(s.outbox("chat:ann").unwrap().is_empty());
+    }
+
+    #[test]
+    fn escalation_references_are_read_in_any_case() {
+        let (_dir, s) = store();
+        let e = Escalation {
+            reference: "ESC-00002".into(),
+            kind: crate::core::records::EscalationKind::TalkToHuman,
+            user: "chat:ann".into(),
+            display_name: None,
+            new_address: None,
+            created_at: at("2026-03-02T09:00:00Z"),
+            status: crate::core::records::EscalationStatus::Open,
+            history: Vec::new(),
+        };
+        s.write(|t| t.put_escalation(&e)).unwrap();
+        assert_eq!(s.escalation("esc-00002").unwrap(), Some(e));
+    }
+}
