@@ -4,27 +4,40 @@
 //!
 //! # Layout
 //!
+//! One line a module:
+//!
 //! - [`config`]: settings from `config.toml` and `ESRBOT_*` variables, validated once.
-//! - [`intents`]: the intent registry loaded from `intents/` (patterns and examples).
-//! - [`content`]: the guide's wording from `data/replies.toml`, and template rendering.
-//! - [`text`]: cleaning hostile input, the normal form, e-mail address checks.
-//! - [`privacy`]: cuts passwords and dates of birth out of messages.
-//! - [`timeexpr`]: time expressions in messages ("at 9am", "3 hours ago") and clock formatting.
-//! - [`classifier`]: patterns plus a linear model over n-grams, with confidences.
-//! - [`engine`]: the pure core: message + state + time → reply, state, reminders, escalation.
-//! - [`state`]: the records kept per user, reminders and escalations.
-//! - [`store`]: the redb tables and one-transaction-per-change writes.
-//! - [`queue`]: the support team's escalation queue, its audit trail, and mail outcomes.
-//! - [`mail`]: the SMTP edge (lettre): settings, the escalation e-mail, sending.
-//! - [`outbox`]: the sender task that delivers queued e-mail with retries.
-//! - [`ratelimit`]: per-person message allowance for chat transports.
-//! - [`bot`]: the engine's decisions committed to the store: what transports call.
-//! - [`dispatch`]: the restart-proof reminder dispatcher and the clock.
-//! - [`discord`]: the Discord transport (serenity): DMs, channels, slash commands, buttons.
-//! - [`chat`]: the terminal transport (`esrbot chat`).
-//! - [`convtest`]: conversation tests with a virtual clock (`esrbot test`).
-//! - [`eval`]: accuracy figures on a labelled file (`esrbot eval`).
-//! - [`check`]: validation of config, intents and data (`esrbot check`).
+//! - [`clock`]: the source of "now": the system clock, or a manual one for tests.
+//! - [`core`]: pure rules: no I/O, no clock reading, nothing from storage or a transport.
+//! - [`core::engine`]: the dialogue rules: message + state + time → reply, state, jobs.
+//! - [`core::behaviours`]: the one table of intents with behaviour, and their handlers.
+//! - [`core::records`]: a person's state, jobs, escalations and channel-neutral messages.
+//! - [`core::escalation`]: how an escalation's status may change.
+//! - [`core::retry`]: the one retry policy: backoff with jitter, then give up.
+//! - [`core::error`]: errors a person may read, worded in `data/replies.toml`.
+//! - [`understanding`]: reading a message.
+//! - [`understanding::intents`]: the intent files under `intents/`, validated.
+//! - [`understanding::content`]: `data/`: replies, scope words, variant words; templates.
+//! - [`understanding::classifier`]: patterns plus linear models over n-grams.
+//! - [`understanding::text`]: cleaning hostile input, the normal form, address checks.
+//! - [`understanding::privacy`]: cutting passwords and dates of birth out.
+//! - [`understanding::timeexpr`]: times in messages: patterns, resolution, words, formatting.
+//! - [`service`]: commits the core's decisions, routes by lane, wakes the background tasks.
+//! - [`service::jobs`]: the job dispatcher: claims due jobs and queues their reminders.
+//! - [`service::outbox`]: delivery of the outbox for every transport (`Deliver`).
+//! - [`service::queue`]: escalation actions, and what follows a delivery or giving up.
+//! - [`service::ratelimit`]: per-person message allowance.
+//! - [`store`]: the redb tables, one transaction per change.
+//! - [`store::keys`]: compact keys and values: lanes, due times, recipients.
+//! - [`transports`]: one folder per channel, and the registry.
+//! - [`transports::chat`]: the terminal: numbered choices, its own person's notices.
+//! - [`transports::discord`]: serenity: wiring, handlers, commands, rendering, delivery.
+//! - [`transports::mail`]: lettre: the escalation e-mail and its delivery.
+//! - [`tools`]: commands for the people who run and improve the bot.
+//! - [`tools::check`]: validation of config, intents and data (`esrbot check`).
+//! - [`tools::eval`]: accuracy figures on a labelled file (`esrbot eval`).
+//! - [`tools::convtest`]: conversation tests with a virtual clock (`esrbot test`).
+//! - [`tools::escalations`]: the support team's queue at the command line.
 
 pub mod clock;
 pub mod config;

@@ -174,3 +174,59 @@ fn a_record_that_cannot_be_decoded_is_set_aside_and_stops_nothing_else() {
     let r = scene.say("discord:1", "hello", at("2026-03-02T21:05:00Z"));
     assert!(r.text.contains("ESR"), "{}", r.text);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dispatcher_sleeps_until_the_next_job_and_runs_it_when_the_clock_gets_there() {
+    use std::sync::Arc;
+
+    use esrbot::clock::ManualClock;
+    use esrbot::service::Service;
+    use esrbot::store::Store;
+
+    use super::support::process::wait_until;
+
+    let (_dir, db) = super::temp_db();
+    let svc = Arc::new(Service::new(
+        super::engine(),
+        Store::open(&db).unwrap(),
+        esrbot::transports::routing(&super::config()),
+    ));
+    let clock = Arc::new(ManualClock::new(at("2026-03-02T09:00:00Z")));
+    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+    // A poll of an hour: only the clock and the service's own wake-ups move it.
+    let dispatcher = tokio::spawn(jobs::run(
+        svc.clone(),
+        clock.clone(),
+        vec!["discord".into()],
+        std::time::Duration::from_secs(3600),
+        async {
+            let _ = rx.await;
+        },
+    ));
+    svc.handle(
+        "discord:9",
+        None,
+        "I'm locked out of ESR",
+        at("2026-03-02T09:00:00Z"),
+    )
+    .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(
+        svc.store.outbox("discord").unwrap().is_empty(),
+        "nothing is due yet"
+    );
+    clock.set(at("2026-03-02T21:00:00Z"));
+    svc.nudge();
+    wait_until("the lock-over reminder", 5, || {
+        svc.store.outbox("discord").unwrap().len() == 1
+    })
+    .await;
+    let entry = &svc.store.outbox("discord").unwrap()[0];
+    let text = svc.message_of(entry).unwrap().text;
+    assert!(
+        text.contains("lock is over") && text.contains("21:00"),
+        "{text}"
+    );
+    let _ = stop.send(());
+    dispatcher.await.unwrap().unwrap();
+}

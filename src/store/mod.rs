@@ -138,16 +138,7 @@ impl Store {
 
     /// When the earliest job of `lane` falls due, if any: one lookup, whatever else is pending.
     pub fn next_job_due(&self, lane: &str) -> anyhow::Result<Option<DateTime<Utc>>> {
-        let r = self.db.begin_read()?;
-        let t = r.open_table(JOBS)?;
-        let (start, end) = keys::lane_all(lane);
-        let first = t
-            .range(start.as_slice()..end.as_slice())?
-            .next()
-            .transpose()?;
-        Ok(first
-            .and_then(|(k, _)| keys::due_of(k.value()))
-            .and_then(DateTime::from_timestamp_millis))
+        first_due(&self.db.begin_read()?.open_table(JOBS)?, lane)
     }
 
     /// Every pending job of `lane`, earliest first (for tools and tests).
@@ -251,16 +242,7 @@ impl Store {
 
     /// When the earliest outbox entry of `lane` is due.
     pub fn outbox_next_due(&self, lane: &str) -> anyhow::Result<Option<DateTime<Utc>>> {
-        let r = self.db.begin_read()?;
-        let t = r.open_table(OUTBOX)?;
-        let (start, end) = keys::lane_all(lane);
-        let first = t
-            .range(start.as_slice()..end.as_slice())?
-            .next()
-            .transpose()?;
-        Ok(first
-            .and_then(|(k, _)| keys::due_of(k.value()))
-            .and_then(DateTime::from_timestamp_millis))
+        first_due(&self.db.begin_read()?.open_table(OUTBOX)?, lane)
     }
 
     /// Everything waiting in `lane`'s outbox, due or not, earliest first.
@@ -612,6 +594,21 @@ impl Txn {
             .insert(name.as_str(), value)?;
         Ok(())
     }
+}
+
+/// When the earliest entry of `lane` in a lane-keyed table is due: one lookup.
+fn first_due<V: redb::Value + 'static>(
+    t: &impl ReadableTable<&'static [u8], V>,
+    lane: &str,
+) -> anyhow::Result<Option<DateTime<Utc>>> {
+    let (start, end) = keys::lane_all(lane);
+    let first = t
+        .range(start.as_slice()..end.as_slice())?
+        .next()
+        .transpose()?;
+    Ok(first
+        .and_then(|(k, _)| keys::due_of(k.value()))
+        .and_then(DateTime::from_timestamp_millis))
 }
 
 /// The value `counter` hands out next (1 for a counter never used).
