@@ -8,3 +8,6 @@ pub mod error;
 pub mod escalation;
 pub mod records;
 pub mod retry;
+
+#[cfg(test)]
+mod tests;

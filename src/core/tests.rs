@@ -1,0 +1,220 @@
+//! The core's rules on their own: a person's state, a message and a time in, a decision out.
+//! No store and no clock: every test is a pure function of its inputs.
+
+use std::sync::{Arc, OnceLock};
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::config::Config;
+use crate::core::engine::{Decision, Engine};
+use crate::core::records::{Job, JobKind, JobRef, Pending, Recipient, UserState};
+
+fn engine() -> Arc<Engine> {
+    static E: OnceLock<Arc<Engine>> = OnceLock::new();
+    E.get_or_init(|| {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let c = Config::load(
+            &root.join("config.toml"),
+            true,
+            Vec::<(String, String)>::new(),
+        )
+        .expect("config");
+        Arc::new(crate::service::load_engine(&c).expect("engine"))
+    })
+    .clone()
+}
+
+fn at(s: &str) -> DateTime<Utc> {
+    s.parse().expect("time")
+}
+
+/// A person's state, built field by field.
+#[derive(Default)]
+struct StateBuilder(UserState);
+
+impl StateBuilder {
+    fn locked_until(mut self, t: DateTime<Utc>) -> Self {
+        self.0.locked_until = Some(t);
+        self.0.failed_attempts = 3;
+        self.0.jobs.push(JobRef::new(JobKind::LockOver, t));
+        self
+    }
+
+    fn link_until(mut self, t: DateTime<Utc>) -> Self {
+        self.0.link_valid_until = Some(t);
+        self.0.jobs.push(JobRef::new(JobKind::LinkExpired, t));
+        self
+    }
+
+    fn reminders_off(mut self) -> Self {
+        self.0.reminders_off = true;
+        self
+    }
+
+    fn build(self) -> UserState {
+        self.0
+    }
+}
+
+fn who() -> Recipient {
+    Recipient::from("test:ann")
+}
+
+fn say(state: &mut UserState, text: &str, now: DateTime<Utc>) -> Decision {
+    engine().handle(&who(), state, text, now, "ESC-00001")
+}
+
+#[test]
+fn a_lockout_schedules_one_lock_end_and_saying_it_again_keeps_it() {
+    let now = at("2026-03-02T09:00:00Z");
+    let mut state = UserState::default();
+    let d = say(&mut state, "I'm locked out of ESR", now);
+    assert!(d.reply.text.contains("21:00"), "{}", d.reply.text);
+    assert_eq!(
+        d.schedule,
+        vec![Job::new(
+            &who(),
+            JobKind::LockOver,
+            at("2026-03-02T21:00:00Z")
+        )]
+    );
+    assert_eq!(
+        state.jobs,
+        vec![JobRef::new(JobKind::LockOver, at("2026-03-02T21:00:00Z"))]
+    );
+    let d = say(&mut state, "still locked out", at("2026-03-02T10:00:00Z"));
+    assert!(d.reply.text.contains("21:00"), "{}", d.reply.text);
+    assert!(d.schedule.is_empty() && d.cancel.is_empty(), "{d:?}");
+}
+
+#[test]
+fn a_reset_schedules_its_warning_or_straight_its_expiry() {
+    let mut state = UserState::default();
+    let d = say(
+        &mut state,
+        "I've just requested a password reset",
+        at("2026-03-02T09:00:00Z"),
+    );
+    assert_eq!(d.schedule[0].kind, JobKind::LinkWarning);
+    assert_eq!(d.schedule[0].due, at("2026-03-02T12:30:00Z"));
+    // A reset requested 3 h 45 min ago: the warning time has passed, so only the expiry.
+    let mut state = UserState::default();
+    let d = say(
+        &mut state,
+        "I requested a reset at 9am",
+        at("2026-03-02T12:45:00Z"),
+    );
+    let kinds: Vec<JobKind> = d.schedule.iter().map(|j| j.kind).collect();
+    assert_eq!(kinds, vec![JobKind::LinkExpired], "{}", d.reply.text);
+    assert_eq!(state.jobs.len(), 1);
+}
+
+#[test]
+fn a_timer_runs_warning_then_expiry_then_purge() {
+    let e = engine();
+    let mut state = UserState::default();
+    say(
+        &mut state,
+        "I've just requested a password reset",
+        at("2026-03-02T09:00:00Z"),
+    );
+    let warning = Job::new(&who(), JobKind::LinkWarning, at("2026-03-02T12:30:00Z"));
+    let out = e.on_due(&mut state, &warning, at("2026-03-02T12:30:00Z"));
+    assert_eq!(
+        out.tell,
+        Some((JobKind::LinkWarning, at("2026-03-02T13:00:00Z")))
+    );
+    assert_eq!(out.next[0].kind, JobKind::LinkExpired);
+    let out = e.on_due(&mut state, &out.next[0].clone(), at("2026-03-02T13:00:00Z"));
+    assert_eq!(out.tell.map(|t| t.0), Some(JobKind::LinkExpired));
+    assert_eq!(
+        out.next[0].due,
+        at("2026-03-03T13:00:00Z"),
+        "purged a day later"
+    );
+    let out = e.on_due(&mut state, &out.next[0].clone(), at("2026-03-03T13:00:00Z"));
+    assert_eq!((out.tell, out.next.len()), (None, 0));
+    assert!(state.is_empty(), "{state:?}");
+}
+
+#[test]
+fn a_job_the_state_no_longer_lists_does_nothing() {
+    let mut state = StateBuilder::default()
+        .locked_until(at("2026-03-02T21:00:00Z"))
+        .build();
+    let stale = Job::new(&who(), JobKind::LockOver, at("2026-03-02T20:00:00Z"));
+    let out = engine().on_due(&mut state, &stale, at("2026-03-02T21:00:00Z"));
+    assert_eq!((out.tell, out.next.len()), (None, 0));
+    assert!(state.locked_until.is_some());
+}
+
+#[test]
+fn with_reminders_off_a_lock_ends_silently() {
+    let until = at("2026-03-02T21:00:00Z");
+    let mut state = StateBuilder::default()
+        .locked_until(until)
+        .reminders_off()
+        .build();
+    let out = engine().on_due(
+        &mut state,
+        &Job::new(&who(), JobKind::LockOver, until),
+        until,
+    );
+    assert_eq!(out.tell, None);
+    assert_eq!(
+        (state.locked_until, state.failed_attempts),
+        (None, 0),
+        "the lock is over all the same"
+    );
+}
+
+#[test]
+fn one_purge_per_person_moved_later_never_earlier() {
+    let mut state = UserState::default();
+    let t = at("2026-03-02T09:00:00Z");
+    say(&mut state, "2 wrong attempts", t);
+    say(&mut state, "1 wrong attempt", t + Duration::hours(1));
+    let purges: Vec<JobRef> = state
+        .jobs
+        .iter()
+        .copied()
+        .filter(|j| j.kind == JobKind::Purge)
+        .collect();
+    assert_eq!(
+        purges,
+        vec![JobRef::new(JobKind::Purge, t + Duration::hours(25))]
+    );
+    say(&mut state, "2 wrong attempts", t + Duration::minutes(30));
+    assert_eq!(
+        state.job(JobKind::Purge).map(|p| p.due()),
+        Some(t + Duration::hours(25))
+    );
+}
+
+#[test]
+fn saying_the_link_expired_cancels_its_reminders() {
+    let until = at("2026-03-02T13:00:00Z");
+    let mut state = StateBuilder::default().link_until(until).build();
+    let d = say(
+        &mut state,
+        "my reset link has expired",
+        at("2026-03-02T10:00:00Z"),
+    );
+    assert_eq!(d.cancel, vec![JobRef::new(JobKind::LinkExpired, until)]);
+    assert!(state.link_valid_until.is_none() && state.jobs.is_empty());
+}
+
+#[test]
+fn an_old_question_is_forgotten_after_an_hour() {
+    let mut state = UserState::default();
+    let t = at("2026-03-02T09:00:00Z");
+    say(&mut state, "my nhs.net email address has changed", t);
+    assert!(matches!(state.pending, Pending::EmailOffer { .. }));
+    let d = say(&mut state, "yes", t + Duration::minutes(61));
+    assert!(d.escalation.is_none());
+    assert!(
+        !matches!(state.pending, Pending::EmailAddress { .. }),
+        "{:?}",
+        state.pending
+    );
+}
