@@ -22,6 +22,7 @@ pub struct Config {
     pub storage: StorageSettings,
     pub mail: MailSettings,
     pub outbox: OutboxSettings,
+    pub support: SupportSettings,
     pub discord: DiscordSettings,
     /// Where the config file lives; relative paths are resolved against it. Not a setting.
     #[serde(skip)]
@@ -64,6 +65,26 @@ pub struct ReminderSettings {
     /// How often the job dispatcher looks for jobs another process scheduled in its lanes (its
     /// own process wakes it directly).
     pub poll_seconds: u32,
+}
+
+/// The support team's working hours and response target, for telling staff when they will hear
+/// back.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SupportSettings {
+    /// Days and hours, e.g. "Mon-Fri 08:00-17:00".
+    pub hours: String,
+    /// Working hours within which the support team aims to reply.
+    pub response_hours: u32,
+}
+
+impl Default for SupportSettings {
+    fn default() -> Self {
+        Self {
+            hours: "Mon-Fri 08:00-17:00".into(),
+            response_hours: 8,
+        }
+    }
 }
 
 /// Delivery of chat messages (terminal, Discord) from the durable outbox. E-mail has its own
@@ -388,6 +409,11 @@ impl Config {
         }
         within("mail.poll_seconds", m.poll_seconds, 1, 3600)?;
         within("reminders.poll_seconds", r.poll_seconds, 1, 3600)?;
+        crate::core::escalation::SupportHours::parse(
+            &self.support.hours,
+            self.support.response_hours,
+        )
+        .map_err(|e| anyhow::anyhow!("support.hours / support.response_hours: {e}"))?;
         let o = &self.outbox;
         within("outbox.poll_seconds", o.poll_seconds, 1, 3600)?;
         within("outbox.max_attempts", o.max_attempts, 1, 100)?;

@@ -84,7 +84,7 @@ fn every_classification_has_a_confidence_and_ranked_candidates() {
     let c = e.classifier().classify("my esr reset link has expired");
     assert_eq!(e.intent_id(c.top().0), "link_expired");
     assert!(c.top().1 > 0.5 && c.top().1 <= 1.0);
-    assert_eq!(c.ranked.len(), 18);
+    assert_eq!(c.ranked.len(), 19);
     assert!(c.ranked.windows(2).skip(1).all(|w| w[0].1 >= w[1].1));
     let (intent, _) = e.predict("what's the weather like in Leeds tomorrow");
     assert_eq!(intent, "out_of_scope");

@@ -3,25 +3,31 @@
 //! entry (its file under `intents/` and its `text` in `data/replies.toml` are enough); an intent
 //! with behaviour adds one handler here. `esrbot check` insists that every listed variant exists.
 
-use chrono::{DateTime, Utc};
+use std::sync::LazyLock;
 
-use crate::core::engine::{Decision, Engine, attempts_phrase, plural};
+use chrono::{DateTime, Utc};
+use regex::Regex;
+
+use crate::core::engine::{Decision, Engine, attempts_phrase, plural, time_left};
 use crate::core::records::{
-    Choice, ChoiceStyle, EscalationKind, JobKind, Pending, Recipient, UserState,
+    Choice, ChoiceStyle, EscalationKind, HandoverStep, Pending, Recipient, UserState,
 };
-use crate::understanding::content::render;
 use crate::understanding::text::{find_email, is_nhs_net};
 
-/// One turn of the dialogue as a handler sees it: who, their state, what the message carried
-/// (a time, a count of attempts), the time now, and the decision being built.
+/// One turn of the dialogue as a handler sees it: who, their state, the message (secrets already
+/// cut out) and what it carried (a time, a count of attempts), the time now, and the decision
+/// being built. `notes` are `[message]` keys added after the answer.
 pub struct Turn<'a> {
     pub who: &'a Recipient,
     pub state: &'a mut UserState,
+    pub text: &'a str,
+    pub norm: &'a str,
     pub time: Option<DateTime<Utc>>,
     pub count: Option<u32>,
     pub now: DateTime<Utc>,
     pub next_reference: &'a str,
     pub d: &'a mut Decision,
+    pub notes: Vec<&'static str>,
 }
 
 /// An intent's registered behaviour.
@@ -29,54 +35,80 @@ pub struct Behaviour {
     pub intent: &'static str,
     /// The reply variants under `[intent.ID]` the handler uses (`text` unless listed otherwise).
     pub variants: &'static [&'static str],
+    /// The variant answered, with nothing recorded, when the message is about someone else
+    /// ("she is locked out"); None: the behaviour runs whoever it is about.
+    pub for_someone_else: Option<&'static str>,
     pub act: fn(&Engine, &mut Turn, &str) -> String,
 }
 
 /// Every intent with behaviour. The only place to register one.
 pub const BEHAVIOURS: &[Behaviour] = &[
     Behaviour {
+        intent: "cant_log_in",
+        variants: &["text", "locked", "link_live", "link_expired"],
+        for_someone_else: Some("text"),
+        act: cant_log_in,
+    },
+    Behaviour {
         intent: "forgot_password",
-        variants: &["text", "locked"],
+        variants: &["text", "locked", "locked_quiet"],
+        for_someone_else: Some("text"),
         act: forgot_password,
     },
     Behaviour {
         intent: "link_expired",
-        variants: &["text", "locked"],
+        variants: &["text", "locked", "locked_quiet"],
+        for_someone_else: Some("text"),
         act: link_expired,
     },
     Behaviour {
         intent: "reset_requested",
-        variants: &["text", "already_expired", "locked"],
+        variants: &[
+            "text",
+            "text_quiet",
+            "little_time",
+            "already_expired",
+            "locked",
+            "locked_quiet",
+            "general",
+        ],
+        for_someone_else: Some("general"),
         act: reset_requested,
     },
     Behaviour {
         intent: "login_attempts",
-        variants: &["text", "counted", "now_locked"],
+        variants: &["text", "counted", "now_locked", "now_locked_quiet"],
+        for_someone_else: Some("text"),
         act: login_attempts,
     },
     Behaviour {
         intent: "account_locked",
-        variants: &["text", "already_over"],
+        variants: &["text", "text_quiet", "already_over", "general"],
+        for_someone_else: Some("general"),
         act: account_locked,
     },
     Behaviour {
         intent: "timer_status",
         variants: &["none"],
+        for_someone_else: None,
         act: timer_status,
     },
     Behaviour {
         intent: "after_reset",
-        variants: &["text"],
+        variants: &["text", "not_yet"],
+        for_someone_else: Some("text"),
         act: after_reset,
     },
     Behaviour {
         intent: "email_changed",
-        variants: &["text", "exists"],
+        variants: &["text", "exists", "offer_address"],
+        for_someone_else: None,
         act: email_changed,
     },
     Behaviour {
         intent: "talk_to_human",
         variants: &["text", "exists"],
+        for_someone_else: None,
         act: talk_to_human,
     },
 ];
@@ -104,8 +136,10 @@ pub const MESSAGES: &[&str] = &[
     "status_lock",
     "status_attempts",
     "status_reminders_off",
+    "status_handover",
     "email_ask",
     "email_not_nhs",
+    "email_accents",
     "email_cancelled",
     "email_recorded",
     "reminder_link_warning",
@@ -115,7 +149,63 @@ pub const MESSAGES: &[&str] = &[
     "choice_reset_requested",
     "choice_pass_on",
     "choice_no",
+    "choice_yes_support",
+    "lock_ends_link",
+    "triage_ask",
+    "rephrase",
+    "still_unplaced",
+    "best_guess",
+    "offer_support",
+    "offer_support_again",
+    "offer_support_short",
+    "frustration_ack",
+    "support_declined",
+    "explain_choice",
+    "explain_email_offer",
+    "explain_support_offer",
+    "handover_ask_problem",
+    "handover_ask_contact",
+    "handover_ask_phone",
+    "handover_done",
+    "handover_when",
 ];
+
+/// The `[choices]` lists in `data/replies.toml` the core uses.
+pub const CHOICES: &[&str] = &["rephrase", "handover_problem", "handover_contact"];
+
+/// The causes offered when someone can't get in and hasn't said why.
+const TRIAGE: &[&str] = &[
+    "forgot_password",
+    "forgot_username",
+    "reset_email_missing",
+    "link_expired",
+    "account_locked",
+    "first_login",
+];
+
+static SOMEONE_ELSE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?x)
+        ^(?:she|he|they)\b
+        | \b(?:she|he)(?:'s|\s+is|\s+has|\s+was|\s+cant|\s+can't|\s+cannot|\s+got|\s+keeps)\b
+        | \bmy\s+(?:colleague|colleagues|friend|manager|staff|team\s+member|student|nurse|hca|mentee|wife|husband|partner|mum|daughter|son)\b
+        | \b(?:a|one\s+of\s+my|one\s+of\s+our|our\s+new|a\s+new)\s+(?:staff\s+member|member\s+of\s+staff|colleague|nurse|hca|starter|student|member\s+of\s+my\s+team)\b
+        | \bfor\s+(?:her|him|someone|a\s+colleague|my\s+colleague)\b
+        | \b(?:her|his)\s+(?:esr|account|password|login|reset|link)\b
+    ").expect("pattern")
+});
+static DONE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(?:(?:i'?ve|ive|i have|just)\s+(?:reset|changed|set|created|made|done)|done|finished|complete|completed|worked|working now|works now|successful|i'?m in|im in|i am in|got in|logged in|managed|sorted|changed it|reset it|it'?s reset|new password (?:is )?(?:set|saved|done)|set (?:a|my) new|chose a new|created a new)\b")
+        .expect("pattern")
+});
+static WRONG_AGAIN: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(?:wrong again|another wrong|failed again|typed it wrong|got it wrong|entered it wrong|put it in wrong|incorrect again|still wrong|one more wrong|wrong one)\b")
+        .expect("pattern")
+});
+
+/// True when the message is about someone other than the person writing.
+pub fn about_someone_else(norm: &str) -> bool {
+    SOMEONE_ELSE.is_match(norm)
+}
 
 /// "I've requested a reset": starts the link timer from now.
 fn reset_choice(engine: &Engine) -> Choice {
@@ -131,17 +221,53 @@ fn locked_vars(
     until: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Vec<(&'static str, String)> {
-    vec![("locked_until", engine.clock(until, now))]
+    vec![
+        ("locked_until", engine.clock(until, now)),
+        ("time_left", time_left(until - now)),
+    ]
 }
 
 fn answer(engine: &Engine, id: &str, variant: &str, vars: &[(&str, String)]) -> String {
     engine.say(engine.content().answer(id, variant), vars)
 }
 
-fn forgot_password(engine: &Engine, t: &mut Turn, id: &str) -> String {
+/// `variant`, or its `_quiet` form (which promises no reminder) when the person turned reminders
+/// off.
+fn promise(engine: &Engine, t: &Turn, id: &str, variant: &str, vars: &[(&str, String)]) -> String {
+    if t.state.reminders_off {
+        answer(engine, id, &format!("{variant}_quiet"), vars)
+    } else {
+        answer(engine, id, variant, vars)
+    }
+}
+
+fn cant_log_in(engine: &Engine, t: &mut Turn, id: &str) -> String {
+    // What their own state already explains comes first.
     if let Some(until) = t.state.locked_at(t.now) {
         t.d.reply.personal = true;
         return answer(engine, id, "locked", &locked_vars(engine, until, t.now));
+    }
+    if let Some(exp) = t.state.link_valid_until {
+        t.d.reply.personal = true;
+        let vars = [
+            ("expires_at", engine.clock(exp, t.now)),
+            ("time_left", time_left(exp - t.now)),
+        ];
+        if exp > t.now {
+            return answer(engine, id, "link_live", &vars);
+        }
+        t.d.reply.choices = vec![reset_choice(engine)];
+        return answer(engine, id, "link_expired", &vars);
+    }
+    let options: Vec<String> = TRIAGE.iter().map(|s| s.to_string()).collect();
+    let ask = engine.ask_which(t, options, "triage_ask");
+    format!("{}\n\n{ask}", answer(engine, id, "text", &[]))
+}
+
+fn forgot_password(engine: &Engine, t: &mut Turn, id: &str) -> String {
+    if let Some(until) = t.state.locked_at(t.now) {
+        t.d.reply.personal = true;
+        return promise(engine, t, id, "locked", &locked_vars(engine, until, t.now));
     }
     t.d.reply.choices = vec![reset_choice(engine)];
     answer(engine, id, "text", &[])
@@ -150,7 +276,7 @@ fn forgot_password(engine: &Engine, t: &mut Turn, id: &str) -> String {
 fn link_expired(engine: &Engine, t: &mut Turn, id: &str) -> String {
     if let Some(until) = t.state.locked_at(t.now) {
         t.d.reply.personal = true;
-        return answer(engine, id, "locked", &locked_vars(engine, until, t.now));
+        return promise(engine, t, id, "locked", &locked_vars(engine, until, t.now));
     }
     // The person's link is dead whatever we thought: stop reminding about it.
     engine.clear_link(t);
@@ -161,13 +287,14 @@ fn link_expired(engine: &Engine, t: &mut Turn, id: &str) -> String {
 fn reset_requested(engine: &Engine, t: &mut Turn, id: &str) -> String {
     t.d.reply.personal = true;
     if let Some(until) = t.state.locked_at(t.now) {
-        return answer(engine, id, "locked", &locked_vars(engine, until, t.now));
+        return promise(engine, t, id, "locked", &locked_vars(engine, until, t.now));
     }
     let at = t.time.unwrap_or(t.now);
     let expires = at + engine.rules.link_life;
     let vars = [
         ("requested_at", engine.clock(at, t.now)),
         ("expires_at", engine.clock(expires, t.now)),
+        ("time_left", time_left(expires - t.now)),
     ];
     if expires <= t.now {
         return answer(engine, id, "already_expired", &vars);
@@ -178,15 +305,21 @@ fn reset_requested(engine: &Engine, t: &mut Turn, id: &str) -> String {
     // One job at a time per timer: the warning, or the expiry when the warning time has passed.
     let warn_at = expires - engine.rules.warn_before;
     if warn_at > t.now {
-        engine.schedule(t, JobKind::LinkWarning, warn_at);
+        engine.schedule(t, crate::core::records::JobKind::LinkWarning, warn_at);
+        promise(engine, t, id, "text", &vars)
     } else {
-        engine.schedule(t, JobKind::LinkExpired, expires);
+        engine.schedule(t, crate::core::records::JobKind::LinkExpired, expires);
+        answer(engine, id, "little_time", &vars)
     }
-    answer(engine, id, "text", &vars)
 }
 
 fn login_attempts(engine: &Engine, t: &mut Turn, id: &str) -> String {
-    let Some(n) = t.count else {
+    // "wrong again", "typed it wrong": one more than we knew of.
+    let count = t.count.or_else(|| {
+        (WRONG_AGAIN.is_match(t.norm) || t.norm.contains("again"))
+            .then(|| t.state.failed_attempts + 1)
+    });
+    let Some(n) = count else {
         return answer(engine, id, "text", &[]);
     };
     t.d.reply.personal = true;
@@ -197,7 +330,7 @@ fn login_attempts(engine: &Engine, t: &mut Turn, id: &str) -> String {
         let until = engine.lock(t, t.time.unwrap_or(t.now));
         let mut vars = locked_vars(engine, until, t.now);
         vars.push(("attempts_used", n.to_string()));
-        return answer(engine, id, "now_locked", &vars);
+        return promise(engine, t, id, "now_locked", &vars);
     }
     engine.purge_at(t, t.now + engine.rules.purge_after);
     answer(
@@ -226,17 +359,29 @@ fn account_locked(engine: &Engine, t: &mut Turn, id: &str) -> String {
             engine.lock(t, start)
         }
     };
-    answer(engine, id, "text", &locked_vars(engine, until, t.now))
+    promise(engine, t, id, "text", &locked_vars(engine, until, t.now))
 }
 
 fn timer_status(engine: &Engine, t: &mut Turn, _id: &str) -> String {
     t.d.reply.personal = true;
-    engine.status(t.state, t.now)
+    let mut status = engine.status(t.state, t.now);
+    if let Some(reference) = t.state.open_escalation(EscalationKind::TalkToHuman) {
+        let vars = engine.support_vars(t, reference);
+        status = format!("{status}\n{}", engine.message("status_handover", &vars));
+    }
+    status
 }
 
 fn after_reset(engine: &Engine, t: &mut Turn, id: &str) -> String {
     t.d.reply.personal = true;
+    // "what now?" is not a statement that the reset was finished: the link stays.
+    if !DONE.is_match(t.norm) {
+        return answer(engine, id, "not_yet", &[]);
+    }
     engine.clear_link(t);
+    // In, so no lock is holding them and the count starts again.
+    engine.cancel(t, |k| k == crate::core::records::JobKind::LockOver);
+    t.state.locked_until = None;
     t.state.failed_attempts = 0;
     t.state.attempts_at = None;
     answer(engine, id, "text", &[])
@@ -247,7 +392,6 @@ fn email_changed(engine: &Engine, t: &mut Turn, id: &str) -> String {
     if let Some(existing) = t.state.open_escalation(EscalationKind::EmailChanged) {
         return answer(engine, id, "exists", &[("reference", existing.to_string())]);
     }
-    t.state.pending = Pending::EmailOffer { asked_at: t.now };
     t.d.reply.choices = vec![
         Choice::say(
             engine.content().message("choice_pass_on"),
@@ -260,48 +404,98 @@ fn email_changed(engine: &Engine, t: &mut Turn, id: &str) -> String {
             ChoiceStyle::Secondary,
         ),
     ];
+    // The new address given with the news is confirmed, not asked for again.
+    if let Some(address) = find_email(t.text).filter(|a| is_nhs_net(a)) {
+        let address = address.to_ascii_lowercase();
+        t.state.pending = Pending::EmailOffer {
+            asked_at: t.now,
+            address: Some(address.clone()),
+        };
+        return answer(engine, id, "offer_address", &[("address", address)]);
+    }
+    t.state.pending = Pending::EmailOffer {
+        asked_at: t.now,
+        address: None,
+    };
     answer(engine, id, "text", &[])
 }
 
 fn talk_to_human(engine: &Engine, t: &mut Turn, id: &str) -> String {
     t.d.reply.personal = true;
     if let Some(existing) = t.state.open_escalation(EscalationKind::TalkToHuman) {
-        return answer(engine, id, "exists", &[("reference", existing.to_string())]);
+        let vars = engine.support_vars(t, existing);
+        return answer(engine, id, "exists", &vars);
     }
+    // Recorded now, on the turn they asked: nothing is lost if they walk away. What they say
+    // next is added to it.
     engine.escalate(t, EscalationKind::TalkToHuman, None);
-    answer(
-        engine,
-        id,
-        "text",
-        &[("reference", t.next_reference.to_string())],
-    )
+    let reference = t.next_reference.to_string();
+    let vars = engine.support_vars(t, &reference);
+    let ask = engine.handover_question(t, HandoverStep::Problem, &reference);
+    format!("{}\n\n{ask}", answer(engine, id, "text", &vars))
 }
 
 /// The new nhs.net address in an answer to "what is your new address?".
 pub(crate) fn email_address(engine: &Engine, t: &mut Turn, text: &str) -> String {
     t.d.reply.personal = true;
     t.d.reply.intent = Some("email_changed".into());
-    let content = engine.content();
-    let mailbox = engine.rules.mailbox.as_str();
     let address = find_email(text).unwrap_or_default();
     if !is_nhs_net(address) {
         t.state.pending = Pending::EmailAddress { asked_at: t.now };
-        return content.message("email_not_nhs").to_string();
+        let key = if address.is_ascii() {
+            "email_not_nhs"
+        } else {
+            "email_accents"
+        };
+        return engine.message(key, &[]);
     }
-    let address = address.to_ascii_lowercase();
+    pass_on_address(engine, t, address.to_ascii_lowercase())
+}
+
+/// Records the e-mail change with the new address.
+pub(crate) fn pass_on_address(engine: &Engine, t: &mut Turn, address: String) -> String {
+    t.d.reply.personal = true;
+    t.d.reply.intent = Some("email_changed".into());
     if let Some(existing) = t.state.open_escalation(EscalationKind::EmailChanged) {
-        return render(
-            content.answer("email_changed", "exists"),
-            &[("reference", existing), ("mailbox", mailbox)],
+        return answer(
+            engine,
+            "email_changed",
+            "exists",
+            &[("reference", existing.to_string())],
         );
     }
     engine.escalate(t, EscalationKind::EmailChanged, Some(address.clone()));
-    render(
-        content.message("email_recorded"),
+    engine.message(
+        "email_recorded",
         &[
-            ("address", &address),
-            ("mailbox", mailbox),
-            ("reference", t.next_reference),
+            ("address", address),
+            ("reference", t.next_reference.to_string()),
         ],
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_about_someone_else_are_told_apart() {
+        for other in [
+            "she is locked out of esr",
+            "my colleague cant get in",
+            "one of my staff forgot her password",
+            "a staff member on my ward is locked out",
+            "how do i reset it for her",
+        ] {
+            assert!(about_someone_else(other), "{other}");
+        }
+        for own in [
+            "i'm locked out",
+            "locked out of esr",
+            "the reset link expired",
+            "she",
+        ] {
+            assert!(!about_someone_else(own) || own == "she", "{own}");
+        }
+    }
 }

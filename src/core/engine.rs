@@ -12,16 +12,16 @@ use regex::Regex;
 
 use crate::config::Config;
 use crate::core::behaviours::{self, Turn};
+use crate::core::escalation::SupportHours;
 use crate::core::records::{
-    Choice, ChoiceStyle, Escalation, EscalationKind, EscalationStatus, Job, JobKind, JobRef,
-    Message, Pending, Recipient, StatusChange, UserState,
+    Choice, Contact, Escalation, Job, JobKind, JobRef, Message, Pending, Recipient, UserState,
 };
 use crate::understanding::classifier::{Classification, Classifier};
 use crate::understanding::content::{Content, render};
 use crate::understanding::intents::{Intent, OUT_OF_SCOPE};
 use crate::understanding::privacy;
-use crate::understanding::text::{MAX_MESSAGE_CHARS, clean_input, find_email, normalize};
-use crate::understanding::timeexpr::{find_past_time, format_clock, number_word};
+use crate::understanding::text::{MAX_MESSAGE_CHARS, clean_input, normalize};
+use crate::understanding::timeexpr::{format_clock, number_word};
 
 /// A question the bot asked is forgotten after this long: an old "yes" must not trigger it.
 const PENDING_TTL_MINUTES: i64 = 60;
@@ -38,6 +38,8 @@ pub struct Rules {
     pub mailbox: String,
     pub threshold: f32,
     pub margin: f32,
+    /// When the support team works and how soon it aims to reply.
+    pub support: SupportHours,
 }
 
 impl Rules {
@@ -52,6 +54,8 @@ impl Rules {
             mailbox: c.guide.training_mailbox.clone(),
             threshold: c.understanding.threshold,
             margin: c.understanding.ambiguity_margin,
+            support: SupportHours::parse(&c.support.hours, c.support.response_hours)
+                .map_err(|e| anyhow::anyhow!("support.hours: {e}"))?,
         })
     }
 }
@@ -65,7 +69,7 @@ pub(crate) struct Incoming<'a> {
 }
 
 impl Incoming<'_> {
-    fn understood(&self, engine: &Engine) -> Understood {
+    pub(crate) fn understood(&self, engine: &Engine) -> Understood {
         self.reading
             .get_or_init(|| engine.understand(self.text).1)
             .clone()
@@ -133,6 +137,16 @@ pub struct Decision {
     pub schedule: Vec<Job>,
     pub cancel: Vec<JobRef>,
     pub escalation: Option<Escalation>,
+    /// What the person added to an escalation already recorded (a hand-over's follow-ups).
+    pub escalation_update: EscalationUpdate,
+}
+
+/// Details added to a recorded escalation: what it is about and how to contact them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EscalationUpdate {
+    pub reference: Option<String>,
+    pub problem: Option<String>,
+    pub contact: Option<Contact>,
 }
 
 impl Decision {
@@ -142,12 +156,16 @@ impl Decision {
             schedule: Vec::new(),
             cancel: Vec::new(),
             escalation: None,
+            escalation_update: EscalationUpdate::default(),
         }
     }
 
     /// True when committing it would write nothing but the state itself.
     pub fn changes_nothing_else(&self) -> bool {
-        self.schedule.is_empty() && self.cancel.is_empty() && self.escalation.is_none()
+        self.schedule.is_empty()
+            && self.cancel.is_empty()
+            && self.escalation.is_none()
+            && self.escalation_update.reference.is_none()
     }
 }
 
@@ -184,12 +202,6 @@ static REMINDERS_OFF: LazyLock<Regex> = LazyLock::new(|| {
 static REMINDERS_ON: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^(?:please )?(?:start|turn on|switch on|enable|resume|unmute)(?: (?:the|my|all|your))? (?:reminders?|notifications?|alerts)(?: again)?(?: please)?$")
         .expect("pattern")
-});
-static YES: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^(?:yes|yeah|yea|yep|yup|y|ok|okay|sure|please|go on|go ahead|do it|please do|that would be great|yes please)\b").expect("pattern")
-});
-static NO: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^(?:no|nope|nah|n|cancel|stop|don't|dont|do not|never mind|nevermind|no thanks|not now|leave it)\b").expect("pattern")
 });
 static ATTEMPTS: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
@@ -349,14 +361,13 @@ impl Engine {
             state.pending = Pending::Nothing;
         }
 
+        // Side commands leave an open question open.
         let body = if REMINDERS_OFF.is_match(&norm) {
             state.reminders_off = true;
-            state.pending = Pending::Nothing;
             d.reply.personal = true;
             self.content.message("reminders_off").to_string()
         } else if REMINDERS_ON.is_match(&norm) {
             state.reminders_off = false;
-            state.pending = Pending::Nothing;
             d.reply.personal = true;
             self.content.message("reminders_on").to_string()
         } else {
@@ -368,197 +379,52 @@ impl Engine {
             let mut turn = Turn {
                 who,
                 state,
+                text: &text,
+                norm: &norm,
                 time: None,
                 count: None,
                 now,
                 next_reference,
                 d: &mut d,
+                notes: Vec::new(),
             };
-            match self.continue_dialogue(&mut turn, &msg) {
+            let body = match self.meta(&mut turn, &msg) {
                 Some(reply) => reply,
-                None => self.answer_fresh(&mut turn, &msg),
-            }
+                None => match self.continue_dialogue(&mut turn, &msg) {
+                    Some(reply) => reply,
+                    None => self.answer_fresh(&mut turn, &msg),
+                },
+            };
+            let notes: Vec<String> = turn.notes.iter().map(|k| self.message(k, &[])).collect();
+            std::iter::once(body)
+                .chain(notes)
+                .collect::<Vec<_>>()
+                .join("\n\n")
         };
         d.reply.text = format!("{prefix}{body}");
         d
     }
 
-    /// A reply to a question the bot asked, if the message answers it.
-    fn continue_dialogue(&self, t: &mut Turn, msg: &Incoming) -> Option<String> {
-        let (text, norm) = (msg.text, msg.norm);
-        match std::mem::take(&mut t.state.pending) {
-            Pending::Nothing => None,
-            Pending::Choice {
-                options,
-                time,
-                count,
-                asked_at,
-            } => match self.pick_option(&options, norm) {
-                Some(id) => {
-                    let idx = self.classifier().index_of(&id)?;
-                    t.d.reply.intent = Some(id);
-                    t.d.reply.confidence = 1.0;
-                    t.time = time;
-                    t.count = count;
-                    Some(self.act(idx, t))
-                }
-                None => {
-                    // Not an answer to the question: read it as a new message, but keep the
-                    // question open if the new message is not understood either.
-                    let u = msg.understood(self);
-                    if matches!(u, Understood::OutOfScope { .. }) && norm.len() <= 3 {
-                        t.state.pending = Pending::Choice {
-                            options: options.clone(),
-                            time,
-                            count,
-                            asked_at,
-                        };
-                        Some(self.clarify(&options, t.d))
-                    } else {
-                        None
-                    }
-                }
-            },
-            Pending::EmailOffer { .. } => {
-                if YES.is_match(norm) {
-                    t.d.reply.personal = true;
-                    t.state.pending = Pending::EmailAddress { asked_at: t.now };
-                    Some(self.content.message("email_ask").to_string())
-                } else if NO.is_match(norm) {
-                    t.d.reply.personal = true;
-                    Some(self.email_cancelled())
-                } else if find_email(text).is_some() {
-                    // They gave the address straight away.
-                    Some(behaviours::email_address(self, t, text))
-                } else {
-                    None
-                }
-            }
-            Pending::EmailAddress { .. } => {
-                if find_email(text).is_some() {
-                    Some(behaviours::email_address(self, t, text))
-                } else if NO.is_match(norm) {
-                    t.d.reply.personal = true;
-                    Some(self.email_cancelled())
-                } else {
-                    match msg.understood(self) {
-                        Understood::Intent { .. } | Understood::Ambiguous { .. } => None,
-                        Understood::OutOfScope { .. } => {
-                            t.d.reply.personal = true;
-                            t.state.pending = Pending::EmailAddress { asked_at: t.now };
-                            Some(self.content.message("email_ask").to_string())
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    pub(crate) fn email_cancelled(&self) -> String {
-        render(
-            self.content.message("email_cancelled"),
-            &[("mailbox", &self.rules.mailbox)],
-        )
-    }
-
-    /// Records an escalation of `kind` for this turn's person under the next reference.
-    pub(crate) fn escalate(&self, t: &mut Turn, kind: EscalationKind, new_address: Option<String>) {
-        let reference = t.next_reference.to_string();
-        t.state.open_escalations.push((kind, reference.clone()));
-        t.d.escalation = Some(Escalation {
-            reference,
-            kind,
-            user: t.who.clone(),
-            display_name: t.state.display_name.clone(),
-            new_address,
-            created_at: t.now,
-            status: EscalationStatus::Open,
-            history: vec![StatusChange {
-                status: EscalationStatus::Open,
-                by: "esrbot".into(),
-                at: t.now,
-                note: None,
-            }],
-        });
-    }
-
-    /// Which offered option the answer names: its number, or words that classify as one of them.
-    fn pick_option(&self, options: &[String], norm: &str) -> Option<String> {
-        let trimmed = norm.trim_end_matches(['.', ')']).trim();
-        if let Ok(n) = trimmed.parse::<usize>() {
-            return options.get(n.checked_sub(1)?).cloned();
-        }
-        let words = ["first", "second", "third"];
-        if let Some(n) = words
-            .iter()
-            .position(|w| trimmed == *w || trimmed == format!("the {w}").as_str())
-        {
-            return options.get(n).cloned();
-        }
-        let c = self.classifier().classify(norm);
-        let best = c
-            .ranked
-            .iter()
-            .find(|(i, _)| options.iter().any(|o| o == self.intent_id(*i)))?;
-        // Only a confident reading counts as choosing; otherwise it's a new message.
-        (best.1 >= self.rules.threshold).then(|| self.intent_id(best.0).to_string())
-    }
-
-    /// "Which did you mean?" with the options as numbered choices.
-    fn clarify(&self, options: &[String], d: &mut Decision) -> String {
-        d.reply.choices = options
-            .iter()
-            .enumerate()
-            .map(|(n, id)| {
-                let label = self
-                    .classifier()
-                    .index_of(id)
-                    .map_or(id.as_str(), |i| self.option_labels[i].as_str());
-                Choice::say(label, &(n + 1).to_string(), ChoiceStyle::Secondary)
-            })
-            .collect();
-        self.content.message("clarify").to_string()
-    }
-
-    fn answer_fresh(&self, t: &mut Turn, msg: &Incoming) -> String {
-        let (text, norm) = (msg.text, msg.norm);
-        t.time = find_past_time(text, t.now, self.rules.tz).map(|m| m.at);
-        t.count = attempts_in(norm, self.rules.max_attempts);
-        match msg.understood(self) {
-            Understood::Intent { id, confidence } => {
-                t.d.reply.intent = Some(self.intent_id(id).to_string());
-                t.d.reply.confidence = confidence;
-                self.act(id, t)
-            }
-            Understood::Ambiguous { options } => {
-                let ids: Vec<String> = options
-                    .iter()
-                    .map(|i| self.intent_id(*i).to_string())
-                    .collect();
-                t.d.reply.intent = None;
-                t.state.pending = Pending::Choice {
-                    options: ids.clone(),
-                    time: t.time,
-                    count: t.count,
-                    asked_at: t.now,
-                };
-                self.clarify(&ids, t.d)
-            }
-            Understood::OutOfScope { confidence } => {
-                t.d.reply.intent = Some(OUT_OF_SCOPE.into());
-                t.d.reply.confidence = confidence;
-                self.content.answer(OUT_OF_SCOPE, "text").to_string()
-            }
-        }
-    }
-
-    /// Acts on a recognised intent: its registered behaviour, or its `text` answer.
-    fn act(&self, intent: usize, t: &mut Turn) -> String {
+    /// Acts on a recognised intent: its registered behaviour, or its `text` answer. A message
+    /// about someone else gets the behaviour's general answer, and nothing is recorded.
+    pub(crate) fn act(&self, intent: usize, t: &mut Turn) -> String {
         let id = self.intent_id(intent).to_string();
         match behaviours::find(&id) {
-            Some(b) => (b.act)(self, t, &id),
+            Some(b) => match b.for_someone_else {
+                Some(variant) if behaviours::about_someone_else(t.norm) => {
+                    self.say(self.content.answer(&id, variant), &[])
+                }
+                _ => (b.act)(self, t, &id),
+            },
             None => self.say(self.content.answer(&id, "text"), &[]),
         }
+    }
+
+    /// How an intent reads as an option ("did you mean…").
+    pub fn option_label<'a>(&'a self, id: &'a str) -> &'a str {
+        self.classifier()
+            .index_of(id)
+            .map_or(id, |i| self.option_labels[i].as_str())
     }
 
     fn vars<'a>(&'a self, extra: &[(&'a str, String)]) -> Vec<(&'a str, String)> {
@@ -622,6 +488,11 @@ impl Engine {
     pub(crate) fn lock(&self, t: &mut Turn, start: DateTime<Utc>) -> DateTime<Utc> {
         let until = start + self.rules.lock_time;
         self.cancel(t, |k| k == JobKind::LockOver);
+        // A link that was still live cannot be used through the lock: stop its reminders.
+        if t.state.link_valid_until.is_some_and(|exp| exp > t.now) {
+            self.clear_link(t);
+            t.notes.push("lock_ends_link");
+        }
         t.state.locked_until = Some(until);
         t.state.failed_attempts = self.rules.max_attempts;
         t.state.attempts_at = Some(start);
@@ -785,13 +656,8 @@ impl Engine {
 }
 
 fn pending_expired(p: &Pending, now: DateTime<Utc>) -> bool {
-    let asked = match p {
-        Pending::Nothing => return false,
-        Pending::Choice { asked_at, .. }
-        | Pending::EmailOffer { asked_at }
-        | Pending::EmailAddress { asked_at } => *asked_at,
-    };
-    now - asked > Duration::minutes(PENDING_TTL_MINUTES)
+    p.asked_at()
+        .is_some_and(|asked| now - asked > Duration::minutes(PENDING_TTL_MINUTES))
 }
 
 /// "3 h 20 min", "45 min", "less than a minute".

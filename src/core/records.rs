@@ -96,6 +96,9 @@ pub struct UserState {
     pub jobs: Vec<JobRef>,
     /// References of this person's open escalations, one per kind.
     pub open_escalations: Vec<(EscalationKind, String)>,
+    /// Messages in a row the bot could not place (never their text): the second gets an offer of
+    /// the support team.
+    pub declines: u8,
 }
 
 impl UserState {
@@ -140,16 +143,79 @@ pub enum Pending {
         #[serde(with = "time::ms")]
         asked_at: DateTime<Utc>,
     },
-    /// "Shall I pass your new address on?"
+    /// "Shall I pass your new address on?", with the new nhs.net address when the person already
+    /// gave it.
     EmailOffer {
         #[serde(with = "time::ms")]
         asked_at: DateTime<Utc>,
+        address: Option<String>,
     },
     /// "What is your new nhs.net address?"
     EmailAddress {
         #[serde(with = "time::ms")]
         asked_at: DateTime<Utc>,
     },
+    /// "Shall I pass this to the support team?"
+    SupportOffer {
+        #[serde(with = "time::ms")]
+        asked_at: DateTime<Utc>,
+    },
+    /// A hand-over already recorded under `reference`: what it is about, then how to contact them.
+    Handover {
+        reference: String,
+        step: HandoverStep,
+        #[serde(with = "time::ms")]
+        asked_at: DateTime<Utc>,
+    },
+}
+
+impl Pending {
+    pub fn asked_at(&self) -> Option<DateTime<Utc>> {
+        match self {
+            Pending::Nothing => None,
+            Pending::Choice { asked_at, .. }
+            | Pending::EmailOffer { asked_at, .. }
+            | Pending::EmailAddress { asked_at }
+            | Pending::SupportOffer { asked_at }
+            | Pending::Handover { asked_at, .. } => Some(*asked_at),
+        }
+    }
+}
+
+/// Which question of a hand-over is open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HandoverStep {
+    /// "What is it about?" (optional)
+    Problem,
+    /// "How would you like them to contact you?"
+    Contact,
+    /// "What number should they ring?"
+    Phone,
+}
+
+/// How a person would like the support team to contact them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Contact {
+    /// Here, in the chat they asked from.
+    ThisChat,
+    /// By e-mail to their nhs.net address (as ESR holds it).
+    NhsMail,
+    /// By e-mail to this nhs.net address, which they gave.
+    Email(String),
+    /// By phone on this number.
+    Phone(String),
+}
+
+impl Contact {
+    /// How the support team reads it.
+    pub fn describe(&self) -> String {
+        match self {
+            Contact::ThisChat => "reply in this chat".into(),
+            Contact::NhsMail => "e-mail their nhs.net address".into(),
+            Contact::Email(a) => format!("e-mail {a}"),
+            Contact::Phone(n) => format!("phone {n}"),
+        }
+    }
 }
 
 /// Timed work for one person. Each job, when it falls due, may tell them something and may
@@ -313,6 +379,10 @@ pub struct Escalation {
     pub user: Recipient,
     pub display_name: Option<String>,
     pub new_address: Option<String>,
+    /// What it is about, as the person chose it (an intent id), if they said.
+    pub problem: Option<String>,
+    /// How they would like to be contacted, if they said.
+    pub contact: Option<Contact>,
     #[serde(with = "time::ms")]
     pub created_at: DateTime<Utc>,
     pub status: EscalationStatus,

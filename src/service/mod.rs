@@ -177,6 +177,7 @@ pub fn load_content(config: &Config, intents: &[intents::Intent]) -> anyhow::Res
         &ids,
         &behaviours::variants(),
         &required_messages(),
+        behaviours::CHOICES,
     )
     .map_err(problems)
 }
@@ -438,6 +439,20 @@ impl Service {
                 self.enqueue(txn, added, &mail, e.created_at)?;
             }
             self.card_update(txn, added, &e.reference, now)?;
+        }
+        // What the person added to a hand-over goes on its record (never their words).
+        let u = &d.escalation_update;
+        if let Some(reference) = &u.reference
+            && let Some(mut e) = txn.escalation(reference)?
+        {
+            if u.problem.is_some() {
+                e.problem.clone_from(&u.problem);
+            }
+            if u.contact.is_some() {
+                e.contact.clone_from(&u.contact);
+            }
+            txn.put_escalation(&e)?;
+            self.card_update(txn, added, reference, now)?;
         }
         txn.put_user(who, state)
     }

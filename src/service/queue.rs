@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 
 use crate::core::error::UserError;
 use crate::core::escalation::{self, Action};
-use crate::core::records::{EscalationKind, EscalationStatus, Item, Outgoing, Recipient};
+use crate::core::records::{EscalationKind, EscalationStatus, Item, Outgoing, Pending, Recipient};
 use crate::service::outbox::Handed;
 use crate::service::{Added, MAIL_LANE, Service};
 use crate::store::{Store, Txn};
@@ -123,6 +123,11 @@ impl Service {
             Action::Resolve => {
                 let mut state = txn.user(&e.user)?;
                 state.open_escalations.retain(|(_, r)| r != &e.reference);
+                // A hand-over question about it no longer needs an answer.
+                if matches!(&state.pending, Pending::Handover { reference, .. } if *reference == e.reference)
+                {
+                    state.pending = Pending::Nothing;
+                }
                 txn.put_user(&e.user, &state)?;
                 let note_line = note
                     .map(|n| format!(" Note from the support team: {n}"))

@@ -705,6 +705,8 @@ mod tests {
             user: "chat:ann".into(),
             display_name: None,
             new_address: None,
+            problem: None,
+            contact: None,
             created_at: at("2026-03-02T09:00:00Z"),
             status: crate::core::records::EscalationStatus::Open,
             history: Vec::new(),

@@ -30,6 +30,7 @@ pub fn check(config: &Config) -> (Vec<FileProblem>, String) {
         &id_refs,
         &behaviours::variants(),
         &required_messages(),
+        behaviours::CHOICES,
     ) {
         problems.append(&mut p);
     }

@@ -48,6 +48,11 @@ pub const PLACEHOLDERS: &[&str] = &[
     "created",
     "by",
     "at",
+    "label",
+    "support_hours",
+    "reply_by",
+    "problem",
+    "contact",
 ];
 
 #[derive(Debug, Deserialize)]
@@ -56,6 +61,9 @@ struct RepliesFile {
     links: BTreeMap<String, String>,
     intent: BTreeMap<String, BTreeMap<String, String>>,
     message: BTreeMap<String, String>,
+    /// Lists of choices offered with a message: `[label, what choosing it says]` pairs.
+    #[serde(default)]
+    choices: BTreeMap<String, Vec<[String; 2]>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -181,6 +189,7 @@ pub struct Content {
     links: BTreeMap<String, String>,
     intent: BTreeMap<String, BTreeMap<String, String>>,
     message: BTreeMap<String, String>,
+    choices: BTreeMap<String, Vec<[String; 2]>>,
 }
 
 impl Content {
@@ -192,6 +201,7 @@ impl Content {
         intent_ids: &[&str],
         variants: &[(&str, &[&str])],
         messages: &[&str],
+        choices: &[&str],
     ) -> Result<Content, Vec<FileProblem>> {
         let file = data_dir.join("replies.toml");
         let text = std::fs::read_to_string(&file)
@@ -250,6 +260,25 @@ impl Content {
                 ));
             }
         }
+        for c in choices {
+            match raw.choices.get(*c) {
+                Some(list)
+                    if !list.is_empty()
+                        && list
+                            .iter()
+                            .all(|[l, m]| !l.trim().is_empty() && !m.trim().is_empty()) => {}
+                Some(_) => problems.push(FileProblem::new(
+                    &file,
+                    line_of(&text, &format!("{c} =")),
+                    format!("choices.{c} must list [label, message] pairs, none empty"),
+                )),
+                None => problems.push(FileProblem::new(
+                    &file,
+                    line_of(&text, "[choices]"),
+                    format!("choices.{c} is missing"),
+                )),
+            }
+        }
         let templates = raw
             .intent
             .values()
@@ -286,6 +315,7 @@ impl Content {
             links: raw.links,
             intent: raw.intent,
             message: raw.message,
+            choices: raw.choices,
         })
     }
 
@@ -303,6 +333,21 @@ impl Content {
 
     pub fn message(&self, key: &str) -> &str {
         self.message.get(key).map_or("", String::as_str)
+    }
+
+    /// A list of choices from `[choices]`, each saying its message when chosen.
+    pub fn choices(&self, key: &str) -> Vec<crate::core::records::Choice> {
+        self.choices.get(key).map_or_else(Vec::new, |list| {
+            list.iter()
+                .map(|[label, message]| {
+                    crate::core::records::Choice::say(
+                        label,
+                        message,
+                        crate::core::records::ChoiceStyle::Secondary,
+                    )
+                })
+                .collect()
+        })
     }
 }
 

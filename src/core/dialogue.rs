@@ -1,0 +1,531 @@
+//! The conversation around the intents: answers to the questions the bot asked (which did you
+//! mean, shall I pass it on, what is it about, how should they contact you), side commands that
+//! leave an open question open, a way out for messages the bot cannot place (a rephrase prompt,
+//! then the support team), and frustration noticed.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use crate::core::behaviours::{self, Turn};
+use crate::core::engine::{Decision, Engine, Incoming, Understood, attempts_in};
+use crate::core::records::{
+    Choice, ChoiceStyle, Contact, Escalation, EscalationKind, EscalationStatus, HandoverStep,
+    Pending, StatusChange,
+};
+use crate::understanding::intents::OUT_OF_SCOPE;
+use crate::understanding::text::find_email;
+use crate::understanding::timeexpr::find_past_time;
+
+pub(crate) static YES: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(?:yes|yeah|yea|yep|yup|y|ok|okay|sure|please|go on|go ahead|do it|please do|that would be great|yes please)\b").expect("pattern")
+});
+pub(crate) static NO: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(?:no|nope|nah|n|cancel|stop|don't|dont|do not|never mind|nevermind|no thanks|not now|leave it)\b").expect("pattern")
+});
+static SKIP: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(?:skip|no|nope|n|not sure|dunno|don't know|dont know|rather not|no thanks|nothing|none|pass)\b").expect("pattern")
+});
+static WHAT_DO_YOU_MEAN: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(?:what|sorry|pardon|huh|eh|come again)?\s*(?:do you mean|d'?you mean|does that mean|you mean|what do you mean|what\?+|i don'?t understand|dont understand|not sure what you mean|what is that)\b").expect("pattern")
+});
+static WHEN_CONTACT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(?:when|how long|how soon)\b.*\b(?:contact|call|ring|hear|get back|reply|respond|email|e-mail|message|be in touch|get in touch)\b|\bheard nothing\b|\bany news\b|\bstill waiting\b").expect("pattern")
+});
+static PHONE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?:\+44\s?|0)(?:\d[\s-]?){9,10}\b").expect("pattern"));
+/// Swearing and words of exasperation (matched on the normal form).
+static FRUSTRATED: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(?:ridiculous|useless|rubbish|joke|pathetic|hopeless|fed up|sick of|waste of time|fuming|furious|so annoying|annoyed|angry|wtf|ffs|omg|fuck\w*|fck\w*|shit\w*|crap|bloody|damn|sodding|doing my head in|at my wits end|nightmare|\d+ times)\b")
+        .expect("pattern")
+});
+
+/// Intents that are not an answer to "what is it about?" (asking for a person again, greetings).
+const NOT_A_PROBLEM: &[&str] = &[
+    "talk_to_human",
+    "greeting",
+    "thanks",
+    "timer_status",
+    OUT_OF_SCOPE,
+];
+
+/// Clear frustration: a message mostly in capitals, "!!!", or words of exasperation.
+pub fn frustrated(text: &str, norm: &str) -> bool {
+    let letters: Vec<char> = text.chars().filter(|c| c.is_alphabetic()).collect();
+    let capitals = letters.iter().filter(|c| c.is_uppercase()).count();
+    (letters.len() >= 8 && capitals * 10 >= letters.len() * 7)
+        || text.contains("!!")
+        || text.contains("?!")
+        || FRUSTRATED.is_match(norm)
+}
+
+impl Engine {
+    /// Side commands and questions about the conversation itself, answered before anything else
+    /// (they leave an open question open).
+    pub(crate) fn meta(&self, t: &mut Turn, msg: &Incoming) -> Option<String> {
+        if WHAT_DO_YOU_MEAN.is_match(msg.norm) && t.state.pending != Pending::Nothing {
+            return Some(self.ask_again(t));
+        }
+        if WHEN_CONTACT.is_match(msg.norm)
+            && let Some(reference) = t.state.open_escalation(EscalationKind::TalkToHuman)
+        {
+            t.d.reply.personal = true;
+            let vars = self.support_vars(t, reference);
+            return Some(self.message("handover_when", &vars));
+        }
+        None
+    }
+
+    /// The open question, asked again with what it means.
+    fn ask_again(&self, t: &mut Turn) -> String {
+        match t.state.pending.clone() {
+            Pending::Choice { options, .. } => {
+                let q = self.clarify(&options, t.d);
+                format!("{}\n\n{q}", self.content().message("explain_choice"))
+            }
+            Pending::EmailOffer { .. } => self.message("explain_email_offer", &[]),
+            Pending::EmailAddress { .. } => self.message("email_ask", &[]),
+            Pending::SupportOffer { .. } => {
+                self.offer_choices(t.d);
+                self.message("explain_support_offer", &[])
+            }
+            Pending::Handover {
+                step, reference, ..
+            } => self.handover_question(t, step, &reference),
+            Pending::Nothing => String::new(),
+        }
+    }
+
+    /// A reply to a question the bot asked, if the message answers it.
+    pub(crate) fn continue_dialogue(&self, t: &mut Turn, msg: &Incoming) -> Option<String> {
+        let (text, norm) = (msg.text, msg.norm);
+        match std::mem::take(&mut t.state.pending) {
+            Pending::Nothing => None,
+            Pending::Choice {
+                options,
+                time,
+                count,
+                asked_at,
+            } => match self.pick_option(&options, norm) {
+                Some(id) => {
+                    let idx = self.classifier().index_of(&id)?;
+                    t.d.reply.intent = Some(id);
+                    t.d.reply.confidence = 1.0;
+                    t.time = time;
+                    t.count = count;
+                    Some(self.act(idx, t))
+                }
+                None => {
+                    // Not an answer to the question: read it as a new message, but keep the
+                    // question open if the new message is not understood either.
+                    let u = msg.understood(self);
+                    if matches!(u, Understood::OutOfScope { .. }) && norm.len() <= 3 {
+                        t.state.pending = Pending::Choice {
+                            options: options.clone(),
+                            time,
+                            count,
+                            asked_at,
+                        };
+                        Some(self.clarify(&options, t.d))
+                    } else {
+                        None
+                    }
+                }
+            },
+            Pending::EmailOffer { address, .. } => {
+                if YES.is_match(norm) {
+                    t.d.reply.personal = true;
+                    if let Some(address) = address {
+                        return Some(behaviours::pass_on_address(self, t, address));
+                    }
+                    t.state.pending = Pending::EmailAddress { asked_at: t.now };
+                    Some(self.content().message("email_ask").to_string())
+                } else if NO.is_match(norm) {
+                    t.d.reply.personal = true;
+                    Some(self.email_cancelled())
+                } else if find_email(text).is_some() {
+                    // They gave the address straight away.
+                    Some(behaviours::email_address(self, t, text))
+                } else {
+                    None
+                }
+            }
+            Pending::EmailAddress { .. } => {
+                if find_email(text).is_some() {
+                    Some(behaviours::email_address(self, t, text))
+                } else if NO.is_match(norm) {
+                    t.d.reply.personal = true;
+                    Some(self.email_cancelled())
+                } else {
+                    match msg.understood(self) {
+                        Understood::Intent { .. } | Understood::Ambiguous { .. } => None,
+                        Understood::OutOfScope { .. } => {
+                            t.d.reply.personal = true;
+                            t.state.pending = Pending::EmailAddress { asked_at: t.now };
+                            Some(self.content().message("email_ask").to_string())
+                        }
+                    }
+                }
+            }
+            Pending::SupportOffer { asked_at } => {
+                if YES.is_match(norm) {
+                    let id = "talk_to_human";
+                    t.d.reply.intent = Some(id.into());
+                    t.d.reply.confidence = 1.0;
+                    let idx = self.classifier().index_of(id)?;
+                    Some(self.act(idx, t))
+                } else if NO.is_match(norm) {
+                    t.state.declines = 0;
+                    Some(self.message("support_declined", &[]))
+                } else {
+                    // Something else: read it afresh, and keep the offer open if it is not placed.
+                    if matches!(msg.understood(self), Understood::OutOfScope { .. }) {
+                        t.state.pending = Pending::SupportOffer { asked_at };
+                    }
+                    None
+                }
+            }
+            Pending::Handover {
+                reference,
+                step,
+                asked_at,
+            } => self.handover_answer(t, msg, reference, step, asked_at),
+        }
+    }
+
+    pub(crate) fn email_cancelled(&self) -> String {
+        self.message("email_cancelled", &[])
+    }
+
+    /// Records an escalation of `kind` for this turn's person under the next reference.
+    pub(crate) fn escalate(&self, t: &mut Turn, kind: EscalationKind, new_address: Option<String>) {
+        let reference = t.next_reference.to_string();
+        t.state.open_escalations.push((kind, reference.clone()));
+        t.d.escalation = Some(Escalation {
+            reference,
+            kind,
+            user: t.who.clone(),
+            display_name: t.state.display_name.clone(),
+            new_address,
+            problem: None,
+            contact: None,
+            created_at: t.now,
+            status: EscalationStatus::Open,
+            history: vec![StatusChange {
+                status: EscalationStatus::Open,
+                by: "esrbot".into(),
+                at: t.now,
+                note: None,
+            }],
+        });
+    }
+
+    /// Which offered option the answer names: its number, or words that classify as one of them.
+    pub(crate) fn pick_option(&self, options: &[String], norm: &str) -> Option<String> {
+        let trimmed = norm.trim_end_matches(['.', ')']).trim();
+        if let Ok(n) = trimmed.parse::<usize>() {
+            return options.get(n.checked_sub(1)?).cloned();
+        }
+        let words = ["first", "second", "third", "fourth", "fifth", "sixth"];
+        if let Some(n) = words
+            .iter()
+            .position(|w| trimmed == *w || trimmed == format!("the {w}").as_str())
+        {
+            return options.get(n).cloned();
+        }
+        let c = self.classifier().classify(norm);
+        let best = c
+            .ranked
+            .iter()
+            .find(|(i, _)| options.iter().any(|o| o == self.intent_id(*i)))?;
+        // Only a confident reading counts as choosing; otherwise it's a new message.
+        (best.1 >= self.rules.threshold).then(|| self.intent_id(best.0).to_string())
+    }
+
+    /// The options as numbered choices.
+    fn option_choices(&self, options: &[String]) -> Vec<Choice> {
+        options
+            .iter()
+            .enumerate()
+            .map(|(n, id)| {
+                Choice::say(
+                    self.option_label(id),
+                    &(n + 1).to_string(),
+                    ChoiceStyle::Secondary,
+                )
+            })
+            .collect()
+    }
+
+    /// "Which did you mean?" with the options as numbered choices.
+    pub(crate) fn clarify(&self, options: &[String], d: &mut Decision) -> String {
+        d.reply.choices = self.option_choices(options);
+        self.content().message("clarify").to_string()
+    }
+
+    /// Asks which of `options` it is, keeping what the message carried for the chosen intent.
+    pub(crate) fn ask_which(&self, t: &mut Turn, options: Vec<String>, question: &str) -> String {
+        t.d.reply.choices = self.option_choices(&options);
+        t.state.pending = Pending::Choice {
+            options,
+            time: t.time,
+            count: t.count,
+            asked_at: t.now,
+        };
+        self.message(question, &[])
+    }
+
+    pub(crate) fn answer_fresh(&self, t: &mut Turn, msg: &Incoming) -> String {
+        let (text, norm) = (msg.text, msg.norm);
+        t.time = find_past_time(text, t.now, self.rules.tz).map(|m| m.at);
+        t.count = attempts_in(norm, self.rules.max_attempts);
+        match msg.understood(self) {
+            Understood::Intent { id, confidence } => {
+                t.state.declines = 0;
+                let intent = self.intent_id(id).to_string();
+                t.d.reply.intent = Some(intent.clone());
+                t.d.reply.confidence = confidence;
+                let answer = self.act(id, t);
+                // Frustration is acknowledged, and a person offered when nothing else is asked.
+                if frustrated(text, norm)
+                    && intent != "talk_to_human"
+                    && t.state.pending == Pending::Nothing
+                {
+                    t.state.pending = Pending::SupportOffer { asked_at: t.now };
+                    return format!(
+                        "{}\n\n{answer}\n\n{}",
+                        self.message("frustration_ack", &[]),
+                        self.message("offer_support_short", &[])
+                    );
+                }
+                answer
+            }
+            Understood::Ambiguous { options } => {
+                t.state.declines = 0;
+                let ids: Vec<String> = options
+                    .iter()
+                    .map(|i| self.intent_id(*i).to_string())
+                    .collect();
+                t.d.reply.intent = None;
+                self.ask_which(t, ids, "clarify")
+            }
+            Understood::OutOfScope { confidence } => {
+                t.d.reply.intent = Some(OUT_OF_SCOPE.into());
+                t.d.reply.confidence = confidence;
+                self.way_out(t, msg)
+            }
+        }
+    }
+
+    /// A message the bot cannot place. The first gets the out-of-scope answer and a prompt to
+    /// rephrase, with what the bot covers as choices; a second in a row, or a frustrated one, an
+    /// acknowledgement, the best guess, and an offer of the support team. The wording alternates,
+    /// so the same sentence never comes back three times running.
+    fn way_out(&self, t: &mut Turn, msg: &Incoming) -> String {
+        t.state.declines = t.state.declines.saturating_add(1);
+        let angry = frustrated(msg.text, msg.norm);
+        if t.state.declines == 1 && !angry {
+            t.d.reply.choices = self.content().choices("rephrase");
+            return format!(
+                "{}\n\n{}",
+                self.say(self.content().answer(OUT_OF_SCOPE, "text"), &[]),
+                self.message("rephrase", &[])
+            );
+        }
+        t.state.pending = Pending::SupportOffer { asked_at: t.now };
+        self.offer_choices(t.d);
+        let guess = self
+            .best_guess(msg)
+            .map(|label| self.message("best_guess", &[("label", label)]))
+            .unwrap_or_default();
+        let key = if t.state.declines % 2 == 0 {
+            "offer_support"
+        } else {
+            "offer_support_again"
+        };
+        let ack = if angry {
+            "frustration_ack"
+        } else {
+            "still_unplaced"
+        };
+        format!(
+            "{}{guess}\n\n{}",
+            self.message(ack, &[]),
+            self.message(key, &[])
+        )
+    }
+
+    fn offer_choices(&self, d: &mut Decision) {
+        d.reply.choices = vec![
+            Choice::say(
+                self.content().message("choice_yes_support"),
+                "yes",
+                ChoiceStyle::Primary,
+            ),
+            Choice::say(
+                self.content().message("choice_no"),
+                "no",
+                ChoiceStyle::Secondary,
+            ),
+        ];
+    }
+
+    /// The in-scope intent the classifier leans to, when it leans at all.
+    fn best_guess(&self, msg: &Incoming) -> Option<String> {
+        let c = self.classifier().classify(msg.text);
+        let oos = self.classifier().out_of_scope();
+        let (idx, p) = c.ranked.iter().copied().find(|(i, _)| *i != oos)?;
+        (p >= 0.25).then(|| self.option_label(self.intent_id(idx)).to_string())
+    }
+
+    /// The facts the hand-over messages use: the reference, the support team's hours and when
+    /// they aim to reply by.
+    pub(crate) fn support_vars(&self, t: &Turn, reference: &str) -> Vec<(&'static str, String)> {
+        let by = self.rules.support.reply_by(t.now, self.rules.tz);
+        vec![
+            ("reference", reference.to_string()),
+            ("support_hours", self.rules.support.describe()),
+            ("reply_by", self.clock(by, t.now)),
+        ]
+    }
+
+    /// The next question of a hand-over.
+    pub(crate) fn handover_question(
+        &self,
+        t: &mut Turn,
+        step: HandoverStep,
+        reference: &str,
+    ) -> String {
+        t.state.pending = Pending::Handover {
+            reference: reference.to_string(),
+            step,
+            asked_at: t.now,
+        };
+        match step {
+            HandoverStep::Problem => {
+                t.d.reply.choices = self.content().choices("handover_problem");
+                self.message("handover_ask_problem", &[])
+            }
+            HandoverStep::Contact => {
+                t.d.reply.choices = self.content().choices("handover_contact");
+                self.message("handover_ask_contact", &[])
+            }
+            HandoverStep::Phone => self.message("handover_ask_phone", &[]),
+        }
+    }
+
+    /// An answer to a hand-over question: it is added to the escalation already recorded.
+    fn handover_answer(
+        &self,
+        t: &mut Turn,
+        msg: &Incoming,
+        reference: String,
+        step: HandoverStep,
+        asked_at: chrono::DateTime<chrono::Utc>,
+    ) -> Option<String> {
+        let norm = msg.norm;
+        t.d.reply.personal = true;
+        match step {
+            HandoverStep::Problem => {
+                let options: Vec<String> = self
+                    .content()
+                    .choices("handover_problem")
+                    .iter()
+                    .filter_map(|c| Choice::message(&c.id).map(str::to_string))
+                    .collect();
+                let chosen = if SKIP.is_match(norm) {
+                    None
+                } else if let Ok(n) = norm.trim_end_matches('.').parse::<usize>() {
+                    options.get(n.checked_sub(1)?).cloned()
+                } else {
+                    // Their own words: the intent they read as, if confident.
+                    match msg.understood(self) {
+                        Understood::Intent { id, .. }
+                            if !NOT_A_PROBLEM.contains(&self.intent_id(id)) =>
+                        {
+                            Some(self.intent_id(id).to_string())
+                        }
+                        _ => {
+                            // Not an answer: keep the question open and read the message afresh.
+                            t.state.pending = Pending::Handover {
+                                reference,
+                                step,
+                                asked_at,
+                            };
+                            return None;
+                        }
+                    }
+                };
+                if let Some(problem) = chosen.filter(|p| self.classifier().index_of(p).is_some()) {
+                    t.d.escalation_update.problem = Some(problem);
+                }
+                t.d.escalation_update.reference = Some(reference.clone());
+                Some(self.handover_question(t, HandoverStep::Contact, &reference))
+            }
+            HandoverStep::Contact => {
+                let contact = if let Some(n) = PHONE.find(msg.text) {
+                    Some(Contact::Phone(n.as_str().split_whitespace().collect()))
+                } else if let Some(a) =
+                    find_email(msg.text).filter(|a| crate::understanding::text::is_nhs_net(a))
+                {
+                    Some(Contact::Email(a.to_ascii_lowercase()))
+                } else {
+                    match norm.trim_end_matches('.') {
+                        "1" => Some(Contact::ThisChat),
+                        "2" => Some(Contact::NhsMail),
+                        "3" => None,
+                        n if n.contains("phone") || n.contains("ring") || n.contains("call") => {
+                            None
+                        }
+                        n if n.contains("mail") => Some(Contact::NhsMail),
+                        n if n.contains("chat") || n.contains("here") || YES.is_match(n) => {
+                            Some(Contact::ThisChat)
+                        }
+                        n if SKIP.is_match(n) => Some(Contact::ThisChat),
+                        _ => {
+                            t.state.pending = Pending::Handover {
+                                reference,
+                                step,
+                                asked_at,
+                            };
+                            return None;
+                        }
+                    }
+                };
+                t.d.escalation_update.reference = Some(reference.clone());
+                match contact {
+                    Some(c) => t.d.escalation_update.contact = Some(c),
+                    None => {
+                        return Some(self.handover_question(t, HandoverStep::Phone, &reference));
+                    }
+                }
+                let vars = self.support_vars(t, &reference);
+                Some(self.message("handover_done", &vars))
+            }
+            HandoverStep::Phone => {
+                t.d.escalation_update.reference = Some(reference.clone());
+                match PHONE.find(msg.text) {
+                    Some(n) => {
+                        t.d.escalation_update.contact =
+                            Some(Contact::Phone(n.as_str().split_whitespace().collect()));
+                        let vars = self.support_vars(t, &reference);
+                        Some(self.message("handover_done", &vars))
+                    }
+                    None if SKIP.is_match(norm) => {
+                        t.d.escalation_update.contact = Some(Contact::ThisChat);
+                        let vars = self.support_vars(t, &reference);
+                        Some(self.message("handover_done", &vars))
+                    }
+                    None => {
+                        t.state.pending = Pending::Handover {
+                            reference,
+                            step,
+                            asked_at,
+                        };
+                        Some(self.message("handover_ask_phone", &[]))
+                    }
+                }
+            }
+        }
+    }
+}
