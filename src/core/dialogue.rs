@@ -338,7 +338,7 @@ impl Engine {
             .best_guess(msg)
             .map(|label| self.message("best_guess", &[("label", label)]))
             .unwrap_or_default();
-        let key = if t.state.declines % 2 == 0 {
+        let key = if t.state.declines.is_multiple_of(2) {
             "offer_support"
         } else {
             "offer_support_again"
