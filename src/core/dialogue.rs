@@ -223,6 +223,10 @@ impl Engine {
     /// Which offered option the answer names: its number, or words that classify as one of them.
     pub(crate) fn pick_option(&self, options: &[String], norm: &str) -> Option<String> {
         let trimmed = norm.trim_end_matches(['.', ')']).trim();
+        // "yes" takes up the offer of a person made with the question.
+        if YES.is_match(trimmed) && options.iter().any(|o| o == "talk_to_human") {
+            return Some("talk_to_human".into());
+        }
         if let Ok(n) = trimmed.parse::<usize>() {
             return options.get(n.checked_sub(1)?).cloned();
         }
@@ -279,6 +283,13 @@ impl Engine {
         let (text, norm) = (msg.text, msg.norm);
         t.time = find_past_time(text, t.now, self.rules.tz).map(|m| m.at);
         t.count = attempts_in(norm, self.rules.max_attempts);
+        // A follow-up is read with the conversation's topic before the classifier sees it alone.
+        if let Some(idx) = self.follow_up(t) {
+            t.state.declines = 0;
+            t.d.reply.intent = Some(self.intent_id(idx).to_string());
+            t.d.reply.confidence = 1.0;
+            return self.act(idx, t);
+        }
         match msg.understood(self) {
             Understood::Intent { id, confidence } => {
                 t.state.declines = 0;
@@ -286,12 +297,24 @@ impl Engine {
                 t.d.reply.intent = Some(intent.clone());
                 t.d.reply.confidence = confidence;
                 let answer = self.act(id, t);
-                // Frustration is acknowledged, and a person offered when nothing else is asked.
-                if frustrated(text, norm)
-                    && intent != "talk_to_human"
-                    && t.state.pending == Pending::Nothing
-                {
-                    t.state.pending = Pending::SupportOffer { asked_at: t.now };
+                // Frustration is acknowledged, and a person offered: as the offer itself, or as
+                // one more option when the answer asks which it is.
+                if frustrated(text, norm) && intent != "talk_to_human" {
+                    match &mut t.state.pending {
+                        Pending::Nothing => {
+                            t.state.pending = Pending::SupportOffer { asked_at: t.now }
+                        }
+                        Pending::Choice { options, .. } => {
+                            options.push("talk_to_human".into());
+                            let n = options.len().to_string();
+                            t.d.reply.choices.push(Choice::say(
+                                self.option_label("talk_to_human"),
+                                &n,
+                                ChoiceStyle::Secondary,
+                            ));
+                        }
+                        _ => return answer,
+                    }
                     return format!(
                         "{}\n\n{answer}\n\n{}",
                         self.message("frustration_ack", &[]),

@@ -23,8 +23,11 @@ use crate::understanding::privacy;
 use crate::understanding::text::{MAX_MESSAGE_CHARS, clean_input, normalize};
 use crate::understanding::timeexpr::{format_clock, number_word};
 
-/// A question the bot asked is forgotten after this long: an old "yes" must not trigger it.
+/// A question the bot asked, and the conversation's topic, are forgotten after this long: an old
+/// "yes" must not trigger it.
 const PENDING_TTL_MINUTES: i64 = 60;
+/// How stale a topic's time may get before a message on the same topic refreshes it.
+const TOPIC_REFRESH_MS: i64 = 10 * 60_000;
 
 /// The numbers and settings the rules use, taken from the configuration.
 #[derive(Debug, Clone)]
@@ -193,6 +196,8 @@ pub struct Engine {
     ids: Vec<String>,
     /// How each intent reads as an option ("did you mean…"), by classifier index.
     option_labels: Vec<String>,
+    /// Every intent's follow-ups (`[[follow_up]]` in its file), with the intent's id.
+    follow_ups: Vec<(String, crate::understanding::intents::FollowUp)>,
 }
 
 static REMINDERS_OFF: LazyLock<Regex> = LazyLock::new(|| {
@@ -245,6 +250,10 @@ impl Engine {
             pending_training,
             ids: intents.iter().map(|i| i.id.clone()).collect(),
             option_labels: intents.iter().map(|i| i.label.clone()).collect(),
+            follow_ups: intents
+                .iter()
+                .flat_map(|i| i.follow_ups.iter().map(|f| (i.id.clone(), f.clone())))
+                .collect(),
         }
     }
 
@@ -395,6 +404,10 @@ impl Engine {
                     None => self.answer_fresh(&mut turn, &msg),
                 },
             };
+            // Whatever is kept must be forgotten some day: a record with no job gets a purge.
+            if turn.state.jobs.is_empty() && !turn.state.is_empty() {
+                self.purge_at(&mut turn, now + self.rules.purge_after);
+            }
             let notes: Vec<String> = turn.notes.iter().map(|k| self.message(k, &[])).collect();
             std::iter::once(body)
                 .chain(notes)
@@ -409,6 +422,9 @@ impl Engine {
     /// about someone else gets the behaviour's general answer, and nothing is recorded.
     pub(crate) fn act(&self, intent: usize, t: &mut Turn) -> String {
         let id = self.intent_id(intent).to_string();
+        if !matches!(id.as_str(), "greeting" | "thanks" | OUT_OF_SCOPE) {
+            self.set_topic(t, &id);
+        }
         match behaviours::find(&id) {
             Some(b) => match b.for_someone_else {
                 Some(variant) if behaviours::about_someone_else(t.norm) => {
@@ -418,6 +434,33 @@ impl Engine {
             },
             None => self.say(self.content.answer(&id, "text"), &[]),
         }
+    }
+
+    /// Remembers what the conversation is about. The time is refreshed only when the topic
+    /// changes or has gone stale, so repeated questions on one topic stay read-only; a purge
+    /// forgets it once it no longer matters (see `handle`: a record never outlives its jobs).
+    fn set_topic(&self, t: &mut Turn, id: &str) {
+        let now = t.now.timestamp_millis();
+        let fresh =
+            matches!(&t.state.topic, Some((old, at)) if old == id && now - at < TOPIC_REFRESH_MS);
+        if fresh {
+            return;
+        }
+        t.state.topic = Some((id.to_string(), now));
+    }
+
+    /// The intent a short follow-up means after the conversation's recent topic, if any.
+    pub(crate) fn follow_up(&self, t: &Turn) -> Option<usize> {
+        let (topic, at) = t.state.topic.as_ref()?;
+        let recent = t.now.timestamp_millis() - at <= PENDING_TTL_MINUTES * 60_000;
+        if !recent {
+            return None;
+        }
+        let (id, _) = self
+            .follow_ups
+            .iter()
+            .find(|(_, f)| f.matches(topic, t.norm))?;
+        self.classifier().index_of(id)
     }
 
     /// How an intent reads as an option ("did you mean…").
@@ -567,6 +610,7 @@ impl Engine {
             return out;
         };
         state.jobs.remove(at);
+        self.forget_stale_conversation(state, now);
         let (tell, next) = match job.kind {
             JobKind::LinkWarning => {
                 let Some(exp) = state.link_valid_until else {
@@ -601,6 +645,11 @@ impl Engine {
             }
         };
         out.tell = tell.filter(|_| !state.reminders_off);
+        // A record never outlives its jobs: what is left after this one is purged later.
+        let next = next.or_else(|| {
+            (job.kind != JobKind::Purge && state.jobs.is_empty() && !state.is_empty())
+                .then(|| (JobKind::Purge, now + self.rules.purge_after))
+        });
         if let Some((kind, due)) = next {
             let existing = state.job(JobKind::Purge).filter(|_| kind == JobKind::Purge);
             if existing.is_none_or(|p| p.due() < due) {
@@ -649,8 +698,21 @@ impl Engine {
             state.failed_attempts = 0;
             state.attempts_at = None;
         }
+        self.forget_stale_conversation(state, now);
+    }
+
+    /// Forgets an open question and a topic older than an hour: the conversation has moved on.
+    pub fn forget_stale_conversation(&self, state: &mut UserState, now: DateTime<Utc>) {
         if pending_expired(&state.pending, now) {
             state.pending = Pending::Nothing;
+        }
+        if state
+            .topic
+            .as_ref()
+            .is_some_and(|(_, at)| now.timestamp_millis() - at > PENDING_TTL_MINUTES * 60_000)
+        {
+            state.topic = None;
+            state.declines = 0;
         }
     }
 }

@@ -99,6 +99,9 @@ pub struct UserState {
     /// Messages in a row the bot could not place (never their text): the second gets an offer of
     /// the support team.
     pub declines: u8,
+    /// What the conversation is about (the last intent acted on) and since when: a short
+    /// follow-up ("it still doesn't work") is read against it.
+    pub topic: Option<(String, i64)>,
 }
 
 impl UserState {

@@ -23,6 +23,33 @@ struct IntentFile {
     #[serde(default)]
     patterns: Vec<String>,
     examples: Vec<String>,
+    #[serde(default)]
+    follow_up: Vec<FollowUpFile>,
+}
+
+/// `[[follow_up]]`: a short message that means this intent when it follows one of `after`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FollowUpFile {
+    /// The topics (intent ids) it may follow; `"*"` for any.
+    after: Vec<String>,
+    /// Patterns over the normal form.
+    when: Vec<String>,
+}
+
+/// A follow-up: read as the intent declaring it when the conversation's topic is in `after`.
+#[derive(Debug, Clone)]
+pub struct FollowUp {
+    pub after: Vec<String>,
+    pub when: Vec<Regex>,
+}
+
+impl FollowUp {
+    /// True when `norm` follows `topic` this way.
+    pub fn matches(&self, topic: &str, norm: &str) -> bool {
+        self.after.iter().any(|a| a == "*" || a == topic)
+            && self.when.iter().any(|r| r.is_match(norm))
+    }
 }
 
 /// One intent, ready to use.
@@ -33,6 +60,8 @@ pub struct Intent {
     pub label: String,
     pub patterns: Vec<Regex>,
     pub examples: Vec<String>,
+    /// Short messages that mean this intent after another (`[[follow_up]]`).
+    pub follow_ups: Vec<FollowUp>,
     pub file: PathBuf,
 }
 
@@ -124,6 +153,19 @@ pub fn load_dir(dir: &Path, required: &[&str]) -> Result<Vec<Intent>, Vec<FilePr
             ));
         }
     }
+    for i in &intents {
+        for f in &i.follow_ups {
+            for a in f.after.iter().filter(|a| *a != "*") {
+                if !intents.iter().any(|j| j.id == *a) {
+                    problems.push(FileProblem::new(
+                        &i.file,
+                        1,
+                        format!("follow_up after `{a}`: there is no such intent"),
+                    ));
+                }
+            }
+        }
+    }
     for id in required {
         let has_file = dir.join(format!("{id}.toml")).exists();
         if !has_file && !intents.iter().any(|i| i.id == *id) {
@@ -181,6 +223,31 @@ fn load_file(file: &Path) -> Result<Intent, Vec<FileProblem>> {
             )),
         }
     }
+    let mut follow_ups = Vec::new();
+    for f in &raw.follow_up {
+        let mut when = Vec::new();
+        for p in &f.when {
+            match regex::RegexBuilder::new(p).size_limit(1 << 20).build() {
+                Ok(re) => when.push(re),
+                Err(e) => problems.push(FileProblem::new(
+                    file,
+                    line_of(&text, p),
+                    format!("follow_up pattern does not compile: {e}"),
+                )),
+            }
+        }
+        if f.after.is_empty() || f.when.is_empty() {
+            problems.push(FileProblem::new(
+                file,
+                line_of(&text, "[[follow_up]]"),
+                "a follow_up needs `after` (intent ids or \"*\") and `when` (patterns)",
+            ));
+        }
+        follow_ups.push(FollowUp {
+            after: f.after.clone(),
+            when,
+        });
+    }
     if raw.examples.len() < MIN_EXAMPLES {
         problems.push(FileProblem::new(
             file,
@@ -216,6 +283,7 @@ fn load_file(file: &Path) -> Result<Intent, Vec<FileProblem>> {
         description: raw.description,
         patterns,
         examples: raw.examples,
+        follow_ups,
         file: file.to_path_buf(),
     })
 }
