@@ -270,6 +270,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     }
                 }
             }
+            let total = passed + failed;
+            if total > 0 {
+                println!(
+                    "pass rate: {:.1}% ({passed} of {total} conversations)",
+                    100.0 * passed as f64 / total as f64
+                );
+            }
             println!("{passed} passed, {failed} failed");
             Ok(if failed == 0 {
                 ExitCode::SUCCESS
