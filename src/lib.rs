@@ -19,6 +19,7 @@
 //! - [`understanding::intents`]: the intent files under `intents/`, validated.
 //! - [`understanding::content`]: `data/`: replies, scope words, variant words; templates.
 //! - [`understanding::classifier`]: patterns plus linear models over n-grams.
+//! - [`understanding::language`]: English or Welsh (lingua, two models only).
 //! - [`understanding::text`]: cleaning hostile input, the normal form, address checks.
 //! - [`understanding::privacy`]: cutting passwords and dates of birth out.
 //! - [`understanding::timeexpr`]: times in messages: patterns, resolution, words, formatting.

@@ -168,6 +168,7 @@ pub const MESSAGES: &[&str] = &[
     "handover_ask_phone",
     "handover_done",
     "handover_when",
+    "welsh",
 ];
 
 /// The `[choices]` lists in `data/replies.toml` the core uses.

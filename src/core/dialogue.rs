@@ -14,14 +14,15 @@ use crate::core::records::{
     Pending, StatusChange,
 };
 use crate::understanding::intents::OUT_OF_SCOPE;
+use crate::understanding::language::is_welsh;
 use crate::understanding::text::find_email;
 use crate::understanding::timeexpr::find_past_time;
 
 pub(crate) static YES: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^(?:yes|yeah|yea|yep|yup|y|ok|okay|sure|please|go on|go ahead|do it|please do|that would be great|yes please)\b").expect("pattern")
+    Regex::new(r"^(?:yes|yeah|yea|yep|yup|y|ok|okay|sure|please|go on|go ahead|do it|please do|that would be great|yes please|ydw|ie|iawn|plis)\b").expect("pattern")
 });
 pub(crate) static NO: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^(?:no|nope|nah|n|cancel|stop|don't|dont|do not|never mind|nevermind|no thanks|not now|leave it)\b").expect("pattern")
+    Regex::new(r"^(?:no|nope|nah|n|cancel|stop|don't|dont|do not|never mind|nevermind|no thanks|not now|leave it|na|nac ydw|dim diolch)\b").expect("pattern")
 });
 static SKIP: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^(?:skip|no|nope|n|not sure|dunno|don't know|dont know|rather not|no thanks|nothing|none|pass)\b").expect("pattern")
@@ -294,6 +295,10 @@ impl Engine {
             Understood::Intent { id, confidence } => {
                 t.state.declines = 0;
                 let intent = self.intent_id(id).to_string();
+                // A Welsh greeting can read as an English one: say what the bot understands.
+                if intent == "greeting" && is_welsh(text) {
+                    return self.welsh(t);
+                }
                 t.d.reply.intent = Some(intent.clone());
                 t.d.reply.confidence = confidence;
                 let answer = self.act(id, t);
@@ -345,6 +350,9 @@ impl Engine {
     /// acknowledgement, the best guess, and an offer of the support team. The wording alternates,
     /// so the same sentence never comes back three times running.
     fn way_out(&self, t: &mut Turn, msg: &Incoming) -> String {
+        if is_welsh(msg.text) {
+            return self.welsh(t);
+        }
         t.state.declines = t.state.declines.saturating_add(1);
         let angry = frustrated(msg.text, msg.norm);
         if t.state.declines == 1 && !angry {
@@ -376,6 +384,15 @@ impl Engine {
             self.message(ack, &[]),
             self.message(key, &[])
         )
+    }
+
+    /// A Welsh message: in Welsh and English, the bot understands English for now; the support
+    /// team is offered.
+    fn welsh(&self, t: &mut Turn) -> String {
+        t.d.reply.intent = Some(OUT_OF_SCOPE.into());
+        t.state.pending = Pending::SupportOffer { asked_at: t.now };
+        self.offer_choices(t.d);
+        self.message("welsh", &[])
     }
 
     fn offer_choices(&self, d: &mut Decision) {

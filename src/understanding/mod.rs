@@ -4,6 +4,7 @@
 pub mod classifier;
 pub mod content;
 pub mod intents;
+pub mod language;
 pub mod privacy;
 pub mod text;
 pub mod timeexpr;
