@@ -13,6 +13,7 @@ use crate::core::records::{
     Choice, ChoiceStyle, EscalationKind, HandoverStep, Pending, Recipient, UserState,
 };
 use crate::understanding::text::{find_email, is_nhs_net};
+use crate::understanding::timeexpr::{TimeProblem, format_when};
 
 /// One turn of the dialogue as a handler sees it: who, their state, the message (secrets already
 /// cut out) and what it carried (a time, a count of attempts), the time now, and the decision
@@ -27,7 +28,12 @@ pub struct Turn<'a> {
     pub now: DateTime<Utc>,
     pub next_reference: &'a str,
     pub d: &'a mut Decision,
-    pub notes: Vec<&'static str>,
+    /// Sentences added after the answer (a lock stopping a link's reminders, an assumed hour).
+    pub notes: Vec<String>,
+    /// A time in the message that cannot be right for something that already happened.
+    pub time_problem: Option<TimeProblem>,
+    /// The message's time had its hour assumed ("this morning").
+    pub time_assumed: bool,
 }
 
 /// An intent's registered behaviour.
@@ -169,6 +175,9 @@ pub const MESSAGES: &[&str] = &[
     "handover_done",
     "handover_when",
     "welsh",
+    "time_impossible",
+    "time_future",
+    "time_assumed",
 ];
 
 /// The `[choices]` lists in `data/replies.toml` the core uses.
@@ -285,16 +294,39 @@ fn link_expired(engine: &Engine, t: &mut Turn, id: &str) -> String {
     answer(engine, id, "text", &[])
 }
 
+/// A time that cannot be right is asked about, never taken as now; an assumed hour is said.
+fn check_time(engine: &Engine, t: &mut Turn) -> Option<String> {
+    match t.time_problem {
+        Some(TimeProblem::Impossible) => Some(engine.message("time_impossible", &[])),
+        Some(TimeProblem::Future) => Some(engine.message("time_future", &[])),
+        None => {
+            if let Some(at) = t.time.filter(|_| t.time_assumed) {
+                let note = engine.message(
+                    "time_assumed",
+                    &[("at", format_when(at, t.now, engine.rules.tz))],
+                );
+                t.notes.push(note);
+            }
+            None
+        }
+    }
+}
+
 fn reset_requested(engine: &Engine, t: &mut Turn, id: &str) -> String {
     t.d.reply.personal = true;
     if let Some(until) = t.state.locked_at(t.now) {
         return promise(engine, t, id, "locked", &locked_vars(engine, until, t.now));
     }
+    if let Some(ask) = check_time(engine, t) {
+        return ask;
+    }
     let at = t.time.unwrap_or(t.now);
     let expires = at + engine.rules.link_life;
+    let tz = engine.rules.tz;
     let vars = [
-        ("requested_at", engine.clock(at, t.now)),
+        ("requested_at", format_when(at, t.now, tz)),
         ("expires_at", engine.clock(expires, t.now)),
+        ("ran_out", format_when(expires, t.now, tz)),
         ("time_left", time_left(expires - t.now)),
     ];
     if expires <= t.now {
@@ -348,6 +380,9 @@ fn login_attempts(engine: &Engine, t: &mut Turn, id: &str) -> String {
 
 fn account_locked(engine: &Engine, t: &mut Turn, id: &str) -> String {
     t.d.reply.personal = true;
+    if let Some(ask) = check_time(engine, t) {
+        return ask;
+    }
     // Saying "still locked out" again must not restart a running lock.
     let until = match (t.state.locked_at(t.now), t.time) {
         (Some(until), None) => until,

@@ -282,7 +282,10 @@ impl Engine {
 
     pub(crate) fn answer_fresh(&self, t: &mut Turn, msg: &Incoming) -> String {
         let (text, norm) = (msg.text, msg.norm);
-        t.time = find_past_time(text, t.now, self.rules.tz).map(|m| m.at);
+        let mention = find_past_time(text, t.now, self.rules.tz);
+        t.time_problem = mention.as_ref().and_then(|m| m.problem);
+        t.time_assumed = mention.as_ref().is_some_and(|m| m.assumed);
+        t.time = mention.filter(|m| m.problem.is_none()).map(|m| m.at);
         t.count = attempts_in(norm, self.rules.max_attempts);
         // A follow-up is read with the conversation's topic before the classifier sees it alone.
         if let Some(idx) = self.follow_up(t) {

@@ -396,6 +396,8 @@ impl Engine {
                 next_reference,
                 d: &mut d,
                 notes: Vec::new(),
+                time_problem: None,
+                time_assumed: false,
             };
             let body = match self.meta(&mut turn, &msg) {
                 Some(reply) => reply,
@@ -408,7 +410,7 @@ impl Engine {
             if turn.state.jobs.is_empty() && !turn.state.is_empty() {
                 self.purge_at(&mut turn, now + self.rules.purge_after);
             }
-            let notes: Vec<String> = turn.notes.iter().map(|k| self.message(k, &[])).collect();
+            let notes = std::mem::take(&mut turn.notes);
             std::iter::once(body)
                 .chain(notes)
                 .collect::<Vec<_>>()
@@ -534,7 +536,7 @@ impl Engine {
         // A link that was still live cannot be used through the lock: stop its reminders.
         if t.state.link_valid_until.is_some_and(|exp| exp > t.now) {
             self.clear_link(t);
-            t.notes.push("lock_ends_link");
+            t.notes.push(self.message("lock_ends_link", &[]));
         }
         t.state.locked_until = Some(until);
         t.state.failed_attempts = self.rules.max_attempts;

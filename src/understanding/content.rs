@@ -53,6 +53,7 @@ pub const PLACEHOLDERS: &[&str] = &[
     "reply_by",
     "problem",
     "contact",
+    "ran_out",
 ];
 
 #[derive(Debug, Deserialize)]

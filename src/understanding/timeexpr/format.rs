@@ -1,6 +1,6 @@
 //! The fixed notations the bot writes and reads, as opposed to the free text scanned by
-//! [`super::find_past_time`]: clock times in the bot's replies ("yesterday at 20:00", days compared
-//! in the staff member's zone) and compact durations typed in commands ("2h30m"), which are
+//! [`super::find_past_time`]: clock times in the bot's replies ("yesterday at 20:00", or "at
+//! 20:00" after a verb; days compared in the staff member's zone) and compact durations typed in commands ("2h30m"), which are
 //! parsed strictly so that a typo is reported instead of guessed at.
 
 use chrono::{DateTime, Datelike, Timelike, Utc};
@@ -15,30 +15,65 @@ use super::resolve::in_safe_range;
 /// Seconds are dropped, as on a clock. A date more than 180 days from `now` gets its year
 /// ("Wed 26 Nov 2025 at 08:00") so that it cannot be mistaken for this year's. Instants too close
 /// to chrono's limits to convert safely are shown in UTC instead of panicking.
+///
+/// The result is a noun phrase for "until {…}"; after a verb ("requested …") use
+/// [`format_when`], which reads "at 21:00" for today.
 pub fn format_clock(t: DateTime<Utc>, now: DateTime<Utc>, tz: Tz) -> String {
+    match describe(t, now, tz) {
+        When::Utc(utc) => format!("{utc} UTC"),
+        When::Today(clock) => clock,
+        When::Tomorrow(clock) => format!("tomorrow at {clock}"),
+        When::Yesterday(clock) => format!("yesterday at {clock}"),
+        When::Date(date, clock) => format!("{date} at {clock}"),
+    }
+}
+
+/// Formats `t` like [`format_clock`], but as a phrase that follows a verb, so that a template
+/// can say "requested {requested_at}": "at 21:00" (today), "tomorrow at 08:00", "yesterday at
+/// 20:00", otherwise "on Wed 26 Nov at 08:00" ("on Wed 26 Nov 2025 at 08:00" more than 180 days
+/// from `now`). Instants too close to chrono's limits read "on 2025-11-26 at 08:00 UTC".
+pub fn format_when(t: DateTime<Utc>, now: DateTime<Utc>, tz: Tz) -> String {
+    match describe(t, now, tz) {
+        When::Utc(_) => format!("on {} UTC", t.format("%Y-%m-%d at %H:%M")),
+        When::Today(clock) => format!("at {clock}"),
+        When::Tomorrow(clock) => format!("tomorrow at {clock}"),
+        When::Yesterday(clock) => format!("yesterday at {clock}"),
+        When::Date(date, clock) => format!("on {date} at {clock}"),
+    }
+}
+
+/// The local day of `t` relative to `now`, and its clock time ("08:00").
+enum When {
+    /// Too close to chrono's limits to convert: the UTC date and time.
+    Utc(String),
+    Today(String),
+    Tomorrow(String),
+    Yesterday(String),
+    /// "Wed 26 Nov", with the year when more than 180 days away.
+    Date(String, String),
+}
+
+fn describe(t: DateTime<Utc>, now: DateTime<Utc>, tz: Tz) -> When {
     if !in_safe_range(t) || !in_safe_range(now) {
-        return format!("{} UTC", t.format("%Y-%m-%d %H:%M"));
+        return When::Utc(t.format("%Y-%m-%d %H:%M").to_string());
     }
     let local = t.with_timezone(&tz);
     let today = now.with_timezone(&tz).date_naive();
     let date = local.date_naive();
     let clock = format!("{:02}:{:02}", local.hour(), local.minute());
     match date.signed_duration_since(today).num_days() {
-        0 => clock,
-        1 => format!("tomorrow at {clock}"),
-        -1 => format!("yesterday at {clock}"),
+        0 => When::Today(clock),
+        1 => When::Tomorrow(clock),
+        -1 => When::Yesterday(clock),
         days => {
             let weekday = WEEKDAY_ABBR[date.weekday().num_days_from_monday() as usize];
             let month = MONTH_ABBR[date.month0() as usize];
-            if days.abs() > 180 {
-                format!(
-                    "{weekday} {} {month} {} at {clock}",
-                    date.day(),
-                    date.year()
-                )
+            let day = if days.abs() > 180 {
+                format!("{weekday} {} {month} {}", date.day(), date.year())
             } else {
-                format!("{weekday} {} {month} at {clock}", date.day())
-            }
+                format!("{weekday} {} {month}", date.day())
+            };
+            When::Date(day, clock)
         }
     }
 }

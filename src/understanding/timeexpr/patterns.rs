@@ -49,11 +49,12 @@ const PREFIX: &str = r"
 )
 ";
 
-/// A day, day part or future day; `parse_day` gives it meaning.
+/// A day, day part or future day; `parse_day` gives it meaning. "N days ago" and "N weeks ago"
+/// take a count of any size, so that a day phrase is never left out and its time read as today's.
 const DAY: &str = r"
 %B%(?:
     (?:the\s+)?day\s+before\s+yesterday
-  | (?:[0-9]{1,2}|a|one|two|three|four|five|six|seven)\s+days?\s+ago
+  | (?:[0-9]+|a|%HW%)\s+(?:days?|weeks?|wks?)\s+ago
   | (?:yesterday|y['’]?day)(?:\s+(?:morning|afternoon|evening|night))?
   | last\s+(?:night|evening|(?:%WD%)(?:\s+(?:morning|afternoon|evening|night))?)
   | (?:earlier\s+)?this\s+(?:morning|afternoon|evening)
@@ -67,10 +68,12 @@ const DAY: &str = r"
 ";
 
 /// "3 hours ago", "an hour and a half ago", "2h30m ago", "a few minutes ago", "minutes ago".
+/// Counts have any number of digits ("4320 minutes ago"): a long count must not be cut short and
+/// leave "minutes ago" to be read as a few minutes.
 const REL: &str = r"
 %B%(?:
     (?P<rn>
-        [0-9]{1,3}(?:\.[0-9])?(?:\s+and\s+a\s+half)?
+        [0-9]+(?:\.[0-9])?(?:\s+and\s+a\s+half)?
       | half\s+an?
       | (?:a\s+)?quarter\s+of\s+an?
       | (?:a\s+)?couple(?:\s+of)?
@@ -80,7 +83,7 @@ const REL: &str = r"
       | an?
     )
     \s*(?P<ru>%UNITS%)
-    (?:\s*,?\s*(?:and\s+)?(?P<rn2>[0-9]{1,2}|%TENS%|fifteen|%HW%)\s*(?P<ru2>%UNITS%)?)?
+    (?:\s*,?\s*(?:and\s+)?(?P<rn2>[0-9]+|%TENS%|fifteen|%HW%)\s*(?P<ru2>%UNITS%)?)?
     (?P<rhalf>\s+and\s+a\s+half)?
   | (?P<rbare>seconds|secs|minutes|mins|hours|hrs)
 )(?:\s+or\s+so)?(?:\s*-?\s*ish)?\s*ago%B%

@@ -12,6 +12,7 @@ use chrono::{
 use chrono_tz::Tz;
 use regex::Captures;
 
+use super::TimeProblem;
 use super::patterns::{BRANCH_RES, Branch};
 use super::words::{
     COUNT_CONTEXT, NOT_YET_DONE, hour_word, mentions_another_day, near_unresolvable_date,
@@ -23,12 +24,14 @@ use super::words::{
 /// date is worse than asking.
 const MAX_AGO_SECS: f64 = 72.0 * 3600.0;
 
-/// Furthest back "N days ago at 9am" may reach; a week matches what weekday names can reach.
-const MAX_DAYS_AGO: u32 = 7;
-
 pub(super) enum Outcome {
-    Found(DateTime<Utc>),
-    /// Recognised but future or vague: skip it and what is inside it.
+    /// A past moment; `assumed` when the message gave no hour or count and one was taken
+    /// ("this morning" as 09:00, "a few hours ago" as 3 hours).
+    Found { at: DateTime<Utc>, assumed: bool },
+    /// A time that cannot be when something happened ("at 25:00", "tomorrow at 9"): report it,
+    /// and skip it and what is inside it.
+    Problem(TimeProblem),
+    /// Recognised but vague or out of range: skip it and what is inside it.
     Skip,
     /// Not a usable time after all: keep looking from the next character.
     Invalid,
@@ -79,6 +82,7 @@ impl Part {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum DayRef {
     Today,
+    /// Any count; one too large for a date is `u32::MAX`, which resolves to no date.
     DaysAgo(u32),
     /// Most recent such weekday; `strict` ("last Monday") excludes today.
     Weekday {
@@ -92,6 +96,15 @@ enum DayRef {
 struct DaySpec {
     day: DayRef,
     part: Option<Part>,
+}
+
+/// Why the words of a clock time do not give one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NotAClock {
+    /// Not a time after all ("at 0", "half past 25"): keep looking.
+    NotATime,
+    /// Unmistakably written as a time but no such time exists ("25:00", "13:75", "13pm").
+    Impossible,
 }
 
 /// A validated clock time as written.
@@ -210,12 +223,17 @@ impl Ctx {
             Branch::Rel => {
                 // A rejected "99 hours ago" must not leave "hours ago" to be read as a few hours.
                 return match self.relative(&caps) {
-                    Some(t) if !glued => Outcome::Found(t),
+                    Some((at, assumed)) if !glued => Outcome::Found { at, assumed },
                     _ => Outcome::Skip,
                 };
             }
             _ if glued => return Outcome::Invalid,
-            Branch::Now => return Outcome::Found(self.now),
+            Branch::Now => {
+                return Outcome::Found {
+                    at: self.now,
+                    assumed: false,
+                };
+            }
             Branch::DayPart => {
                 return match parse_day(span) {
                     Some(spec) => self.day_part(spec),
@@ -224,8 +242,22 @@ impl Ctx {
             }
             Branch::DayTime | Branch::TimeDay | Branch::Time => {}
         }
-        let Some(clock) = parse_clock_time(&caps) else {
-            return Outcome::Invalid;
+        let clock = match parse_clock_time(&caps) {
+            Ok(clock) => clock,
+            // Only a time introduced as one ("at 25:00", "yesterday 13:75", "13pm") is reported;
+            // a bare "25:00" may be a duration or a score.
+            Err(NotAClock::Impossible)
+                if caps.name("pre").is_some()
+                    || caps.name("day").is_some()
+                    || caps.name("ap").is_some() =>
+            {
+                return if self.context_allows(text, range, &caps) {
+                    Outcome::Problem(TimeProblem::Impossible)
+                } else {
+                    Outcome::Invalid
+                };
+            }
+            Err(_) => return Outcome::Invalid,
         };
         if clock.strength != Strength::Strong {
             let pre = caps.name("pre");
@@ -254,19 +286,7 @@ impl Ctx {
                 return Outcome::Invalid;
             }
         }
-        if words_before(text, range.start, 2)
-            .iter()
-            .any(|w| NOT_YET_DONE.contains(&w.as_str()))
-        {
-            return Outcome::Invalid;
-        }
-        if near_unresolvable_date(text, range.clone()) || part_of_range(text, range) {
-            return Outcome::Invalid;
-        }
-        if caps
-            .name("gap")
-            .is_some_and(|g| mentions_another_day(g.as_str()))
-        {
+        if !self.context_allows(text, range, &caps) {
             return Outcome::Invalid;
         }
         match caps.name("day") {
@@ -276,6 +296,21 @@ impl Ctx {
                 None => Outcome::Invalid,
             },
         }
+    }
+
+    /// The checks on the words around any clock time: not a deadline ("by 5pm"), not next to
+    /// a date or repeat we cannot resolve, not part of a range, and no other day in the gap.
+    fn context_allows(&self, text: &str, range: Range<usize>, caps: &Captures<'_>) -> bool {
+        let deadline = words_before(text, range.start, 2)
+            .iter()
+            .any(|w| NOT_YET_DONE.contains(&w.as_str()));
+        let other_day = caps
+            .name("gap")
+            .is_some_and(|g| mentions_another_day(g.as_str()));
+        !deadline
+            && !other_day
+            && !near_unresolvable_date(text, range.clone())
+            && !part_of_range(text, range)
     }
 
     /// A clock time with no day: the latest reading on today or yesterday that is not future.
@@ -292,13 +327,18 @@ impl Ctx {
                 }
             }
         }
-        best.map_or(Outcome::Invalid, Outcome::Found)
+        best.map_or(Outcome::Invalid, |at| Outcome::Found { at, assumed: false })
     }
 
-    /// A clock time on a named day.
+    /// A clock time on a named day. The day is never dropped: a day too far back for a date
+    /// gives no time at all rather than the clock time today, and a day and time that are
+    /// still to come ("tomorrow at 9", "today at 11am" said at 09:00) are a future problem.
     fn on_day(&self, spec: DaySpec, clock: &ClockTime) -> Outcome {
         let Some(mut date) = self.day_date(spec.day) else {
-            return self.no_date(spec.day);
+            return match spec.day {
+                DayRef::Future => Outcome::Problem(TimeProblem::Future),
+                _ => Outcome::Skip,
+            };
         };
         let hint =
             clock
@@ -316,16 +356,18 @@ impl Ctx {
             DayRef::DaysAgo(1) if spec.part == Some(Part::Night) => 1,
             _ => 0,
         };
+        let mut any_reading = false;
         for attempt in 0..2 {
             let best = clock
                 .readings(hint, true)
                 .into_iter()
                 .flatten()
                 .filter_map(|(shift, time)| self.local(shift_date(date, shift)?, time))
+                .inspect(|_| any_reading = true)
                 .filter(|t| *t <= self.now)
                 .max();
-            if let Some(t) = best {
-                return Outcome::Found(t);
+            if let Some(at) = best {
+                return Outcome::Found { at, assumed: false };
             }
             if attempt > 0 || retry == 0 {
                 break;
@@ -335,7 +377,12 @@ impl Ctx {
                 None => break,
             }
         }
-        Outcome::Skip
+        // Every reading was later than now.
+        if any_reading {
+            Outcome::Problem(TimeProblem::Future)
+        } else {
+            Outcome::Skip
+        }
     }
 
     /// A day part with no clock time ("this morning", "last night").
@@ -344,40 +391,36 @@ impl Ctx {
             return Outcome::Skip;
         };
         let Some(date) = self.day_date(spec.day) else {
-            return self.no_date(spec.day);
+            return Outcome::Skip;
         };
         let (typical, begins) = part.hours();
         let at =
             |date: NaiveDate, hour: u32| self.local(date, NaiveTime::from_hms_opt(hour, 0, 0)?);
+        // The message gave no hour, so whatever is found was assumed.
+        let found = |at| Outcome::Found { at, assumed: true };
         if let Some(t) = at(date, typical).filter(|t| *t <= self.now) {
-            return Outcome::Found(t);
+            return found(t);
         }
         if date == self.today && at(date, begins).is_some_and(|t| t <= self.now) {
-            return Outcome::Found(self.now);
+            return found(self.now);
         }
         if let DayRef::Weekday { strict: false, .. } = spec.day
             && let Some(t) = shift_date(date, -7)
                 .and_then(|d| at(d, typical))
                 .filter(|t| *t <= self.now)
         {
-            return Outcome::Found(t);
+            return found(t);
         }
+        // A part of the day still to come ("tonight" said at 15:00, "tomorrow morning") is
+        // usually a plan rather than a wrong report, so it is skipped without a problem.
         Outcome::Skip
-    }
-
-    fn no_date(&self, day: DayRef) -> Outcome {
-        if day == DayRef::Future {
-            Outcome::Skip
-        } else {
-            Outcome::Invalid
-        }
     }
 
     fn day_date(&self, day: DayRef) -> Option<NaiveDate> {
         match day {
             DayRef::Today => Some(self.today),
-            DayRef::DaysAgo(n) if n <= MAX_DAYS_AGO => shift_date(self.today, -i64::from(n)),
-            DayRef::DaysAgo(_) | DayRef::Future => None,
+            DayRef::DaysAgo(n) => shift_date(self.today, -i64::from(n)),
+            DayRef::Future => None,
             DayRef::Weekday { day, strict } => {
                 let back = (self.today.weekday().num_days_from_monday() + 7
                     - day.num_days_from_monday())
@@ -388,17 +431,24 @@ impl Ctx {
         }
     }
 
-    fn relative(&self, caps: &Captures<'_>) -> Option<DateTime<Utc>> {
-        let secs = if let Some(bare) = caps.name("rbare") {
+    /// The moment "N units ago" means, and whether the count was assumed ("a few", "several",
+    /// a bare "minutes ago"). Counts of any length are read in full and then held to
+    /// [`MAX_AGO_SECS`], so "3000000000 hours ago" is no time rather than a few hours.
+    fn relative(&self, caps: &Captures<'_>) -> Option<(DateTime<Utc>, bool)> {
+        let (secs, assumed) = if let Some(bare) = caps.name("rbare") {
             let unit = unit_seconds(bare.as_str());
-            unit.map(|u| few(u) * u)
+            (unit.map(|u| few(u) * u), true)
         } else {
-            relative_seconds(caps)
+            let vague = caps.name("rn").is_some_and(|n| {
+                let n = n.as_str().to_ascii_lowercase();
+                n.contains("few") || n.contains("several")
+            });
+            (relative_seconds(caps), vague)
         };
         let secs = secs.filter(|s| s.is_finite() && (0.0..=MAX_AGO_SECS).contains(s))?;
         // In range by the check above, so the cast cannot overflow.
         let delta = TimeDelta::try_seconds(secs.round() as i64)?;
-        self.now.checked_sub_signed(delta)
+        Some((self.now.checked_sub_signed(delta)?, assumed))
     }
 }
 
@@ -467,8 +517,11 @@ fn count_value(count: &str, unit: f64) -> Option<f64> {
     Some(base + half)
 }
 
-/// Reads and validates the clock time from a branch's capture groups.
-fn parse_clock_time(caps: &Captures<'_>) -> Option<ClockTime> {
+/// Reads and validates the clock time from a branch's capture groups. A time written with a
+/// colon or am/pm whose hour, minute or second cannot exist ("25:00", "13:75", "13pm", "0am")
+/// is [`NotAClock::Impossible`]; anything else that does not read as a time is `NotATime`.
+fn parse_clock_time(caps: &Captures<'_>) -> Result<ClockTime, NotAClock> {
+    use NotAClock::{Impossible, NotATime};
     let group = |name: &str| caps.name(name).map(|m| m.as_str());
     let meridiem = group("ap").map(|p| p.eq_ignore_ascii_case("p"));
     let oclock = group("oc").is_some();
@@ -484,10 +537,10 @@ fn parse_clock_time(caps: &Captures<'_>) -> Option<ClockTime> {
     });
     if let Some(special) = group("special") {
         if meridiem.is_some() || oclock || own_hint.is_some() {
-            return None;
+            return Err(NotATime);
         }
         let midnight = special.eq_ignore_ascii_case("midnight");
-        return Some(ClockTime {
+        return Ok(ClockTime {
             hour: if midnight { 0 } else { 12 },
             minute: 0,
             second: 0,
@@ -525,12 +578,14 @@ fn parse_clock_time(caps: &Captures<'_>) -> Option<ClockTime> {
                     _ => 25,
                 }
             }
-            None => group("fracn")?.parse().ok()?,
+            None => group("fracn")
+                .and_then(|n| n.parse().ok())
+                .ok_or(NotATime)?,
         };
         if !(1..=59).contains(&frac) || oclock {
-            return None;
+            return Err(NotATime);
         }
-        (hour, fixed) = hour_of(group("fh"), group("fhw"))?;
+        (hour, fixed) = hour_of(group("fh"), group("fhw")).ok_or(NotATime)?;
         if dir.eq_ignore_ascii_case("past") {
             (minute, minus) = (frac, 0);
         } else {
@@ -538,25 +593,29 @@ fn parse_clock_time(caps: &Captures<'_>) -> Option<ClockTime> {
         }
         (second, has_minutes) = (0, true);
         if hour == 0 {
-            return None;
+            return Err(NotATime);
         }
     } else if group("hh").is_some() || group("hhw").is_some() {
-        (hour, fixed) = hour_of(group("hh"), group("hhw"))?;
+        (hour, fixed) = hour_of(group("hh"), group("hhw")).ok_or(NotATime)?;
         (minute, second, minus, has_minutes) = (30, 0, 0, true);
         if !(1..=12).contains(&hour) || oclock {
-            return None;
+            return Err(NotATime);
         }
     } else {
-        (hour, fixed) = hour_of(group("h"), group("hw"))?;
-        minute = group("m").map_or(Some(0), |m| m.parse().ok())?;
-        second = group("s").map_or(Some(0), |s| s.parse().ok())?;
+        (hour, fixed) = hour_of(group("h"), group("hw")).ok_or(NotATime)?;
+        minute = group("m")
+            .map_or(Some(0), |m| m.parse().ok())
+            .ok_or(NotATime)?;
+        second = group("s")
+            .map_or(Some(0), |s| s.parse().ok())
+            .ok_or(NotATime)?;
         minus = 0;
         has_minutes = group("m").is_some();
         if group("sep") == Some(":") {
             strong = true;
         }
         if oclock && (has_minutes || !(1..=12).contains(&hour)) {
-            return None;
+            return Err(NotATime);
         }
     }
     let hour_ok = match meridiem {
@@ -564,9 +623,16 @@ fn parse_clock_time(caps: &Captures<'_>) -> Option<ClockTime> {
         None => hour <= 23 && (has_minutes || hour != 0),
     };
     if !hour_ok || minute > 59 || second > 59 {
-        return None;
+        // Written unmistakably as a time ("25:00", "9:75am", "13pm"), so it is a mistake to
+        // report rather than some other number. "9.75" and "at 0" may be anything.
+        let written_as_time = meridiem.is_some() || group("sep") == Some(":");
+        return Err(if written_as_time && !oclock && group("dir").is_none() {
+            Impossible
+        } else {
+            NotATime
+        });
     }
-    Some(ClockTime {
+    Ok(ClockTime {
         hour,
         minute,
         second,
@@ -604,9 +670,13 @@ fn parse_day(text: &str) -> Option<DaySpec> {
         let first = *words.first()?;
         let n = match first {
             "a" => 1,
-            w => w.parse().ok().or_else(|| hour_word(w))?,
+            // A count too long for a number is far too far back for a date.
+            w if w.bytes().all(|b| b.is_ascii_digit()) => w.parse().unwrap_or(u32::MAX),
+            w => hour_word(w)?,
         };
-        return spec(DayRef::DaysAgo(n), None);
+        let weeks = words.get(1).is_some_and(|w| w.starts_with('w'));
+        let days = if weeks { n.saturating_mul(7) } else { n };
+        return spec(DayRef::DaysAgo(days), None);
     }
     if let Some(day) = words.iter().find_map(|w| weekday_word(w)) {
         let strict = has("last") || has("past");

@@ -10,9 +10,19 @@ fn utc(s: &str) -> DateTime<Utc> {
     s.parse().expect("test timestamp")
 }
 
-/// The moment found in `text` at `now` (London), as RFC 3339 UTC for readable failures.
+/// The past moment found in `text` at `now` (London), as RFC 3339 UTC for readable failures.
+/// A mention with a `problem` is no past moment, so it counts as none here; `problem_in` and
+/// the tests after `nonsense_is_not_even_a_problem` check those.
 fn find(text: &str, now: &str) -> Option<String> {
-    find_past_time(text, utc(now), London).map(|m| {
+    let found = find_past_time(text, utc(now), London);
+    if let Some(m) = &found {
+        assert_eq!(&text[m.span.clone()], m.text, "span and text agree");
+        if m.problem.is_some() {
+            assert_eq!(m.at, utc(now), "a problem's time is now");
+            assert!(!m.assumed, "a problem is not an assumption");
+        }
+    }
+    found.filter(|m| m.problem.is_none()).map(|m| {
         assert_eq!(&text[m.span.clone()], m.text, "span and text agree");
         m.at.format("%Y-%m-%dT%H:%M:%SZ").to_string()
     })
@@ -743,4 +753,330 @@ fn other_zones() {
     let tz: Tz = "Australia/Lord_Howe".parse().unwrap();
     assert_sane("at 2:15am", utc("2026-10-04T00:00:00Z"));
     assert!(find_past_time("at 2:15am", utc("2026-10-04T00:00:00Z"), tz).is_some());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Long counts, day phrases, problems, assumptions and `format_when`.
+
+/// The whole mention, problems included.
+fn mention(text: &str, now: &str) -> Option<TimeMention> {
+    find_past_time(text, utc(now), London)
+}
+
+/// The problem reported for `text`, checking that its time is the harmless `now`.
+#[track_caller]
+fn problem_in(text: &str, now: &str) -> Option<TimeProblem> {
+    let m = mention(text, now)?;
+    if m.problem.is_some() {
+        assert_eq!(m.at, utc(now), "{text:?}: a problem's time is now");
+        assert!(!m.assumed, "{text:?}");
+    }
+    m.problem
+}
+
+#[test]
+fn counts_of_any_length_are_read_in_full() {
+    let cases = [
+        ("4320 minutes ago", "2026-01-11T12:00:00Z"),
+        ("locked out 4320 minutes ago", "2026-01-11T12:00:00Z"),
+        ("3600 seconds ago", "2026-01-14T11:00:00Z"),
+        ("3600 secs ago", "2026-01-14T11:00:00Z"),
+        ("10000 seconds ago", "2026-01-14T09:13:20Z"),
+        ("1440 mins ago", "2026-01-13T12:00:00Z"),
+        ("0120 minutes ago", "2026-01-14T10:00:00Z"),
+        ("1 hour and 1800 seconds ago", "2026-01-14T10:30:00Z"),
+    ];
+    for (text, expected) in cases {
+        check(text, WED_NOON, Some(expected));
+        assert!(!mention(text, WED_NOON).unwrap().assumed, "{text:?}");
+    }
+    // Too far back: no time at all, and never "a few hours" from the words left over.
+    for text in [
+        "3000000000 hours ago",
+        "I was locked out 3000000000 hours ago",
+        "4321 minutes ago",
+        "1000 hours ago",
+        "99999999999999999999 minutes ago",
+        "3000000000 seconds ago",
+    ] {
+        assert_eq!(mention(text, WED_NOON), None, "{text:?}");
+    }
+}
+
+#[test]
+fn day_phrases_are_never_dropped() {
+    let cases = [
+        ("locked out 8 days ago at 9", "2026-01-06T09:00:00Z"),
+        ("8 days ago at 9pm", "2026-01-06T21:00:00Z"),
+        ("at 9am 8 days ago", "2026-01-06T09:00:00Z"),
+        ("10 days ago at 9am it locked", "2026-01-04T09:00:00Z"),
+        ("8 days ago I tried at 9", "2026-01-06T09:00:00Z"),
+        ("a week ago at 9am", "2026-01-07T09:00:00Z"),
+        ("2 weeks ago at 3pm", "2025-12-31T15:00:00Z"),
+        ("two weeks ago at 10", "2025-12-31T10:00:00Z"),
+        ("eight days ago at 9", "2026-01-06T09:00:00Z"),
+        // 6 October 2025 is in BST.
+        ("100 days ago at 9", "2025-10-06T08:00:00Z"),
+        ("locked out 2 days ago at 9pm", "2026-01-12T21:00:00Z"),
+        ("locked out last tuesday at 8", "2026-01-13T08:00:00Z"),
+        ("last Tuesday at 8pm", "2026-01-13T20:00:00Z"),
+    ];
+    for (text, expected) in cases {
+        check(text, WED_NOON, Some(expected));
+    }
+    // Said on a Tuesday, "last tuesday" is a week back.
+    check(
+        "last tuesday at 8",
+        "2026-01-13T12:00:00Z",
+        Some("2026-01-06T08:00:00Z"),
+    );
+    // A day too far back for a date gives nothing, not the clock time today.
+    for text in [
+        "99999999999 days ago at 9",
+        "4000000000 days ago at 9am",
+        "locked out 9999999999 weeks ago at 9",
+    ] {
+        assert_eq!(mention(text, WED_NOON), None, "{text:?}");
+    }
+    // On their own, long ago days are still too vague or far.
+    for text in ["8 days ago", "a week ago", "2 weeks ago"] {
+        assert_eq!(mention(text, WED_NOON), None, "{text:?}");
+    }
+}
+
+#[test]
+fn impossible_times_are_reported() {
+    let cases = [
+        ("at 25:00", "at 25:00"),
+        ("reset requested at 25:00", "at 25:00"),
+        ("locked out at 13:75", "at 13:75"),
+        ("at 9:75", "at 9:75"),
+        ("at 24:00", "at 24:00"),
+        ("at 23:60", "at 23:60"),
+        ("at 10:15:75", "at 10:15:75"),
+        ("at 13pm", "at 13pm"),
+        ("13pm it locked", "13pm"),
+        ("at 0am", "at 0am"),
+        ("At 25:00 Yesterday", "At 25:00 Yesterday"),
+        ("yesterday at 25:00", "yesterday at 25:00"),
+        ("around 25:00", "around 25:00"),
+    ];
+    for (text, words) in cases {
+        let m = mention(text, WED_NOON).unwrap_or_else(|| panic!("{text:?}"));
+        assert_eq!(m.problem, Some(TimeProblem::Impossible), "{text:?}");
+        assert_eq!((m.text.as_str(), m.at), (words, utc(WED_NOON)), "{text:?}");
+        assert!(!m.assumed);
+    }
+    // A usable time later in the message wins.
+    check(
+        "tried at 25:00, no sorry at 11pm",
+        WED_NOON,
+        Some("2026-01-13T23:00:00Z"),
+    );
+    // Numbers that only might be times are still not times, nor problems.
+    for text in [
+        "the video was 25:00 long",
+        "at 25",
+        "at 9.75",
+        "at 0",
+        "by 25:00",
+        "at 25:00-26:00",
+        "on 12/11 at 25:00",
+        "half past 25",
+        "at 13 o'clock",
+    ] {
+        assert_eq!(mention(text, WED_NOON), None, "{text:?}");
+    }
+}
+
+#[test]
+fn future_times_are_reported() {
+    let nine = "2026-01-14T09:00:00Z";
+    let cases = [
+        (
+            "reset requested at 13:00 tomorrow",
+            WED_NOON,
+            "at 13:00 tomorrow",
+        ),
+        (
+            "Reset requested at 1pm tomorrow.",
+            WED_NOON,
+            "at 1pm tomorrow",
+        ),
+        ("tomorrow at 9am", WED_NOON, "tomorrow at 9am"),
+        ("next monday at 9", WED_NOON, "next monday at 9"),
+        ("today at 11am", nine, "today at 11am"),
+        ("reset requested today at 11am", nine, "today at 11am"),
+        ("at 11am today", nine, "at 11am today"),
+        ("at 11:00 today", nine, "at 11:00 today"),
+        ("this morning at 11", nine, "this morning at 11"),
+        ("today at 9pm", WED_NOON, "today at 9pm"),
+        ("tonight at 11", WED_NOON, "tonight at 11"),
+        ("this evening at 7", WED_NOON, "this evening at 7"),
+    ];
+    for (text, now, words) in cases {
+        let m = mention(text, now).unwrap_or_else(|| panic!("{text:?}"));
+        assert_eq!(m.problem, Some(TimeProblem::Future), "{text:?}");
+        assert_eq!((m.text.as_str(), m.at), (words, utc(now)), "{text:?}");
+        assert!(!m.assumed);
+    }
+    // A clock time with no day is the most recent past one, so never future.
+    let m = mention("at 11am", nine).unwrap();
+    assert_eq!((m.problem, m.at), (None, utc("2026-01-13T11:00:00Z")));
+    // A usable past time wins wherever it is; otherwise the first problem is reported.
+    let m = mention("tomorrow at 9am, but yesterday at 10am it failed", WED_NOON).unwrap();
+    assert_eq!((m.problem, m.at), (None, utc("2026-01-13T10:00:00Z")));
+    assert_eq!(
+        problem_in("at 13:00 tomorrow, or was it at 25:00", WED_NOON),
+        Some(TimeProblem::Future)
+    );
+    // Day parts still to come are plans, deadlines are not reports: no time and no problem.
+    for (text, now) in [
+        ("tomorrow morning", WED_NOON),
+        ("tonight", "2026-01-14T15:00:00Z"),
+        ("this evening", "2026-01-14T15:00:00Z"),
+        ("later today", WED_NOON),
+        ("tomorrow", WED_NOON),
+        ("I need it by 5pm", WED_NOON),
+        ("in 3 hours", WED_NOON),
+    ] {
+        assert_eq!(mention(text, now), None, "{text:?}");
+    }
+}
+
+#[test]
+fn nonsense_is_not_even_a_problem() {
+    // The `nonsense_and_numbers_that_are_not_times` inputs that are not impossible times give
+    // no mention at all.
+    for text in [
+        "99 hours ago",
+        "73 hours ago",
+        "a week ago",
+        "I tried 3 times",
+        "band 5",
+        "I was at 3 attempts",
+        "I looked at 9 of them",
+        "we're at 40%",
+        "at 2.5 hours",
+        "it cost £9.30",
+        "version 9.30 is out",
+        "at 9.30.1",
+        "2130",
+        "at 2130",
+        "call 0800 123 4567",
+        "on 12/11 at 9am",
+        "at 9am on the 12th",
+        "on 3 March at 9am",
+        "every day at 9",
+        "last week at 9",
+        "1.30 hours ago",
+        "9 to 5",
+        "my shift is 7am to 7pm",
+        "the deadline is 5pm",
+    ] {
+        assert_eq!(mention(text, WED_NOON), None, "{text:?}");
+    }
+}
+
+#[test]
+fn assumed_hours_are_flagged() {
+    let assumed = [
+        ("this morning", WED_NOON, "2026-01-14T09:00:00Z"),
+        (
+            "I requested it earlier this morning",
+            WED_NOON,
+            "2026-01-14T09:00:00Z",
+        ),
+        (
+            "this afternoon",
+            "2026-01-14T16:00:00Z",
+            "2026-01-14T14:00:00Z",
+        ),
+        ("last night", WED_NOON, "2026-01-13T22:00:00Z"),
+        ("yesterday morning", WED_NOON, "2026-01-13T09:00:00Z"),
+        ("monday morning", WED_NOON, "2026-01-12T09:00:00Z"),
+        // Clamped to now, which is assumed too.
+        (
+            "this morning",
+            "2026-01-14T07:00:00Z",
+            "2026-01-14T07:00:00Z",
+        ),
+        ("a few hours ago", WED_NOON, "2026-01-14T09:00:00Z"),
+        ("several minutes ago", WED_NOON, "2026-01-14T11:55:00Z"),
+        ("minutes ago", WED_NOON, "2026-01-14T11:55:00Z"),
+    ];
+    for (text, now, at) in assumed {
+        let m = mention(text, now).unwrap_or_else(|| panic!("{text:?}"));
+        assert_eq!(
+            (m.at, m.assumed, m.problem),
+            (utc(at), true, None),
+            "{text:?}"
+        );
+    }
+    for text in [
+        "this morning at 7",
+        "at 7 this morning",
+        "last night at 11",
+        "at 9am",
+        "3 hours ago",
+        "a couple of hours ago",
+        "an hour ago",
+        "just now",
+        "yesterday at 8",
+    ] {
+        let m = mention(text, WED_NOON).unwrap_or_else(|| panic!("{text:?}"));
+        assert!(!m.assumed, "{text:?}");
+        assert_eq!(m.problem, None, "{text:?}");
+    }
+}
+
+#[test]
+fn format_when_follows_a_verb() {
+    let now = utc("2025-11-24T12:00:00Z");
+    let f = |t: &str| format_when(utc(t), now, London);
+    assert_eq!(f("2025-11-24T21:00:00Z"), "at 21:00");
+    assert_eq!(f("2025-11-24T00:00:00Z"), "at 00:00");
+    assert_eq!(f("2025-11-25T08:00:00Z"), "tomorrow at 08:00");
+    assert_eq!(f("2025-11-23T23:00:00Z"), "yesterday at 23:00");
+    assert_eq!(f("2025-11-26T08:00:00Z"), "on Wed 26 Nov at 08:00");
+    assert_eq!(f("2025-11-20T08:05:00Z"), "on Thu 20 Nov at 08:05");
+    assert_eq!(f("2026-11-26T08:00:00Z"), "on Thu 26 Nov 2026 at 08:00");
+    let march = utc("2026-03-05T12:00:00Z");
+    assert_eq!(
+        format_when(utc("2026-03-02T23:00:00Z"), march, London),
+        "on Mon 2 Mar at 23:00"
+    );
+    // The sentence the reset reply builds.
+    assert_eq!(
+        format!("requested {}", f("2025-11-23T23:00:00Z")),
+        "requested yesterday at 23:00"
+    );
+    assert_eq!(
+        format!("requested {}", f("2025-11-24T09:30:00Z")),
+        "requested at 09:30"
+    );
+    // Local days and clock times, as in `format_clock`.
+    let summer = utc("2026-07-01T23:30:00Z");
+    assert_eq!(
+        format_when(utc("2026-07-01T22:30:00Z"), summer, London),
+        "yesterday at 23:30"
+    );
+    assert_eq!(
+        format_when(utc("2026-07-01T23:00:00Z"), summer, London),
+        "at 00:00"
+    );
+    // `format_clock` is unchanged beside it.
+    assert_eq!(
+        format_clock(utc("2025-11-24T21:00:00Z"), now, London),
+        "21:00"
+    );
+    assert_eq!(
+        format_clock(utc("2025-11-26T08:00:00Z"), now, London),
+        "Wed 26 Nov at 08:00"
+    );
+    for t in [DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC] {
+        let s = format_when(t, now, London);
+        assert!(s.starts_with("on ") && s.ends_with(" UTC"), "{s}");
+        assert!(format_when(now, t, London).ends_with(" UTC"));
+    }
 }
