@@ -101,3 +101,26 @@ fn secrets_are_neither_repeated_nor_stored() {
     }
     drop(dir);
 }
+
+#[test]
+fn a_database_in_an_older_format_is_refused_with_a_reason() {
+    let (_dir, path) = temp_db();
+    {
+        // The previous release's users table: text keys and JSON values.
+        let db = redb::Database::create(&path).unwrap();
+        let w = db.begin_write().unwrap();
+        {
+            let mut t: redb::Table<&str, &[u8]> =
+                w.open_table(redb::TableDefinition::new("users")).unwrap();
+            t.insert("chat:ann", &b"{\"failed_attempts\":1}"[..])
+                .unwrap();
+        }
+        w.commit().unwrap();
+    }
+    let err = match esrbot::store::Store::open(&path) {
+        Ok(_) => panic!("an old file must not be opened as if it were new"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(err.contains("not in this version's format"), "{err}");
+    assert!(path.exists(), "the file is left as it was");
+}

@@ -86,6 +86,8 @@ impl Store {
             .create(path)
             .with_context(|| format!("cannot open the database {}", path.display()))?;
         let store = Store { db };
+        // A file from before the compact format has the same table names with other key types:
+        // redb refuses to open them, and the person running it must be told why.
         store.write(|txn| {
             // Create every table up front so read transactions never meet a missing table.
             txn.w.open_table(USERS)?;
@@ -97,6 +99,14 @@ impl Store {
             txn.w.open_table(COUNTERS)?;
             txn.w.open_table(QUARANTINE)?;
             Ok(())
+        })
+        .with_context(|| {
+            format!(
+                "the database {} is not in this version's format (it may have been written by an \
+                 earlier esrbot, whose records were JSON): keep it as a backup and point \
+                 storage.path at a new file",
+                path.display()
+            )
         })?;
         Ok(store)
     }
