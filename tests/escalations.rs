@@ -86,3 +86,43 @@ fn the_queue_is_worked_from_the_command_line_while_the_bot_runs() {
     assert_eq!(code, 1);
     assert!(out.contains("there is no escalation ESC-99999"), "{out}");
 }
+
+#[test]
+fn a_hand_over_records_what_it_is_about_and_how_to_contact_them() {
+    let (_dir, db) = temp_db();
+    let bot = super::bot_at(&db);
+    let t = super::at("2026-03-02T10:00:00Z");
+    let r = bot
+        .handle(
+            "chat:kim",
+            Some("Kim"),
+            "can I talk to a real person please",
+            t,
+        )
+        .unwrap();
+    assert!(r.text.contains("ESC-00001"), "{}", r.text);
+    // Recorded on the turn they asked, before they say anything more.
+    assert!(bot.store.escalation("ESC-00001").unwrap().is_some());
+    bot.handle("chat:kim", Some("Kim"), "3", t).unwrap();
+    let r = bot
+        .handle(
+            "chat:kim",
+            Some("Kim"),
+            "you can ring me on 07700 900123",
+            t,
+        )
+        .unwrap();
+    assert!(r.text.contains("added that to ESC-00001"), "{}", r.text);
+    let e = bot.store.escalation("ESC-00001").unwrap().unwrap();
+    assert_eq!(e.problem.as_deref(), Some("account_locked"));
+    assert_eq!(
+        e.contact,
+        Some(esrbot::core::records::Contact::Phone("07700900123".into()))
+    );
+    let (code, out) = admin(&db, &["escalations", "show", "ESC-00001"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("about:       account_locked") && out.contains("phone 07700900123"),
+        "{out}"
+    );
+}

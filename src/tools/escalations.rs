@@ -68,6 +68,12 @@ pub fn show(store: &Store, reference: &str) -> anyhow::Result<ExitCode> {
     if let Some(a) = &e.new_address {
         println!("new address: {}", safe(a));
     }
+    if let Some(p) = &e.problem {
+        println!("about:       {p}");
+    }
+    if let Some(c) = &e.contact {
+        println!("contact:     {}", safe(&c.describe()));
+    }
     println!(
         "created:     {} UTC",
         e.created_at.format("%Y-%m-%d %H:%M:%S")

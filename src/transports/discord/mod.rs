@@ -54,6 +54,8 @@ pub const SPEC: TransportSpec = TransportSpec {
         "choice_retry_email",
         "card",
         "card_address",
+        "card_problem",
+        "card_contact",
         "card_last_change",
         "card_erased",
     ],

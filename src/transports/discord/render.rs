@@ -98,6 +98,20 @@ pub fn card(svc: &Service, e: &Escalation) -> (String, Vec<Choice>) {
         text.push('\n');
         text.push_str(&svc.engine.message("card_address", &[("address", shown(a))]));
     }
+    if let Some(p) = &e.problem {
+        text.push('\n');
+        text.push_str(&svc.engine.message(
+            "card_problem",
+            &[("problem", svc.engine.option_label(p).to_string())],
+        ));
+    }
+    if let Some(c) = &e.contact {
+        text.push('\n');
+        text.push_str(
+            &svc.engine
+                .message("card_contact", &[("contact", shown(&c.describe()))]),
+        );
+    }
     if let Some(last) = e.history.last().filter(|_| e.history.len() > 1) {
         text.push('\n');
         text.push_str(
