@@ -490,12 +490,7 @@ impl Engine {
                         }
                         _ => {
                             // Not an answer: keep the question open and read the message afresh.
-                            t.state.pending = Pending::Handover {
-                                reference,
-                                step,
-                                asked_at,
-                            };
-                            return None;
+                            return keep_open(t, reference, step, asked_at);
                         }
                     }
                 };
@@ -526,12 +521,7 @@ impl Engine {
                         }
                         n if SKIP.is_match(n) => Some(Contact::ThisChat),
                         _ => {
-                            t.state.pending = Pending::Handover {
-                                reference,
-                                step,
-                                asked_at,
-                            };
-                            return None;
+                            return keep_open(t, reference, step, asked_at);
                         }
                     }
                 };
@@ -560,15 +550,26 @@ impl Engine {
                         Some(self.message("handover_done", &vars))
                     }
                     None => {
-                        t.state.pending = Pending::Handover {
-                            reference,
-                            step,
-                            asked_at,
-                        };
+                        keep_open(t, reference, step, asked_at);
                         Some(self.message("handover_ask_phone", &[]))
                     }
                 }
             }
         }
     }
+}
+
+/// Not an answer to the hand-over question: it stays open, and the message is read afresh.
+fn keep_open(
+    t: &mut Turn,
+    reference: String,
+    step: HandoverStep,
+    asked_at: chrono::DateTime<chrono::Utc>,
+) -> Option<String> {
+    t.state.pending = Pending::Handover {
+        reference,
+        step,
+        asked_at,
+    };
+    None
 }
