@@ -131,6 +131,8 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, never in a log file or a journal.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match run(cli) {
         Ok(code) => code,
@@ -197,6 +199,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Classify { text } => {
+            // The same cap as a message: a huge argument is refused, not classified for seconds.
+            let chars = text.chars().count();
+            if chars > esrbot::understanding::text::MAX_MESSAGE_CHARS {
+                anyhow::bail!(
+                    "the text is {chars} characters long; messages longer than {} are not read",
+                    esrbot::understanding::text::MAX_MESSAGE_CHARS
+                );
+            }
             let engine = load_engine(&config)?;
             let (c, u) = engine.understand_raw(text);
             let (intent, confidence) = engine.answered_as(&c, &u);

@@ -185,3 +185,52 @@ fn crossval_scores_every_example_once_and_checks_its_folds() {
     assert_eq!(code, 2);
     assert!(err.contains("--folds must be between 2 and 10"), "{err}");
 }
+
+#[test]
+fn hostile_input_gets_a_clear_answer() {
+    // An over-long argument to classify is refused at once, as a message would be.
+    let long = "a".repeat(120_000);
+    let (code, _, err) = esrbot(&["classify", &long]);
+    assert_eq!(code, 2);
+    assert!(err.contains("120000 characters"), "{err}");
+    // A wait past the end of time is a failure of that conversation, not a panic.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("wait.toml");
+    std::fs::write(
+        &file,
+        "start = \"2026-03-02T09:00:00Z\"\n[[turn]]\nwait = \"100000000d\"\nsay = \"hello\"\n",
+    )
+    .unwrap();
+    let (code, out, _) = esrbot(&["test", file.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("goes past the end of time"), "{out}");
+}
+
+#[test]
+fn invalid_utf8_on_standard_input_is_answered_and_the_chat_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_esrbot"))
+        .args(["chat", "--user", "u8"])
+        .current_dir(root())
+        .env("ESRBOT_STORAGE_PATH", dir.path().join("e.redb"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        let stdin = child.stdin.as_mut().unwrap();
+        stdin
+            .write_all(b"hello \xff\xfe there\nI'm locked out\nquit\n")
+            .unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("12 hours"),
+        "the line after the bad one is answered:\n{text}"
+    );
+    // Logs to a pipe carry no colour codes.
+    assert!(!String::from_utf8_lossy(&out.stderr).contains('\u{1b}'));
+}
