@@ -10,7 +10,13 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 /// Environment variables that start with `ESRBOT_` but are secrets or process settings, not keys.
-const NOT_SETTINGS: &[&str] = &["ESRBOT_SMTP_PASSWORD", "ESRBOT_LOG", "ESRBOT_FAULT"];
+const NOT_SETTINGS: &[&str] = &[
+    "ESRBOT_SMTP_PASSWORD",
+    "ESRBOT_LOG",
+    "ESRBOT_LOG_FORMAT",
+    "ESRBOT_FAULT",
+    "ESRBOT_SCALE_USERS",
+];
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]

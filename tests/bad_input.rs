@@ -124,3 +124,15 @@ fn a_database_in_an_older_format_is_refused_with_a_reason() {
     assert!(err.contains("not in this version's format"), "{err}");
     assert!(path.exists(), "the file is left as it was");
 }
+
+#[test]
+fn an_empty_database_file_is_refused_and_left_alone() {
+    let (_dir, path) = temp_db();
+    std::fs::write(&path, b"").unwrap();
+    let err = match esrbot::store::Store::open(&path) {
+        Ok(_) => panic!("a truncated file must not become an empty database"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(err.contains("empty file"), "{err}");
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 0, "left untouched");
+}

@@ -234,3 +234,28 @@ fn invalid_utf8_on_standard_input_is_answered_and_the_chat_goes_on() {
     // Logs to a pipe carry no colour codes.
     assert!(!String::from_utf8_lossy(&out.stderr).contains('\u{1b}'));
 }
+
+#[test]
+fn json_logs_are_one_object_a_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_esrbot"))
+        .args(["chat", "--user", "logs"])
+        .current_dir(root())
+        .env("ESRBOT_STORAGE_PATH", dir.path().join("l.redb"))
+        .env("ESRBOT_LOG_FORMAT", "json")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.as_mut().unwrap().write_all(b"quit\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let logs = String::from_utf8_lossy(&out.stderr);
+    // With no relay configured the mail sender warns once: that line is JSON.
+    let line = logs
+        .lines()
+        .find(|l| l.contains("mail.host"))
+        .expect("a log line");
+    let v: serde_json::Value = serde_json::from_str(line).expect("JSON");
+    assert_eq!(v["level"], "WARN", "{line}");
+}

@@ -80,6 +80,15 @@ impl Store {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create the folder {}", dir.display()))?;
         }
+        // An empty file is a truncated database, not a new one: creating tables in it would hide
+        // the loss. A missing file is created.
+        if std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() == 0) {
+            anyhow::bail!(
+                "the database {} is an empty file: it may have been truncated. Restore it from a \
+                 backup, or remove it to start afresh",
+                path.display()
+            );
+        }
         let db = Database::builder()
             .set_concurrency_mode(ConcurrencyMode::MultiWriter)
             .set_cache_size(CACHE_BYTES)
