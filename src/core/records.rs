@@ -509,11 +509,6 @@ impl Outgoing {
             _ => None,
         }
     }
-
-    /// Whether a person reads it as a message (a message or a reminder).
-    pub fn is_message(&self) -> bool {
-        matches!(self.item, Item::Message(_) | Item::Reminder { .. })
-    }
 }
 
 /// Times stored as Unix milliseconds: compact, and exact to what the bot shows.

@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::core::behaviours;
 use crate::core::engine::{Decision, Engine, Reply, Rules};
 use crate::core::error::UserError;
-use crate::core::records::{EscalationKind, Item, JobRef, Outgoing, Recipient, UserState};
+use crate::core::records::{EscalationKind, Item, Outgoing, Recipient, UserState};
 use crate::store::{Store, Txn};
 use crate::understanding::content::Content;
 use crate::understanding::intents;
@@ -484,11 +484,6 @@ impl Service {
         limit: usize,
     ) -> anyhow::Result<Vec<crate::core::records::Reminder>> {
         jobs::run_due(self, &[lane.to_string()], now, limit)
-    }
-
-    /// A person's job references, as their state lists them.
-    pub fn jobs_of(&self, who: &Recipient) -> anyhow::Result<Vec<JobRef>> {
-        Ok(self.store.user(who)?.jobs)
     }
 }
 

@@ -60,16 +60,6 @@ pub struct Claimed {
 /// The key of an outbox entry.
 pub type OutboxKey = Vec<u8>;
 
-/// Counts of what the database holds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Counts {
-    pub users: u64,
-    pub jobs: u64,
-    pub escalations: u64,
-    pub outbox: u64,
-    pub quarantined: u64,
-}
-
 impl Store {
     /// Opens (or creates) the database file. Several processes may open it at once: the running
     /// bot and an administrator's `esrbot escalations …` command. redb's multi-writer mode lets one
@@ -177,18 +167,6 @@ impl Store {
     pub fn job_count(&self) -> anyhow::Result<u64> {
         let r = self.db.begin_read()?;
         Ok(r.open_table(JOBS)?.len()?)
-    }
-
-    /// How many records of each kind the database holds.
-    pub fn counts(&self) -> anyhow::Result<Counts> {
-        let r = self.db.begin_read()?;
-        Ok(Counts {
-            users: r.open_table(USERS)?.len()?,
-            jobs: r.open_table(JOBS)?.len()?,
-            escalations: r.open_table(ESCALATIONS)?.len()?,
-            outbox: r.open_table(OUTBOX)?.len()?,
-            quarantined: r.open_table(QUARANTINE)?.len()?,
-        })
     }
 
     pub fn escalation(&self, reference: &str) -> anyhow::Result<Option<Escalation>> {
