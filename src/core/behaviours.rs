@@ -428,18 +428,7 @@ fn email_changed(engine: &Engine, t: &mut Turn, id: &str) -> String {
     if let Some(existing) = t.state.open_escalation(EscalationKind::EmailChanged) {
         return answer(engine, id, "exists", &[("reference", existing.to_string())]);
     }
-    t.d.reply.choices = vec![
-        Choice::say(
-            engine.content().message("choice_pass_on"),
-            "yes",
-            ChoiceStyle::Primary,
-        ),
-        Choice::say(
-            engine.content().message("choice_no"),
-            "no",
-            ChoiceStyle::Secondary,
-        ),
-    ];
+    t.d.reply.choices = engine.yes_no("choice_pass_on");
     // The new address given with the news is confirmed, not asked for again.
     if let Some(address) = find_email(t.text).filter(|a| is_nhs_net(a)) {
         let address = address.to_ascii_lowercase();

@@ -399,9 +399,14 @@ impl Engine {
     }
 
     fn offer_choices(&self, d: &mut Decision) {
-        d.reply.choices = vec![
+        d.reply.choices = self.yes_no("choice_yes_support");
+    }
+
+    /// "yes" (labelled by the `[message]` `yes_label`) and "no", as choices.
+    pub(crate) fn yes_no(&self, yes_label: &str) -> Vec<Choice> {
+        vec![
             Choice::say(
-                self.content().message("choice_yes_support"),
+                self.content().message(yes_label),
                 "yes",
                 ChoiceStyle::Primary,
             ),
@@ -410,7 +415,7 @@ impl Engine {
                 "no",
                 ChoiceStyle::Secondary,
             ),
-        ];
+        ]
     }
 
     /// The in-scope intent the classifier leans to, when it leans at all.
