@@ -50,7 +50,7 @@ fn close_intents_make_the_bot_ask_and_a_number_chooses() {
         Routing::default(),
     );
     let now = at("2026-03-02T09:00:00Z");
-    let (_, u) = bot.engine.understand("forgot my esr password");
+    let (_, u) = bot.engine().understand("forgot my esr password");
     assert!(
         matches!(u, Understood::Ambiguous { ref options } if options.len() >= 2),
         "{u:?}"

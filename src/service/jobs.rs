@@ -40,7 +40,7 @@ pub fn claim_due(
             let n = svc.write(|svc, txn, added| {
                 let (mut earliest_next, mut sent) = (None::<i64>, false);
                 let n = txn.claim_due(lane, now, room, |job, state| {
-                    let outcome = svc.engine.on_due(state, job, now);
+                    let outcome = svc.engine().on_due(state, job, now);
                     for next in &outcome.next {
                         let due = next.due.timestamp_millis();
                         earliest_next = Some(earliest_next.map_or(due, |e| e.min(due)));
@@ -85,7 +85,7 @@ pub fn run_due(
             to: job.recipient.clone(),
             kind,
             due: job.due,
-            text: svc.engine.reminder_text(kind, at, now),
+            text: svc.engine().reminder_text(kind, at, now),
         });
     })?;
     Ok(out)

@@ -9,6 +9,8 @@ pub mod ratelimit;
 
 use std::sync::{Arc, Mutex};
 
+use arc_swap::ArcSwap;
+
 use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 
@@ -99,7 +101,9 @@ impl Waker {
 }
 
 pub struct Service {
-    pub engine: Arc<Engine>,
+    /// The engine in force. A content reload swaps it whole; a message already being handled
+    /// finishes on the engine it started with.
+    engine: ArcSwap<Engine>,
     pub store: Store,
     pub routing: Routing,
     /// The job dispatchers running in this process.
@@ -198,7 +202,7 @@ pub fn reference(n: u64) -> String {
 impl Service {
     pub fn new(engine: Arc<Engine>, store: Store, routing: Routing) -> Service {
         Service {
-            engine,
+            engine: ArcSwap::new(engine),
             store,
             routing,
             job_wakers: Mutex::new(Vec::new()),
@@ -214,6 +218,16 @@ impl Service {
             store,
             crate::transports::routing(config),
         ))
+    }
+
+    /// The engine in force now.
+    pub fn engine(&self) -> Arc<Engine> {
+        self.engine.load_full()
+    }
+
+    /// Puts `engine` in force (a content reload); messages being handled finish on the old one.
+    pub fn replace_engine(&self, engine: Arc<Engine>) {
+        self.engine.store(engine);
     }
 
     /// The lane `who`'s jobs and messages go to.
@@ -330,7 +344,7 @@ impl Service {
         match &entry.item {
             Item::Message(m) => Some(m.clone()),
             Item::Reminder { kind, at } => Some(crate::core::records::Message::text(
-                self.engine.reminder_text(*kind, *at, entry.queued_at),
+                self.engine().reminder_text(*kind, *at, entry.queued_at),
             )),
             Item::EscalationCard { .. } | Item::EscalationMail { .. } => None,
         }
@@ -348,16 +362,17 @@ impl Service {
         let who = who.into();
         // Most messages (questions about the guide) change nothing: decide on a snapshot first and
         // only open a write transaction when there is something to write.
+        let engine = self.engine();
         let (before, peek) = self.store.user_and_next_id(&who, "escalation")?;
         let mut state = before.clone();
-        let d = self
-            .engine
-            .handle(&who, &mut state, text, now, &reference(peek));
+        let d = engine.handle(&who, &mut state, text, now, &reference(peek));
         if state == before && d.changes_nothing_else() {
             return Ok(d.reply);
         }
         // Decide again inside the transaction: another process may have written meanwhile.
-        self.write(|svc, txn, added| svc.decide_in(txn, added, &who, display_name, text, now))
+        self.write(|svc, txn, added| {
+            svc.decide_in(&engine, txn, added, &who, display_name, text, now)
+        })
     }
 
     /// Handles a transport event at most once, however often it is delivered: the event id, the
@@ -377,14 +392,16 @@ impl Service {
             if !txn.first_sighting(event, now)? {
                 return Ok(None);
             }
-            let reply = svc.decide_in(txn, added, who, display_name, text, now)?;
+            let reply = svc.decide_in(&svc.engine(), txn, added, who, display_name, text, now)?;
             deliver(svc, txn, added, &reply)?;
             Ok(Some(reply))
         })
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn decide_in(
         &self,
+        engine: &Engine,
         txn: &mut Txn,
         added: &mut Added,
         who: &Recipient,
@@ -397,7 +414,7 @@ impl Service {
             state.display_name = Some(name.to_string());
         }
         let next = reference(txn.peek_id("escalation")?);
-        let d = self.engine.handle(who, &mut state, text, now, &next);
+        let d = engine.handle(who, &mut state, text, now, &next);
         self.commit_decision(txn, added, who, &state, &d, now)?;
         Ok(d.reply)
     }

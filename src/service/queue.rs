@@ -77,12 +77,12 @@ pub fn mail_status(store: &Store, reference: &str) -> anyhow::Result<Option<Mail
 impl Service {
     fn say(&self, key: &str, vars: &[(&str, &str)]) -> String {
         let vars: Vec<(&str, String)> = vars.iter().map(|(k, v)| (*k, v.to_string())).collect();
-        self.engine.message(key, &vars)
+        self.engine().message(key, &vars)
     }
 
     /// The words of a typed error, from `data/replies.toml`.
     pub fn explain(&self, e: &UserError) -> String {
-        self.engine.message(e.key(), &e.vars())
+        self.engine().message(e.key(), &e.vars())
     }
 
     /// Acknowledge, resolve or retry an escalation on behalf of `by`.

@@ -90,7 +90,8 @@ impl Deliver for Printer {
 pub async fn run(svc: Arc<Service>, config: &Config, user: String) -> anyhow::Result<()> {
     let me = Recipient::new(SPEC.channel, &user);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let content = svc.engine.content();
+    let engine = svc.engine();
+    let content = engine.content();
     let mut lanes = vec![svc.lane(&me)];
     if crate::transports::claims_support(&SPEC, config) {
         lanes.push(SUPPORT_LANE.to_string());

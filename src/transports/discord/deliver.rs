@@ -95,7 +95,7 @@ impl Discord {
             }
             // Erased at the person's request: the card keeps only the reference.
             (None, Some(posted)) => (
-                svc.engine
+                svc.engine()
                     .message("card_erased", &[("reference", reference.to_string())]),
                 Vec::new(),
                 Some(posted),
@@ -135,7 +135,7 @@ impl Discord {
 fn refused(svc: &Service, e: serenity::Error, dm: bool) -> Refused {
     if let serenity::Error::Http(serenity::all::HttpError::UnsuccessfulRequest(resp)) = &e {
         if dm && resp.error.code == DMS_CLOSED {
-            return Refused::permanent(svc.engine.message("discord_dms_closed", &[]));
+            return Refused::permanent(svc.engine().message("discord_dms_closed", &[]));
         }
         if resp.status_code.as_u16() == 429 {
             return Refused {

@@ -91,11 +91,11 @@ enum From {
 impl Handler {
     /// A message from `data/replies.toml`, with the guide's facts filled in.
     fn text(&self, key: &str) -> String {
-        self.svc.engine.message(key, &[])
+        self.svc.engine().message(key, &[])
     }
 
     fn text_with(&self, key: &str, vars: &[(&str, String)]) -> String {
-        self.svc.engine.message(key, vars)
+        self.svc.engine().message(key, vars)
     }
 
     async fn bot_id(&self, ctx: &Context) -> anyhow::Result<UserId> {
@@ -377,7 +377,7 @@ impl Handler {
                 let text = self
                     .blocking(move |svc| {
                         let state = svc.store.user(&who)?;
-                        Ok(svc.engine.status(&state, now))
+                        Ok(svc.engine().status(&state, now))
                     })
                     .await?;
                 it.respond(ctx, ephemeral(&text)).await
@@ -393,7 +393,8 @@ impl Handler {
                     .await
             }
             "forget-me" => {
-                let content = self.svc.engine.content();
+                let engine = self.svc.engine();
+                let content = engine.content();
                 let buttons = vec![
                     Choice {
                         id: "forget:confirm".into(),

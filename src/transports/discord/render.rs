@@ -77,14 +77,15 @@ fn shown(s: &str) -> String {
 
 /// How an escalation shows for the support team: its state at a glance and the actions left.
 pub fn card(svc: &Service, e: &Escalation) -> (String, Vec<Choice>) {
-    let content = svc.engine.content();
+    let engine = svc.engine();
+    let content = engine.content();
     let who = match (place(&e.user), &e.display_name) {
         (Some(Place::User(id)), Some(n)) => format!("{} (<@{id}>)", shown(n)),
         (Some(Place::User(id)), None) => format!("<@{id}>"),
         (_, Some(n)) => format!("{} ({})", shown(n), e.user),
         (_, None) => e.user.to_string(),
     };
-    let mut text = svc.engine.message(
+    let mut text = svc.engine().message(
         "card",
         &[
             ("reference", e.reference.clone()),
@@ -96,26 +97,29 @@ pub fn card(svc: &Service, e: &Escalation) -> (String, Vec<Choice>) {
     );
     if let Some(a) = &e.new_address {
         text.push('\n');
-        text.push_str(&svc.engine.message("card_address", &[("address", shown(a))]));
+        text.push_str(
+            &svc.engine()
+                .message("card_address", &[("address", shown(a))]),
+        );
     }
     if let Some(p) = &e.problem {
         text.push('\n');
-        text.push_str(&svc.engine.message(
+        text.push_str(&svc.engine().message(
             "card_problem",
-            &[("problem", svc.engine.option_label(p).to_string())],
+            &[("problem", svc.engine().option_label(p).to_string())],
         ));
     }
     if let Some(c) = &e.contact {
         text.push('\n');
         text.push_str(
-            &svc.engine
+            &svc.engine()
                 .message("card_contact", &[("contact", shown(&c.describe()))]),
         );
     }
     if let Some(last) = e.history.last().filter(|_| e.history.len() > 1) {
         text.push('\n');
         text.push_str(
-            &svc.engine.message(
+            &svc.engine().message(
                 "card_last_change",
                 &[
                     ("status", last.status.as_str().into()),

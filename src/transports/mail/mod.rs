@@ -378,7 +378,7 @@ impl crate::service::outbox::Deliver for MailDelivery {
         let Some(e) = found else {
             return Ok(Handed::default());
         };
-        let mail = escalation_message(&e, svc.engine.rules.tz, svc.engine.content());
+        let mail = escalation_message(&e, svc.engine().rules.tz, svc.engine().content());
         match self.mailer.send(&mail).await {
             Ok(answer) => Ok(Handed {
                 receipt: Some(answer),
