@@ -30,6 +30,7 @@ pub struct Config {
     pub outbox: OutboxSettings,
     pub support: SupportSettings,
     pub discord: DiscordSettings,
+    pub admin: AdminSettings,
     /// Where the config file lives; relative paths are resolved against it. Not a setting.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -135,6 +136,37 @@ impl OutboxSettings {
             lease: chrono::Duration::seconds(self.lease_seconds.into()),
             fault: std::env::var("ESRBOT_FAULT").ok(),
         }
+    }
+}
+
+/// `esrbot serve`'s admin listener: health checks, metrics and reload, for the IT team only.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminSettings {
+    /// Address to listen on (empty: no admin listener).
+    pub listen: String,
+}
+
+impl Default for AdminSettings {
+    fn default() -> Self {
+        AdminSettings {
+            listen: "127.0.0.1:9464".into(),
+        }
+    }
+}
+
+impl AdminSettings {
+    /// The address to listen on, or None when the listener is off.
+    pub fn address(&self) -> anyhow::Result<Option<std::net::SocketAddr>> {
+        let listen = self.listen.trim();
+        if listen.is_empty() {
+            return Ok(None);
+        }
+        listen.parse().map(Some).map_err(|_| {
+            anyhow::anyhow!(
+                "admin.listen is not an address and port (e.g. 127.0.0.1:9464): {listen:?}"
+            )
+        })
     }
 }
 
@@ -349,6 +381,7 @@ impl Config {
 
     fn validate(&self) -> anyhow::Result<()> {
         self.timezone()?;
+        self.admin.address()?;
         let g = &self.guide;
         within("guide.link_valid_hours", g.link_valid_hours, 1, 72)?;
         within("guide.max_attempts", g.max_attempts, 1, 20)?;

@@ -43,6 +43,8 @@
 pub mod clock;
 pub mod config;
 pub mod core;
+pub mod metrics;
+pub mod serve;
 pub mod service;
 pub mod store;
 pub mod tools;

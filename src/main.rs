@@ -65,8 +65,13 @@ enum Command {
     },
     /// Validate config.toml, intents/ and data/.
     Check,
-    /// Run the bot on Discord (token from the DISCORD_TOKEN environment variable).
+    /// Run everything configured in one process: Discord when DISCORD_TOKEN is set, the job
+    /// dispatcher, the mail sender and the admin listener (`[admin] listen`).
+    Serve,
+    /// `serve`, refusing to start without DISCORD_TOKEN.
     Discord,
+    /// Write a consistent copy of the database to PATH while the bot runs, and verify it.
+    Backup { path: PathBuf },
     /// The support team's queue of escalations (works while the bot runs).
     Escalations {
         #[command(subcommand)]
@@ -139,6 +144,8 @@ fn main() -> ExitCode {
             .init();
     }
     match run(cli) {
+        // Damage found only while closing the database still fails the command.
+        Ok(_) if esrbot::store::damage_seen() => ExitCode::from(2),
         Ok(code) => code,
         Err(e) => {
             eprintln!("esrbot: {e:#}");
@@ -148,12 +155,16 @@ fn main() -> ExitCode {
 }
 
 fn escalations(config: &Config, command: &EscalationCommand) -> anyhow::Result<ExitCode> {
-    let store = Store::open(&config.storage_path()).context("opening the database")?;
+    // Looking changes nothing in the file; acting opens it for writing.
+    let reading = || Store::open_read_only(&config.storage_path()).context("opening the database");
+    let store = || Store::open(&config.storage_path()).context("opening the database");
     match command {
-        EscalationCommand::List { status } => tools::escalations::list(&store, status.as_deref()),
-        EscalationCommand::Show { reference } => tools::escalations::show(&store, reference),
+        EscalationCommand::List { status } => {
+            tools::escalations::list(&reading()?, status.as_deref())
+        }
+        EscalationCommand::Show { reference } => tools::escalations::show(&reading()?, reference),
         EscalationCommand::Ack { reference, by } => {
-            tools::escalations::act(config, store, reference, Action::Acknowledge, by, None)
+            tools::escalations::act(config, store()?, reference, Action::Acknowledge, by, None)
         }
         EscalationCommand::Resolve {
             reference,
@@ -161,14 +172,14 @@ fn escalations(config: &Config, command: &EscalationCommand) -> anyhow::Result<E
             note,
         } => tools::escalations::act(
             config,
-            store,
+            store()?,
             reference,
             Action::Resolve,
             by,
             note.as_deref(),
         ),
         EscalationCommand::Retry { reference, by } => {
-            tools::escalations::act(config, store, reference, Action::Retry, by, None)
+            tools::escalations::act(config, store()?, reference, Action::Retry, by, None)
         }
     }
 }
@@ -326,25 +337,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        Command::Discord => {
+        Command::Serve | Command::Discord => {
             let token = std::env::var("DISCORD_TOKEN")
                 .ok()
-                .filter(|t| !t.trim().is_empty())
-                .ok_or_else(|| {
-                    anyhow::anyhow!("set the bot token in the environment variable DISCORD_TOKEN")
-                })?;
-            let engine = Arc::new(load_engine(&config)?);
-            let svc = Arc::new(Service::open(engine, &config).context("opening the database")?);
-            let rt = tokio::runtime::Runtime::new()?;
-            rt.block_on(esrbot::transports::discord::run(
-                config.clone(),
-                svc,
-                token,
-                Arc::new(SystemClock),
-                async {
-                    let _ = tokio::signal::ctrl_c().await;
-                },
-            ))?;
+                .filter(|t| !t.trim().is_empty());
+            if token.is_none() && matches!(cli.command, Command::Discord) {
+                anyhow::bail!("set the bot token in the environment variable DISCORD_TOKEN");
+            }
+            serve(config, token)
+        }
+        Command::Backup { path } => {
+            let counts = esrbot::tools::backup::backup(&config.storage_path(), path)?;
+            println!(
+                "backup written to {} and verified: {counts}",
+                path.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Chat { user } => {
@@ -358,6 +365,26 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn serve(config: Config, discord_token: Option<String>) -> anyhow::Result<ExitCode> {
+    let rt = tokio::runtime::Runtime::new()?;
+    let metrics = esrbot::serve::install_metrics()?;
+    let engine = Arc::new(load_engine(&config)?);
+    let svc = Arc::new(Service::open(engine, &config).context("opening the database")?);
+    svc.health.ready("database");
+    svc.health.ready("content");
+    rt.block_on(esrbot::serve::run(
+        esrbot::serve::Serve {
+            config,
+            svc,
+            clock: Arc::new(SystemClock),
+            discord_token,
+            metrics: Some(metrics),
+        },
+        esrbot::serve::terminated(),
+    ))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn print_report(report: &eval::Report, json: bool) -> anyhow::Result<ExitCode> {

@@ -39,8 +39,11 @@ pub fn claim_due(
             let room = (limit - claimed).min(BATCH);
             let n = svc.write(|svc, txn, added| {
                 let (mut earliest_next, mut sent) = (None::<i64>, false);
+                let engine = svc.engine();
                 let n = txn.claim_due(lane, now, room, |job, state| {
-                    let outcome = svc.engine().on_due(state, job, now);
+                    let late = (now - job.due).num_milliseconds().max(0) as f64 / 1000.0;
+                    metrics::histogram!(crate::metrics::JOB_LATENESS_SECONDS).record(late);
+                    let outcome = engine.on_due(state, job, now);
                     for next in &outcome.next {
                         let due = next.due.timestamp_millis();
                         earliest_next = Some(earliest_next.map_or(due, |e| e.min(due)));

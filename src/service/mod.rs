@@ -2,10 +2,12 @@
 //! message, per batch of due jobs and per delivery outcome. Transports call only this. It knows no
 //! channel: it routes by `Routing`, which the transports' registry builds.
 
+pub mod health;
 pub mod jobs;
 pub mod outbox;
 pub mod queue;
 pub mod ratelimit;
+pub mod tasks;
 
 use std::sync::{Arc, Mutex};
 
@@ -106,6 +108,8 @@ pub struct Service {
     engine: ArcSwap<Engine>,
     pub store: Store,
     pub routing: Routing,
+    /// Readiness of this process's parts, for `/readyz`.
+    pub health: health::Health,
     /// The job dispatchers running in this process.
     job_wakers: Mutex<Vec<Arc<Waker>>>,
     /// The outbox runners running in this process.
@@ -194,6 +198,30 @@ fn problems(list: Vec<intents::FileProblem>) -> anyhow::Error {
     )
 }
 
+/// Starts what every running bot needs besides its transports: the job dispatcher of `lanes` plus
+/// the shared lanes of every registered transport, and the mail sender when `[mail]` is set.
+pub fn start_common(
+    tasks: &mut tasks::Tasks,
+    config: &Config,
+    svc: &Arc<Service>,
+    clock: &Arc<dyn crate::clock::Clock>,
+) -> anyhow::Result<()> {
+    tasks.spawn(
+        "the job dispatcher",
+        jobs::run(
+            svc.clone(),
+            clock.clone(),
+            crate::transports::shared_lanes(config),
+            std::time::Duration::from_secs(config.reminders.poll_seconds.into()),
+            tasks.stopped(),
+        ),
+    );
+    if let Some(mail) = crate::transports::mail::sender(config, svc, clock, tasks.stopped())? {
+        tasks.spawn("the mail sender", mail);
+    }
+    Ok(())
+}
+
 /// Reference format for escalations: short enough to read out on the phone.
 pub fn reference(n: u64) -> String {
     format!("ESC-{n:05}")
@@ -205,6 +233,7 @@ impl Service {
             engine: ArcSwap::new(engine),
             store,
             routing,
+            health: health::Health::default(),
             job_wakers: Mutex::new(Vec::new()),
             outbox_wakers: Mutex::new(Vec::new()),
         }
@@ -360,19 +389,24 @@ impl Service {
         now: DateTime<Utc>,
     ) -> anyhow::Result<Reply> {
         let who = who.into();
+        let started = std::time::Instant::now();
         // Most messages (questions about the guide) change nothing: decide on a snapshot first and
         // only open a write transaction when there is something to write.
         let engine = self.engine();
         let (before, peek) = self.store.user_and_next_id(&who, "escalation")?;
         let mut state = before.clone();
         let d = engine.handle(&who, &mut state, text, now, &reference(peek));
-        if state == before && d.changes_nothing_else() {
-            return Ok(d.reply);
-        }
-        // Decide again inside the transaction: another process may have written meanwhile.
-        self.write(|svc, txn, added| {
-            svc.decide_in(&engine, txn, added, &who, display_name, text, now)
-        })
+        let (reply, outcome) = if state == before && d.changes_nothing_else() {
+            let outcome = crate::metrics::outcome(&d, &state);
+            (d.reply, outcome)
+        } else {
+            // Decide again inside the transaction: another process may have written meanwhile.
+            self.write(|svc, txn, added| {
+                svc.decide_in(&engine, txn, added, &who, display_name, text, now)
+            })?
+        };
+        crate::metrics::message(who.channel(), outcome, started.elapsed());
+        Ok(reply)
     }
 
     /// Handles a transport event at most once, however often it is delivered: the event id, the
@@ -388,14 +422,20 @@ impl Service {
         now: DateTime<Utc>,
         deliver: impl FnOnce(&Service, &mut Txn, &mut Added, &Reply) -> anyhow::Result<()>,
     ) -> anyhow::Result<Option<Reply>> {
-        self.write(|svc, txn, added| {
+        let started = std::time::Instant::now();
+        let handled = self.write(|svc, txn, added| {
             if !txn.first_sighting(event, now)? {
                 return Ok(None);
             }
-            let reply = svc.decide_in(&svc.engine(), txn, added, who, display_name, text, now)?;
+            let (reply, outcome) =
+                svc.decide_in(&svc.engine(), txn, added, who, display_name, text, now)?;
             deliver(svc, txn, added, &reply)?;
-            Ok(Some(reply))
-        })
+            Ok(Some((reply, outcome)))
+        })?;
+        Ok(handled.map(|(reply, outcome)| {
+            crate::metrics::message(who.channel(), outcome, started.elapsed());
+            reply
+        }))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -408,7 +448,7 @@ impl Service {
         display_name: Option<&str>,
         text: &str,
         now: DateTime<Utc>,
-    ) -> anyhow::Result<Reply> {
+    ) -> anyhow::Result<(Reply, &'static str)> {
         let mut state = txn.user(who)?;
         if let Some(name) = display_name {
             state.display_name = Some(name.to_string());
@@ -416,7 +456,8 @@ impl Service {
         let next = reference(txn.peek_id("escalation")?);
         let d = engine.handle(who, &mut state, text, now, &next);
         self.commit_decision(txn, added, who, &state, &d, now)?;
-        Ok(d.reply)
+        let outcome = crate::metrics::outcome(&d, &state);
+        Ok((d.reply, outcome))
     }
 
     fn commit_decision(

@@ -94,6 +94,12 @@ pub fn lane_all(lane: &str) -> (Vec<u8>, Vec<u8>) {
     lane_until(lane, i64::MAX)
 }
 
+/// The lane of a lane key.
+pub fn lane_of(key: &[u8]) -> Option<&str> {
+    let len = usize::from(u16::from_be_bytes(key.get(..2)?.try_into().ok()?));
+    std::str::from_utf8(key.get(2..2 + len)?).ok()
+}
+
 /// The due time (ms) of a lane key.
 pub fn due_of(key: &[u8]) -> Option<i64> {
     let len = usize::from(u16::from_be_bytes(key.get(..2)?.try_into().ok()?));

@@ -7,14 +7,17 @@
 //! finds and claims its own due work with a range read of its lanes and never reads another's.
 
 pub mod keys;
+mod panic_guard;
 
-use std::path::Path;
+use std::mem::ManuallyDrop;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use redb::{
-    ConcurrencyMode, Database, ReadableDatabase, ReadableTable, ReadableTableMetadata,
-    TableDefinition, WriteTransaction,
+    ConcurrencyMode, Database, ReadOnlyDatabase, ReadTransaction, ReadableDatabase, ReadableTable,
+    ReadableTableMetadata, TableDefinition, WriteTransaction,
 };
 use serde::de::DeserializeOwned;
 
@@ -45,7 +48,59 @@ const QUARANTINE: TableDefinition<&str, &[u8]> = TableDefinition::new("quarantin
 const CACHE_BYTES: usize = 32 << 20;
 
 pub struct Store {
-    db: Database,
+    /// Dropped only while undamaged: closing a damaged file would write to it.
+    db: ManuallyDrop<Db>,
+    path: PathBuf,
+    damaged: AtomicBool,
+}
+
+/// The file opened for writing (the bot, an admin's action) or only for reading (listing, backups),
+/// which leaves it byte for byte as it was.
+enum Db {
+    Writable(Database),
+    ReadOnly(ReadOnlyDatabase),
+}
+
+impl Db {
+    fn begin_read(&self) -> Result<ReadTransaction, redb::TransactionError> {
+        match self {
+            Db::Writable(db) => db.begin_read(),
+            Db::ReadOnly(db) => db.begin_read(),
+        }
+    }
+
+    fn begin_write(&self) -> anyhow::Result<WriteTransaction> {
+        match self {
+            Db::Writable(db) => Ok(db.begin_write()?),
+            Db::ReadOnly(_) => anyhow::bail!("the database was opened only for reading"),
+        }
+    }
+}
+
+/// Set once any store met damage: the command's exit status says so even when it was found only
+/// while closing the file.
+static DAMAGE_SEEN: AtomicBool = AtomicBool::new(false);
+
+/// Whether a store of this process met a damaged file.
+pub fn damage_seen() -> bool {
+    DAMAGE_SEEN.load(Ordering::Relaxed)
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        if self.is_damaged() {
+            tracing::warn!(path = %self.path.display(), "the damaged database is left as it is");
+            return;
+        }
+        // Closing commits redb's allocator state, which reads pages and can meet damage too.
+        // SAFETY: `db` is dropped here once and never used again.
+        let closed = panic_guard::catch(|| unsafe { ManuallyDrop::drop(&mut self.db) });
+        if let Err(detail) = closed {
+            DAMAGE_SEEN.store(true, Ordering::Relaxed);
+            tracing::error!(path = %self.path.display(), detail, "the database is damaged (found while closing it)");
+            eprintln!("{}", damage_message(&self.path));
+        }
+    }
 }
 
 /// What follows a claimed job, for `Txn::claim_due` to write: jobs it replaces, the next jobs
@@ -79,54 +134,146 @@ impl Store {
                 path.display()
             );
         }
-        let db = Database::builder()
-            .set_concurrency_mode(ConcurrencyMode::MultiWriter)
-            .set_cache_size(CACHE_BYTES)
-            .create(path)
-            .with_context(|| format!("cannot open the database {}", path.display()))?;
-        let store = Store { db };
+        let store = Store {
+            db: ManuallyDrop::new(Db::Writable(Self::create(path)?)),
+            path: path.to_path_buf(),
+            damaged: AtomicBool::new(false),
+        };
         // A file from before the compact format has the same table names with other key types:
-        // redb refuses to open them, and the person running it must be told why.
-        store.write(|txn| {
-            // Create every table up front so read transactions never meet a missing table.
-            txn.w.open_table(USERS)?;
-            txn.w.open_table(JOBS)?;
-            txn.w.open_table(OUTBOX)?;
-            txn.w.open_table(ESCALATIONS)?;
-            txn.w.open_table(SEEN)?;
-            txn.w.open_table(TRANSPORT_REFS)?;
-            txn.w.open_table(COUNTERS)?;
-            txn.w.open_table(QUARANTINE)?;
-            Ok(())
-        })
-        .with_context(|| {
-            format!(
-                "the database {} is not in this version's format (it may have been written by an \
-                 earlier esrbot, whose records were JSON): keep it as a backup and point \
-                 storage.path at a new file",
-                path.display()
-            )
+        // redb refuses to open them, and the person running it must be told why. Tables are
+        // created up front so read transactions never meet a missing one; a file that has them
+        // all is only read, so opening a damaged file changes nothing in it.
+        let have_all = store.read(|r| {
+            Ok(r.open_table(USERS).is_ok()
+                && r.open_table(JOBS).is_ok()
+                && r.open_table(OUTBOX).is_ok()
+                && r.open_table(ESCALATIONS).is_ok()
+                && r.open_table(SEEN).is_ok()
+                && r.open_table(TRANSPORT_REFS).is_ok()
+                && r.open_table(COUNTERS).is_ok()
+                && r.open_table(QUARANTINE).is_ok())
         })?;
+        if !have_all {
+            store
+                .write(|txn| {
+                    txn.w.open_table(USERS)?;
+                    txn.w.open_table(JOBS)?;
+                    txn.w.open_table(OUTBOX)?;
+                    txn.w.open_table(ESCALATIONS)?;
+                    txn.w.open_table(SEEN)?;
+                    txn.w.open_table(TRANSPORT_REFS)?;
+                    txn.w.open_table(COUNTERS)?;
+                    txn.w.open_table(QUARANTINE)?;
+                    Ok(())
+                })
+                .map_err(|e| {
+                    if store.is_damaged() {
+                        return e;
+                    }
+                    e.context(format!(
+                        "the database {} is not in this version's format (it may have been \
+                         written by an earlier esrbot, whose records were JSON): keep it as a \
+                         backup and point storage.path at a new file",
+                        path.display()
+                    ))
+                })?;
+        }
         Ok(store)
+    }
+
+    /// Opens an existing database only to read it: nothing in the file changes, not even on close.
+    /// It sees the running bot's commits as they are made.
+    pub fn open_read_only(path: &Path) -> anyhow::Result<Store> {
+        if !path.exists() {
+            anyhow::bail!("there is no database at {}", path.display());
+        }
+        let opened = panic_guard::catch(|| {
+            Database::builder()
+                .set_concurrency_mode(ConcurrencyMode::MultiWriter)
+                .set_cache_size(CACHE_BYTES)
+                .open_read_only(path)
+        });
+        let db = match opened {
+            Ok(db) => db.with_context(|| format!("cannot open the database {}", path.display()))?,
+            Err(detail) => {
+                DAMAGE_SEEN.store(true, Ordering::Relaxed);
+                anyhow::bail!("{} ({detail})", damage_message(path))
+            }
+        };
+        Ok(Store {
+            db: ManuallyDrop::new(Db::ReadOnly(db)),
+            path: path.to_path_buf(),
+            damaged: AtomicBool::new(false),
+        })
+    }
+
+    fn create(path: &Path) -> anyhow::Result<Database> {
+        let opened = panic_guard::catch(|| {
+            Database::builder()
+                .set_concurrency_mode(ConcurrencyMode::MultiWriter)
+                .set_cache_size(CACHE_BYTES)
+                .create(path)
+        });
+        match opened {
+            Ok(db) => db.with_context(|| format!("cannot open the database {}", path.display())),
+            Err(detail) => {
+                DAMAGE_SEEN.store(true, Ordering::Relaxed);
+                anyhow::bail!("{} ({detail})", damage_message(path))
+            }
+        }
     }
 
     /// Runs `f` in one write transaction and commits it durably; on error nothing is written.
     pub fn write<R>(&self, f: impl FnOnce(&mut Txn) -> anyhow::Result<R>) -> anyhow::Result<R> {
-        let w = self.db.begin_write().context("begin write transaction")?;
-        let mut txn = Txn { w };
-        let out = f(&mut txn)?;
-        txn.w.commit().context("commit")?;
-        Ok(out)
+        self.guarded(|| {
+            let w = self.db.begin_write().context("begin write transaction")?;
+            let mut txn = Txn { w };
+            let out = f(&mut txn)?;
+            let started = std::time::Instant::now();
+            txn.w.commit().context("commit")?;
+            metrics::histogram!(crate::metrics::COMMIT_SECONDS).record(started.elapsed());
+            Ok(out)
+        })
+    }
+
+    /// Runs `f` on one read transaction (a consistent snapshot).
+    fn read<R>(&self, f: impl FnOnce(&ReadTransaction) -> anyhow::Result<R>) -> anyhow::Result<R> {
+        self.guarded(|| f(&self.db.begin_read()?))
+    }
+
+    /// Whether a damaged page was met: from then on every call fails, and `/readyz` says so.
+    pub fn is_damaged(&self) -> bool {
+        self.damaged.load(Ordering::Relaxed)
+    }
+
+    /// Runs one call into redb, turning a panic into an error. redb raises some damage as a
+    /// panic rather than an error (a zeroed page reaches `unreachable!()` in its b-tree cursor)
+    /// and has no setting to stop that, so this is the storage boundary where it is caught. The
+    /// store is marked damaged and refuses everything after: a half-read file is never written.
+    fn guarded<R>(&self, f: impl FnOnce() -> anyhow::Result<R>) -> anyhow::Result<R> {
+        if self.is_damaged() {
+            anyhow::bail!("{}", damage_message(&self.path));
+        }
+        match panic_guard::catch(f) {
+            Ok(out) => out,
+            Err(detail) => {
+                self.damaged.store(true, Ordering::Relaxed);
+                DAMAGE_SEEN.store(true, Ordering::Relaxed);
+                tracing::error!(path = %self.path.display(), detail, "the database is damaged");
+                anyhow::bail!("{} ({detail})", damage_message(&self.path))
+            }
+        }
     }
 
     /// A person's state as last committed (default when unknown or undecodable).
     pub fn user(&self, who: &Recipient) -> anyhow::Result<UserState> {
-        let r = self.db.begin_read()?;
-        let t = r.open_table(USERS)?;
-        let key = keys::recipient(who);
-        Ok(t.get(key.as_slice())?
-            .and_then(|v| decode_or_log("users", &key, v.value()))
-            .unwrap_or_default())
+        self.read(|r| {
+            let t = r.open_table(USERS)?;
+            let key = keys::recipient(who);
+            Ok(t.get(key.as_slice())?
+                .and_then(|v| decode_or_log("users", &key, v.value()))
+                .unwrap_or_default())
+        })
     }
 
     /// A person's state and the value a counter would hand out next, from one snapshot.
@@ -135,61 +282,65 @@ impl Store {
         who: &Recipient,
         counter: &str,
     ) -> anyhow::Result<(UserState, u64)> {
-        let r = self.db.begin_read()?;
-        let key = keys::recipient(who);
-        let state = r
-            .open_table(USERS)?
-            .get(key.as_slice())?
-            .and_then(|v| decode_or_log("users", &key, v.value()))
-            .unwrap_or_default();
-        Ok((state, next_value(&r.open_table(COUNTERS)?, counter)?))
+        self.read(|r| {
+            let key = keys::recipient(who);
+            let state = r
+                .open_table(USERS)?
+                .get(key.as_slice())?
+                .and_then(|v| decode_or_log("users", &key, v.value()))
+                .unwrap_or_default();
+            Ok((state, next_value(&r.open_table(COUNTERS)?, counter)?))
+        })
     }
 
     /// When the earliest job of `lane` falls due, if any: one lookup, whatever else is pending.
     pub fn next_job_due(&self, lane: &str) -> anyhow::Result<Option<DateTime<Utc>>> {
-        first_due(&self.db.begin_read()?.open_table(JOBS)?, lane)
+        self.read(|r| first_due(&r.open_table(JOBS)?, lane))
     }
 
     /// Every pending job of `lane`, earliest first (for tools and tests).
     pub fn jobs(&self, lane: &str) -> anyhow::Result<Vec<Job>> {
-        let r = self.db.begin_read()?;
-        let t = r.open_table(JOBS)?;
-        let (start, end) = keys::lane_all(lane);
-        let mut out = Vec::new();
-        for row in t.range(start.as_slice()..end.as_slice())? {
-            if let Some(job) = keys::parse_job(row?.0.value()) {
-                out.push(job);
+        self.read(|r| {
+            let t = r.open_table(JOBS)?;
+            let (start, end) = keys::lane_all(lane);
+            let mut out = Vec::new();
+            for row in t.range(start.as_slice()..end.as_slice())? {
+                if let Some(job) = keys::parse_job(row?.0.value()) {
+                    out.push(job);
+                }
             }
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 
     pub fn job_count(&self) -> anyhow::Result<u64> {
-        let r = self.db.begin_read()?;
-        Ok(r.open_table(JOBS)?.len()?)
+        self.read(|r| Ok(r.open_table(JOBS)?.len()?))
     }
 
     pub fn escalation(&self, reference: &str) -> anyhow::Result<Option<Escalation>> {
-        let r = self.db.begin_read()?;
-        let t = r.open_table(ESCALATIONS)?;
-        let key = reference.to_ascii_uppercase();
-        Ok(t.get(key.as_str())?
-            .and_then(|v| decode_or_log("escalations", key.as_bytes(), v.value())))
+        self.read(|r| {
+            let t = r.open_table(ESCALATIONS)?;
+            let key = reference.to_ascii_uppercase();
+            Ok(t.get(key.as_str())?
+                .and_then(|v| decode_or_log("escalations", key.as_bytes(), v.value())))
+        })
     }
 
     /// Every escalation, oldest first.
     pub fn escalations(&self) -> anyhow::Result<Vec<Escalation>> {
-        let r = self.db.begin_read()?;
-        let t = r.open_table(ESCALATIONS)?;
-        let mut all = Vec::new();
-        for row in t.iter()? {
-            let (k, v) = row?;
-            if let Some(e) =
-                decode_or_log::<Escalation>("escalations", k.value().as_bytes(), v.value())
-            {
-                all.push(e);
+        let mut all = self.read(|r| {
+            let t = r.open_table(ESCALATIONS)?;
+            let mut all = Vec::new();
+            for row in t.iter()? {
+                let (k, v) = row?;
+                if let Some(e) =
+                    decode_or_log::<Escalation>("escalations", k.value().as_bytes(), v.value())
+                {
+                    all.push(e);
+                }
             }
-        }
+            Ok(all)
+        })?;
         all.sort_by(|a, b| {
             a.created_at
                 .cmp(&b.created_at)
@@ -207,8 +358,7 @@ impl Store {
         now: DateTime<Utc>,
         limit: usize,
     ) -> anyhow::Result<Vec<(OutboxKey, Outgoing)>> {
-        let (out, bad) = {
-            let r = self.db.begin_read()?;
+        let (out, bad) = self.read(|r| {
             let t = r.open_table(OUTBOX)?;
             let (start, end) = keys::lane_until(lane, now.timestamp_millis());
             let mut out = Vec::new();
@@ -223,8 +373,8 @@ impl Store {
                     break;
                 }
             }
-            (out, bad)
-        };
+            Ok((out, bad))
+        })?;
         if !bad.is_empty() {
             self.write(|txn| {
                 for (key, value, e) in &bad {
@@ -239,7 +389,7 @@ impl Store {
 
     /// When the earliest outbox entry of `lane` is due.
     pub fn outbox_next_due(&self, lane: &str) -> anyhow::Result<Option<DateTime<Utc>>> {
-        first_due(&self.db.begin_read()?.open_table(OUTBOX)?, lane)
+        self.read(|r| first_due(&r.open_table(OUTBOX)?, lane))
     }
 
     /// Everything waiting in `lane`'s outbox, due or not, earliest first.
@@ -252,22 +402,172 @@ impl Store {
     }
 
     pub fn transport_ref(&self, key: &str) -> anyhow::Result<Option<String>> {
-        let r = self.db.begin_read()?;
-        let t = r.open_table(TRANSPORT_REFS)?;
-        Ok(t.get(key)?.map(|v| v.value().to_string()))
+        self.read(|r| {
+            let t = r.open_table(TRANSPORT_REFS)?;
+            Ok(t.get(key)?.map(|v| v.value().to_string()))
+        })
+    }
+
+    /// How many entries wait in the outbox, by the channel part of their lane ("chat" for every
+    /// terminal session's, "discord", "support", "mail"): the outbox depth metric.
+    pub fn outbox_depths(&self) -> anyhow::Result<std::collections::BTreeMap<String, u64>> {
+        self.read(|r| {
+            let mut depths = std::collections::BTreeMap::new();
+            for row in r.open_table(OUTBOX)?.iter()? {
+                let (k, _) = row?;
+                let lane = keys::lane_of(k.value()).unwrap_or("?");
+                let channel = lane.split(':').next().unwrap_or(lane);
+                *depths.entry(channel.to_string()).or_insert(0) += 1;
+            }
+            Ok(depths)
+        })
+    }
+
+    /// Writes a consistent copy of everything to `dest` while others keep writing: one read
+    /// transaction is copied into a new file beside `dest`, which is made durable, renamed into
+    /// place and reopened to check that it holds what was copied. Copying the file itself during
+    /// writes would not be safe.
+    pub fn backup_to(&self, dest: &Path) -> anyhow::Result<Counts> {
+        let dir = match dest.parent().filter(|d| !d.as_os_str().is_empty()) {
+            Some(d) => d.to_path_buf(),
+            None => PathBuf::from("."),
+        };
+        let name = dest
+            .file_name()
+            .ok_or_else(|| anyhow::anyhow!("{} is not a file name", dest.display()))?;
+        if dest.is_dir() {
+            anyhow::bail!(
+                "{} is a folder; give the backup a file name",
+                dest.display()
+            );
+        }
+        let partial = dir.join(format!(".{}.partial", name.to_string_lossy()));
+        let _ = std::fs::remove_file(&partial);
+        let copied = self.read(|r| {
+            let copy = Database::builder()
+                .create(&partial)
+                .with_context(|| format!("cannot create {}", partial.display()))?;
+            let w = copy.begin_write()?;
+            let counts = Counts {
+                users: copy_table(r, &w, USERS)?,
+                jobs: copy_table(r, &w, JOBS)?,
+                outbox: copy_table(r, &w, OUTBOX)?,
+                escalations: copy_table(r, &w, ESCALATIONS)?,
+            };
+            copy_table(r, &w, SEEN)?;
+            copy_table(r, &w, TRANSPORT_REFS)?;
+            copy_table(r, &w, COUNTERS)?;
+            copy_table(r, &w, QUARANTINE)?;
+            // A durable commit: the copy's pages are on disk before it is renamed.
+            w.commit()?;
+            Ok(counts)
+        });
+        let copied = match copied {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = std::fs::remove_file(&partial);
+                return Err(e);
+            }
+        };
+        std::fs::File::open(&partial)?.sync_all()?;
+        std::fs::rename(&partial, dest)
+            .with_context(|| format!("cannot move the backup into place at {}", dest.display()))?;
+        // The rename itself must survive a crash.
+        std::fs::File::open(&dir)?.sync_all()?;
+        let check = Store::open_read_only(dest).context("reopening the backup")?;
+        let found = check.counts()?;
+        anyhow::ensure!(
+            found == copied,
+            "the backup at {} holds {found}, not the {copied} copied",
+            dest.display()
+        );
+        Ok(found)
+    }
+
+    /// How many records the main tables hold.
+    pub fn counts(&self) -> anyhow::Result<Counts> {
+        self.read(|r| {
+            Ok(Counts {
+                users: r.open_table(USERS)?.len()?,
+                jobs: r.open_table(JOBS)?.len()?,
+                outbox: r.open_table(OUTBOX)?.len()?,
+                escalations: r.open_table(ESCALATIONS)?.len()?,
+            })
+        })
+    }
+
+    /// redb's own integrity check of the whole file (`esrbot check --database`). redb repairs
+    /// what it can (allocator state, an interrupted commit); Ok(false) says it had to.
+    pub fn check_integrity(path: &Path) -> anyhow::Result<bool> {
+        let checked = panic_guard::catch(|| -> anyhow::Result<bool> {
+            let mut db = Database::builder()
+                .set_concurrency_mode(ConcurrencyMode::MultiWriter)
+                .set_cache_size(CACHE_BYTES)
+                .open(path)?;
+            Ok(db.check_integrity()?)
+        });
+        match checked {
+            Ok(r) => r.with_context(|| format!("the database {} is damaged", path.display())),
+            Err(detail) => anyhow::bail!("the database {} is damaged ({detail})", path.display()),
+        }
     }
 
     /// The records set aside as undecodable: (table/key, size in bytes).
     pub fn quarantined(&self) -> anyhow::Result<Vec<(String, usize)>> {
-        let r = self.db.begin_read()?;
-        let t = r.open_table(QUARANTINE)?;
-        let mut out = Vec::new();
-        for row in t.iter()? {
-            let (k, v) = row?;
-            out.push((k.value().to_string(), v.value().len()));
-        }
-        Ok(out)
+        self.read(|r| {
+            let t = r.open_table(QUARANTINE)?;
+            let mut out = Vec::new();
+            for row in t.iter()? {
+                let (k, v) = row?;
+                out.push((k.value().to_string(), v.value().len()));
+            }
+            Ok(out)
+        })
     }
+}
+
+/// Record counts of the main tables (what `esrbot backup` prints).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    pub users: u64,
+    pub jobs: u64,
+    pub escalations: u64,
+    pub outbox: u64,
+}
+
+impl std::fmt::Display for Counts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} users, {} jobs, {} escalations, {} outbox entries",
+            self.users, self.jobs, self.escalations, self.outbox
+        )
+    }
+}
+
+/// Copies every row of `def` from a snapshot into a write transaction; returns how many.
+fn copy_table<K: redb::Key + 'static, V: redb::Value + 'static>(
+    from: &ReadTransaction,
+    to: &WriteTransaction,
+    def: TableDefinition<K, V>,
+) -> anyhow::Result<u64> {
+    let source = from.open_table(def)?;
+    let mut target = to.open_table(def)?;
+    let mut n = 0;
+    for row in source.iter()? {
+        let (k, v) = row?;
+        target.insert(k.value(), v.value())?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+fn damage_message(path: &Path) -> String {
+    format!(
+        "the database {} is damaged; esrbot writes nothing more to it. Stop esrbot, keep the file \
+         for investigation, and restore the latest backup (README: Backups and restore)",
+        path.display()
+    )
 }
 
 /// One open write transaction. Dropping it without `Store::write` finishing aborts it.

@@ -1,6 +1,7 @@
 //! Commands for the people who run and improve the bot: validation, accuracy figures,
 //! conversation tests and the support team's queue at the command line.
 
+pub mod backup;
 pub mod check;
 pub mod convtest;
 pub mod escalations;

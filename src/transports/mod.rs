@@ -48,3 +48,13 @@ pub fn routing(config: &Config) -> Routing {
 pub fn claims_support(spec: &TransportSpec, config: &Config) -> bool {
     support_home(config).is_some_and(|home| home.channel == spec.channel)
 }
+
+/// The lanes whose jobs a long-running process (`esrbot serve`) runs: every channel that is one
+/// lane for everyone on it. A terminal session runs its own person's.
+pub fn shared_lanes(_config: &Config) -> Vec<String> {
+    REGISTRY
+        .iter()
+        .filter(|t| !t.per_recipient_lanes)
+        .map(|t| t.channel.to_string())
+        .collect()
+}

@@ -9,12 +9,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::core::records::{Choice, Message, Outgoing, Recipient};
 use crate::service::outbox::{self, Deliver, Handed, Refused};
+use crate::service::tasks::Tasks;
 use crate::service::{SUPPORT_LANE, Service, jobs};
 use crate::transports::TransportSpec;
 
@@ -96,26 +97,31 @@ pub async fn run(svc: Arc<Service>, config: &Config, user: String) -> anyhow::Re
     if crate::transports::claims_support(&SPEC, config) {
         lanes.push(SUPPORT_LANE.to_string());
     }
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let stopped = |mut rx: watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|s| *s).await;
-    };
-    let dispatcher = tokio::spawn(jobs::run(
-        svc.clone(),
-        clock.clone(),
-        lanes.clone(),
-        Duration::from_secs(config.reminders.poll_seconds.into()),
-        stopped(stop_rx.clone()),
-    ));
+    let mut tasks = Tasks::new();
+    tasks.spawn(
+        "the reminder dispatcher",
+        jobs::run(
+            svc.clone(),
+            clock.clone(),
+            lanes.clone(),
+            Duration::from_secs(config.reminders.poll_seconds.into()),
+            tasks.stopped(),
+        ),
+    );
     let (tx, mut rx) = mpsc::channel(16);
-    let sender = tokio::spawn(outbox::run(
-        svc.clone(),
-        clock.clone(),
-        config.outbox.runner(lanes),
-        Printer { tx },
-        stopped(stop_rx.clone()),
-    ));
-    let mail = crate::transports::mail::start(config, &svc, &clock, stopped(stop_rx.clone()))?;
+    tasks.spawn(
+        "the message sender",
+        outbox::run(
+            svc.clone(),
+            clock.clone(),
+            config.outbox.runner(lanes),
+            Printer { tx },
+            tasks.stopped(),
+        ),
+    );
+    if let Some(mail) = crate::transports::mail::sender(config, &svc, &clock, tasks.stopped())? {
+        tasks.spawn("the mail sender", mail);
+    }
 
     println!("{}", content.message("chat_welcome"));
     prompt();
@@ -151,6 +157,9 @@ pub async fn run(svc: Arc<Service>, config: &Config, user: String) -> anyhow::Re
                 }
                 prompt();
             }
+            // A background task that fails ends the session with its error: reminders that can no
+            // longer be delivered must not be promised.
+            e = tasks.failure() => return Err(e),
             Some((to, message, printed)) = rx.recv() => {
                 let tag = if to.is_support_team() {
                     content.message("chat_support_team")
@@ -163,13 +172,7 @@ pub async fn run(svc: Arc<Service>, config: &Config, user: String) -> anyhow::Re
             }
         }
     }
-    let _ = stop_tx.send(true);
-    dispatcher.await??;
-    sender.await??;
-    if let Some(m) = mail {
-        m.await??;
-    }
-    Ok(())
+    tasks.stop().await
 }
 
 fn indent(text: &str) -> String {

@@ -47,7 +47,21 @@ impl EventHandler for Handler {
             tracing::error!(error = %e, "could not register the slash commands");
         }
         self.connected.notify_waiters();
+        self.svc.health.ready(super::SPEC.channel);
+        metrics::gauge!(crate::metrics::DISCORD_CONNECTED).set(1.0);
         tracing::info!(user = %ready.user.name, "connected to Discord");
+    }
+
+    async fn shard_stage_update(&self, _ctx: Context, event: serenity::all::ShardStageUpdateEvent) {
+        if event.new == serenity::all::ConnectionStage::Connected {
+            return; // ready once the gateway says so, in `ready`
+        }
+        self.svc.health.not_ready(
+            super::SPEC.channel,
+            format!("{:?}", event.new).to_lowercase(),
+        );
+        metrics::gauge!(crate::metrics::DISCORD_CONNECTED).set(0.0);
+        tracing::warn!(stage = ?event.new, "the Discord connection is down");
     }
 
     async fn message(&self, ctx: Context, msg: Message) {

@@ -16,7 +16,6 @@ mod render;
 
 use std::future::Future;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration as StdDuration;
 
 use anyhow::Context as _;
 use serenity::all::{ClientBuilder, GatewayIntents, HttpBuilder, UserId};
@@ -26,7 +25,8 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::core::records::Recipient;
 use crate::service::ratelimit::RateLimiter;
-use crate::service::{SUPPORT_LANE, Service, jobs, outbox};
+use crate::service::tasks::Tasks;
+use crate::service::{SUPPORT_LANE, Service, outbox};
 use crate::transports::TransportSpec;
 
 pub use commands::esr_command;
@@ -100,13 +100,34 @@ fn place(r: &Recipient) -> Option<Place> {
     }
 }
 
-/// Runs the bot until `shutdown` resolves.
+/// Runs the bot on Discord alone until `shutdown` resolves: Discord's tasks, the job dispatcher
+/// and the mail sender (what `esrbot serve` runs when only Discord is configured).
 pub async fn run(
     config: Config,
     svc: Arc<Service>,
     token: String,
     clock: Arc<dyn Clock>,
     shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    let mut tasks = Tasks::new();
+    start(&mut tasks, &config, &svc, token, &clock).await?;
+    crate::service::start_common(&mut tasks, &config, &svc, &clock)?;
+    let outcome = tokio::select! {
+        e = tasks.failure() => Err(e),
+        () = shutdown => Ok(()),
+    };
+    let stopped = tasks.stop().await;
+    outcome.and(stopped)
+}
+
+/// Starts Discord's tasks: the gateway connection, the sender of its outbox lanes (and the support
+/// team's, when its channel is set) and the forgetting of old event ids. They stop with `tasks`.
+pub async fn start(
+    tasks: &mut Tasks,
+    config: &Config,
+    svc: &Arc<Service>,
+    token: String,
+    clock: &Arc<dyn Clock>,
 ) -> anyhow::Result<()> {
     let settings = config.discord.clone();
     let mut http = HttpBuilder::new(&token);
@@ -121,6 +142,8 @@ pub async fn run(
         http = http.application_id(settings.application_id.into());
     }
     let http = http.build();
+    svc.health.not_ready(SPEC.channel, "connecting");
+    metrics::gauge!(crate::metrics::DISCORD_CONNECTED).set(0.0);
     let handler = handlers::Handler {
         svc: svc.clone(),
         settings: settings.clone(),
@@ -135,52 +158,41 @@ pub async fn run(
         .context("starting the Discord client")?;
     let http = client.http.clone();
     let shards = client.shard_manager.clone();
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|s| *s).await;
-    };
     let mut lanes = vec![SPEC.channel.to_string()];
-    if crate::transports::claims_support(&SPEC, &config) {
+    if crate::transports::claims_support(&SPEC, config) {
         lanes.push(SUPPORT_LANE.to_string());
     }
-    let sender = tokio::spawn(outbox::run(
-        svc.clone(),
-        clock.clone(),
-        config.outbox.runner(lanes.clone()),
-        deliver::Discord {
-            http: http.clone(),
-            settings: settings.clone(),
-        },
-        stopped(stop_rx.clone()),
-    ));
-    let dispatcher = tokio::spawn(jobs::run(
-        svc.clone(),
-        clock.clone(),
-        lanes,
-        StdDuration::from_secs(config.reminders.poll_seconds.into()),
-        stopped(stop_rx.clone()),
-    ));
-    let housekeeping = tokio::spawn(deliver::forget_old_events(
-        svc.clone(),
-        clock.clone(),
-        stopped(stop_rx.clone()),
-    ));
-    let mail = crate::transports::mail::start(&config, &svc, &clock, stopped(stop_rx.clone()))?;
-    let result = tokio::select! {
-        r = client.start() => r.context("Discord connection"),
-        () = shutdown => {
-            shards.shutdown_all().await;
-            Ok(())
+    tasks.spawn(
+        "the Discord sender",
+        outbox::run(
+            svc.clone(),
+            clock.clone(),
+            config.outbox.runner(lanes),
+            deliver::Discord {
+                http: http.clone(),
+                settings: settings.clone(),
+            },
+            tasks.stopped(),
+        ),
+    );
+    tasks.spawn(
+        "the Discord housekeeping",
+        deliver::forget_old_events(svc.clone(), clock.clone(), tasks.stopped()),
+    );
+    let stopped = tasks.stopped();
+    let health = svc.clone();
+    tasks.spawn("the Discord connection", async move {
+        tokio::select! {
+            r = client.start() => r.context("Discord connection"),
+            () = stopped => {
+                // No new events from here on; those being handled finish their commits.
+                shards.shutdown_all().await;
+                health.health.not_ready(SPEC.channel, "stopped");
+                Ok(())
+            }
         }
-    };
-    let _ = stop_tx.send(true);
-    sender.await??;
-    dispatcher.await??;
-    housekeeping.await??;
-    if let Some(m) = mail {
-        m.await??;
-    }
-    result
+    });
+    Ok(())
 }
 
 #[cfg(test)]

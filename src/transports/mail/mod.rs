@@ -378,8 +378,14 @@ impl crate::service::outbox::Deliver for MailDelivery {
         let Some(e) = found else {
             return Ok(Handed::default());
         };
-        let mail = escalation_message(&e, svc.engine().rules.tz, svc.engine().content());
-        match self.mailer.send(&mail).await {
+        let engine = svc.engine();
+        let mail = escalation_message(&e, engine.rules.tz, engine.content());
+        metrics::counter!(crate::metrics::MAIL_ATTEMPTS).increment(1);
+        let sent = self.mailer.send(&mail).await;
+        if sent.is_err() {
+            metrics::counter!(crate::metrics::MAIL_FAILURES).increment(1);
+        }
+        match sent {
             Ok(answer) => Ok(Handed {
                 receipt: Some(answer),
                 remember: None,
@@ -390,26 +396,27 @@ impl crate::service::outbox::Deliver for MailDelivery {
     }
 }
 
-/// Starts the e-mail sender when `[mail]` is configured (else e-mail waits in the outbox).
-pub fn start(
+/// The e-mail sender, when `[mail]` is configured (else e-mail waits in the outbox).
+pub fn sender(
     config: &Config,
     svc: &std::sync::Arc<crate::service::Service>,
     clock: &std::sync::Arc<dyn crate::clock::Clock>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<Option<tokio::task::JoinHandle<anyhow::Result<()>>>> {
+) -> anyhow::Result<Option<impl std::future::Future<Output = anyhow::Result<()>> + Send + 'static>>
+{
     if config.mail.host.is_empty() {
         tracing::warn!("mail.host is not set: e-mail changes stay queued until it is");
         return Ok(None);
     }
     let settings = Settings::from_config(config, std::env::var("ESRBOT_SMTP_PASSWORD").ok())?;
     let mailer = Mailer::new(&settings).map_err(anyhow::Error::msg)?;
-    Ok(Some(tokio::spawn(crate::service::outbox::run(
+    Ok(Some(crate::service::outbox::run(
         svc.clone(),
         clock.clone(),
         runner(config),
         MailDelivery { mailer },
         shutdown,
-    ))))
+    )))
 }
 
 /// How the mail lane is delivered: the `[mail]` retry settings, and a lease longer than one
