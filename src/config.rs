@@ -383,11 +383,7 @@ impl Config {
                 return (None, problems);
             }
         };
-        let lines = key_lines(text);
-        let line_of = |message: &str| {
-            let key = message.split([' ', ':']).next().unwrap_or_default();
-            lines.get(key).copied().unwrap_or(0)
-        };
+        let mut lines = key_lines(text);
         let mut merged = match toml::Table::try_from(Config::default()) {
             Ok(t) => t,
             Err(e) => return (None, vec![(0, format!("default settings: {e}"))]),
@@ -403,6 +399,12 @@ impl Config {
         for (name, value) in env {
             if let Err(e) = apply_env(&mut merged, &name, &value) {
                 problems.push((0, e.to_string()));
+            }
+            // A value from the environment is at no line of the file, even when the file sets it.
+            if let Some((section, key)) =
+                name["ESRBOT_".len()..].to_ascii_lowercase().split_once('_')
+            {
+                lines.remove(&format!("{section}.{key}"));
             }
         }
         // Round-trip through text so a type error can be located and named by its key.
@@ -428,7 +430,10 @@ impl Config {
             }
         };
         config.base_dir = base_dir;
-        problems.extend(config.validate().into_iter().map(|m| (line_of(&m), m)));
+        problems.extend(config.validate().into_iter().map(|m| {
+            let key = m.split([' ', ':']).next().unwrap_or_default();
+            (lines.get(key).copied().unwrap_or(0), m)
+        }));
         (Some(config), problems)
     }
 
@@ -763,6 +768,27 @@ mod tests {
         assert!(e.contains("ESRBOT_NOPE_X"), "{e}");
         let e = load("[guide\n", &[]).unwrap_err().to_string();
         assert!(e.starts_with("config.toml:1"), "{e}");
+    }
+
+    #[test]
+    fn every_bad_setting_is_listed_at_its_line() {
+        let e = load(
+            "[guide]\nlock_hourz = 3\nmax_attempts = 0\nlock_hours = 5\n[nope]\nx = 1\n",
+            &[("ESRBOT_GUIDE_LOCK_HOURS", "0")],
+        )
+        .unwrap_err()
+        .to_string();
+        let lines: Vec<&str> = e.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "config.toml:2: unknown key guide.lock_hourz",
+                "config.toml:5: unknown section [nope]",
+                "config.toml:3: guide.max_attempts must be between 1 and 20 (got 0)",
+                "config.toml: guide.lock_hours must be between 1 and 168 (got 0)",
+            ],
+            "{e}"
+        );
     }
 
     #[test]
