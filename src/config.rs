@@ -6,6 +6,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+
+use crate::understanding::intents::{FileProblem, line_at};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
@@ -338,147 +340,250 @@ impl Config {
         Self::from_toml(&text, &path.display().to_string(), base_dir, env)
     }
 
-    /// Parses settings text; `origin` names the file in error messages.
+    /// Parses settings text; `origin` names the file in error messages, which list every problem
+    /// found, one a line.
     pub fn from_toml(
         text: &str,
         origin: &str,
         base_dir: PathBuf,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> anyhow::Result<Config> {
-        let mut merged = toml::Table::try_from(Config::default()).context("default settings")?;
-        let file: toml::Table = toml::from_str(text).map_err(|e| {
-            let line = e
-                .span()
-                .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
-            anyhow::anyhow!(
-                "{origin}{}: {}",
-                line.map(|l| format!(":{l}")).unwrap_or_default(),
-                e.message()
-            )
-        })?;
-        merge(&mut merged, file, origin)?;
+        let (config, problems) = Self::parse(text, base_dir, env);
+        match config {
+            Some(config) if problems.is_empty() => Ok(config),
+            _ => Err(anyhow::anyhow!(
+                problems
+                    .iter()
+                    .map(|(line, message)| match line {
+                        0 => format!("{origin}: {message}"),
+                        n => format!("{origin}:{n}: {message}"),
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            )),
+        }
+    }
+
+    /// Reads `path` as [`Config::load`] does and returns every problem in it, each at its line,
+    /// for `esrbot check`. The settings come back too: as read when they could be (unknown keys
+    /// left out, values out of range kept), else the defaults, so that the rest of the check can
+    /// still find intents/ and data/.
+    pub fn check_file(
+        path: &Path,
+        required: bool,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> (Config, Vec<FileProblem>) {
+        let base_dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let defaults = Config {
+            base_dir: base_dir.clone(),
+            ..Config::default()
+        };
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => String::new(),
+            Err(e) => {
+                let problem = FileProblem::new(path, 0, format!("cannot read: {e}"));
+                return (defaults, vec![problem]);
+            }
+        };
+        let (config, problems) = Self::parse(&text, base_dir, env);
+        let problems = problems
+            .into_iter()
+            .map(|(line, message)| FileProblem::new(path, line, message))
+            .collect();
+        (config.unwrap_or(defaults), problems)
+    }
+
+    /// Settings from text, defaults and environment, with every problem found: its 1-based line
+    /// in the text (0 when it comes from no line of it: the environment, or a default), and a
+    /// message that starts with the key it is about.
+    fn parse(
+        text: &str,
+        base_dir: PathBuf,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> (Option<Config>, Vec<(usize, String)>) {
+        let mut problems = Vec::new();
+        let file: toml::Table = match toml::from_str(text) {
+            Ok(file) => file,
+            Err(e) => {
+                let line = e.span().map_or(1, |s| line_at(text, s.start));
+                problems.push((line, e.message().to_string()));
+                return (None, problems);
+            }
+        };
+        let mut lines = key_lines(text);
+        let mut merged = match toml::Table::try_from(Config::default()) {
+            Ok(t) => t,
+            Err(e) => return (None, vec![(0, format!("default settings: {e}"))]),
+        };
+        for (name, message) in merge(&mut merged, file) {
+            problems.push((lines.get(&name).copied().unwrap_or(0), message));
+        }
         let mut env: Vec<(String, String)> = env
             .into_iter()
             .filter(|(k, _)| k.starts_with("ESRBOT_") && !NOT_SETTINGS.contains(&k.as_str()))
             .collect();
         env.sort();
         for (name, value) in env {
-            apply_env(&mut merged, &name, &value)?;
+            if let Err(e) = apply_env(&mut merged, &name, &value) {
+                problems.push((0, e.to_string()));
+            }
+            // A value from the environment is at no line of the file, even when the file sets it.
+            if let Some((section, key)) =
+                name["ESRBOT_".len()..].to_ascii_lowercase().split_once('_')
+            {
+                lines.remove(&format!("{section}.{key}"));
+            }
         }
         // Round-trip through text so a type error can be located and named by its key.
-        let merged_text = toml::to_string(&merged).context("settings")?;
-        let mut config: Config = toml::from_str(&merged_text).map_err(|e| {
-            let key = e
-                .span()
-                .map(|s| key_at(&merged_text, s.start))
-                .unwrap_or_default();
-            anyhow::anyhow!("{origin}: {key}: {}", e.message().trim())
-        })?;
+        let merged_text = match toml::to_string(&merged) {
+            Ok(t) => t,
+            Err(e) => {
+                problems.push((0, format!("settings: {e}")));
+                return (None, problems);
+            }
+        };
+        let mut config: Config = match toml::from_str(&merged_text) {
+            Ok(c) => c,
+            Err(e) => {
+                let key = e
+                    .span()
+                    .map(|s| key_at(&merged_text, s.start))
+                    .unwrap_or_default();
+                problems.push((
+                    lines.get(&key).copied().unwrap_or(0),
+                    format!("{key}: {}", e.message().trim()),
+                ));
+                return (None, problems);
+            }
+        };
         config.base_dir = base_dir;
-        config.validate()?;
-        Ok(config)
+        problems.extend(config.validate().into_iter().map(|m| {
+            let key = m.split([' ', ':']).next().unwrap_or_default();
+            (lines.get(key).copied().unwrap_or(0), m)
+        }));
+        (Some(config), problems)
     }
 
-    fn validate(&self) -> anyhow::Result<()> {
-        self.timezone()?;
-        self.admin.address()?;
+    /// Every setting out of range, each message starting with the key it names.
+    fn validate(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        if let Err(e) = self.timezone() {
+            p.push(e.to_string());
+        }
+        if let Err(e) = self.admin.address() {
+            p.push(e.to_string());
+        }
         let g = &self.guide;
-        within("guide.link_valid_hours", g.link_valid_hours, 1, 72)?;
-        within("guide.max_attempts", g.max_attempts, 1, 20)?;
-        within("guide.lock_hours", g.lock_hours, 1, 168)?;
+        within(&mut p, "guide.link_valid_hours", g.link_valid_hours, 1, 72);
+        within(&mut p, "guide.max_attempts", g.max_attempts, 1, 20);
+        within(&mut p, "guide.lock_hours", g.lock_hours, 1, 168);
         if !crate::understanding::text::is_email(&g.training_mailbox) {
-            bail!(
+            p.push(format!(
                 "guide.training_mailbox is not an e-mail address: {:?}",
                 g.training_mailbox
-            );
+            ));
         }
         let u = &self.understanding;
         if !(0.0..1.0).contains(&u.threshold) {
-            bail!(
+            p.push(format!(
                 "understanding.threshold must be in [0, 1) (got {})",
                 u.threshold
-            );
+            ));
         }
         if !(0.0..1.0).contains(&u.ambiguity_margin) {
-            bail!(
+            p.push(format!(
                 "understanding.ambiguity_margin must be in [0, 1) (got {})",
                 u.ambiguity_margin
-            );
+            ));
         }
         let r = &self.reminders;
         if r.warn_before_minutes == 0 || r.warn_before_minutes >= g.link_valid_hours * 60 {
-            bail!(
+            p.push(format!(
                 "reminders.warn_before_minutes must be more than 0 and less than the link's life \
                  ({} minutes) (got {})",
                 g.link_valid_hours * 60,
                 r.warn_before_minutes
-            );
+            ));
         }
         within(
+            &mut p,
             "reminders.purge_after_hours",
             r.purge_after_hours,
             1,
             24 * 90,
-        )?;
+        );
         let m = &self.mail;
         if !m.host.is_empty() {
             if m.port == 0 {
-                bail!("mail.port must be a port number (1-65535)");
+                p.push("mail.port must be a port number (1-65535)".to_string());
             }
             if !crate::understanding::text::is_email(&m.from) && !m.from.ends_with(".localdomain") {
-                bail!("mail.from is not an e-mail address: {:?}", m.from);
+                p.push(format!("mail.from is not an e-mail address: {:?}", m.from));
             }
         }
         if m.host.contains(char::is_whitespace) {
-            bail!("mail.host must not contain spaces: {:?}", m.host);
+            p.push(format!("mail.host must not contain spaces: {:?}", m.host));
         }
         if !crate::understanding::text::is_email(&m.to) {
-            bail!("mail.to is not an e-mail address: {:?}", m.to);
+            p.push(format!("mail.to is not an e-mail address: {:?}", m.to));
         }
         if m.username
             .as_deref()
             .is_some_and(|u| u.is_empty() || u.contains(['\r', '\n']))
         {
-            bail!("mail.username must be a non-empty single line");
+            p.push("mail.username must be a non-empty single line".to_string());
         }
-        within("mail.timeout_seconds", m.timeout_seconds, 1, 600)?;
-        within("mail.max_attempts", m.max_attempts, 1, 100)?;
+        within(&mut p, "mail.timeout_seconds", m.timeout_seconds, 1, 600);
+        within(&mut p, "mail.max_attempts", m.max_attempts, 1, 100);
         if m.retry_base_seconds == 0 || m.retry_max_seconds < m.retry_base_seconds {
-            bail!("mail.retry_base_seconds must be at least 1 and at most mail.retry_max_seconds");
+            p.push(
+                "mail.retry_base_seconds must be at least 1 and at most mail.retry_max_seconds"
+                    .to_string(),
+            );
         }
-        within("mail.poll_seconds", m.poll_seconds, 1, 3600)?;
-        within("reminders.poll_seconds", r.poll_seconds, 1, 3600)?;
-        crate::core::escalation::SupportHours::parse(
+        within(&mut p, "mail.poll_seconds", m.poll_seconds, 1, 3600);
+        within(&mut p, "reminders.poll_seconds", r.poll_seconds, 1, 3600);
+        if let Some(e) = crate::core::escalation::SupportHours::parse(
             &self.support.hours,
             self.support.response_hours,
         )
-        .map_err(|e| anyhow::anyhow!("support.hours / support.response_hours: {e}"))?;
+        .err()
+        {
+            p.push(format!("support.hours / support.response_hours: {e}"));
+        }
         let o = &self.outbox;
-        within("outbox.poll_seconds", o.poll_seconds, 1, 3600)?;
-        within("outbox.max_attempts", o.max_attempts, 1, 100)?;
-        within("outbox.lease_seconds", o.lease_seconds, 1, 3600)?;
+        within(&mut p, "outbox.poll_seconds", o.poll_seconds, 1, 3600);
+        within(&mut p, "outbox.max_attempts", o.max_attempts, 1, 100);
+        within(&mut p, "outbox.lease_seconds", o.lease_seconds, 1, 3600);
         if o.retry_base_seconds == 0 || o.retry_max_seconds < o.retry_base_seconds {
-            bail!(
+            p.push(
                 "outbox.retry_base_seconds must be at least 1 and at most outbox.retry_max_seconds"
+                    .to_string(),
             );
         }
         let d = &self.discord;
         if !(d.api_base.starts_with("https://") || d.api_base.starts_with("http://")) {
-            bail!(
+            p.push(format!(
                 "discord.api_base must be an http(s):// address (got {:?})",
                 d.api_base
-            );
+            ));
         }
         within(
+            &mut p,
             "discord.rate_limit_per_minute",
             d.rate_limit_per_minute,
             1,
             600,
-        )?;
+        );
         if self.storage.path.as_os_str().is_empty() {
-            bail!("storage.path must not be empty");
+            p.push("storage.path must not be empty".to_string());
         }
-        Ok(())
+        p
     }
 
     pub fn timezone(&self) -> anyhow::Result<Tz> {
@@ -511,12 +616,11 @@ impl Config {
     }
 }
 
-/// A whole-number setting must lie in `lo..=hi`; the error names the key.
-fn within(key: &str, value: u32, lo: u32, hi: u32) -> anyhow::Result<()> {
+/// A whole-number setting must lie in `lo..=hi`; the problem names the key.
+fn within(problems: &mut Vec<String>, key: &str, value: u32, lo: u32, hi: u32) {
     if !(lo..=hi).contains(&value) {
-        bail!("{key} must be between {lo} and {hi} (got {value})");
+        problems.push(format!("{key} must be between {lo} and {hi} (got {value})"));
     }
-    Ok(())
 }
 
 /// "section.key" of the line holding byte `at` in a TOML text written by `toml::to_string`.
@@ -537,23 +641,53 @@ fn key_at(text: &str, at: usize) -> String {
     }
 }
 
-/// Copies `file` over `into`, refusing sections and keys the program does not know.
-fn merge(into: &mut toml::Table, file: toml::Table, origin: &str) -> anyhow::Result<()> {
+/// Copies `file` over `into`, leaving out the sections and keys the program does not know; each
+/// one left out comes back as its name (`section` or `section.key`) and a message.
+fn merge(into: &mut toml::Table, file: toml::Table) -> Vec<(String, String)> {
+    let mut unknown = Vec::new();
     for (section, value) in file {
         let Some(target) = into.get_mut(&section).and_then(toml::Value::as_table_mut) else {
-            bail!("{origin}: unknown section [{section}]");
+            unknown.push((section.clone(), format!("unknown section [{section}]")));
+            continue;
         };
         let toml::Value::Table(keys) = value else {
-            bail!("{origin}: `{section}` must be a section ([{section}])");
+            let message = format!("`{section}` must be a section ([{section}])");
+            unknown.push((section, message));
+            continue;
         };
         for (key, v) in keys {
             if !target.contains_key(&key) && !section_has_optional_key(&section, &key) {
-                bail!("{origin}: unknown key {section}.{key}");
+                let name = format!("{section}.{key}");
+                unknown.push((name.clone(), format!("unknown key {name}")));
+                continue;
             }
             target.insert(key, v);
         }
     }
-    Ok(())
+    unknown
+}
+
+/// The 1-based line of each section (`bot`) and key (`bot.timezone`) written in `text`, from the
+/// parser's spans, so a problem is reported where it was written.
+fn key_lines(text: &str) -> std::collections::BTreeMap<String, usize> {
+    let mut out = std::collections::BTreeMap::new();
+    let Ok(table) = toml::de::DeTable::parse(text) else {
+        return out;
+    };
+    for (section, value) in table.get_ref() {
+        let name = section.get_ref().to_string();
+        let line = line_at(text, section.span().start);
+        if let toml::de::DeValue::Table(keys) = value.get_ref() {
+            for (key, _) in keys {
+                out.insert(
+                    format!("{name}.{}", key.get_ref()),
+                    line_at(text, key.span().start),
+                );
+            }
+        }
+        out.insert(name, line);
+    }
+    out
 }
 
 /// Keys whose default is "unset" and so are missing from the serialized defaults.
@@ -669,6 +803,27 @@ mod tests {
         assert!(e.contains("ESRBOT_NOPE_X"), "{e}");
         let e = load("[guide\n", &[]).unwrap_err().to_string();
         assert!(e.starts_with("config.toml:1"), "{e}");
+    }
+
+    #[test]
+    fn every_bad_setting_is_listed_at_its_line() {
+        let e = load(
+            "[guide]\nlock_hourz = 3\nmax_attempts = 0\nlock_hours = 5\n[nope]\nx = 1\n",
+            &[("ESRBOT_GUIDE_LOCK_HOURS", "0")],
+        )
+        .unwrap_err()
+        .to_string();
+        let lines: Vec<&str> = e.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "config.toml:2: unknown key guide.lock_hourz",
+                "config.toml:5: unknown section [nope]",
+                "config.toml:3: guide.max_attempts must be between 1 and 20 (got 0)",
+                "config.toml: guide.lock_hours must be between 1 and 168 (got 0)",
+            ],
+            "{e}"
+        );
     }
 
     #[test]

@@ -184,35 +184,47 @@ fn escalations(config: &Config, command: &EscalationCommand) -> anyhow::Result<E
     }
 }
 
-fn load_config(cli: &Cli) -> anyhow::Result<Config> {
-    let (path, required) = match &cli.config {
+/// The settings file, and whether it must exist (only when named with --config).
+fn config_path(cli: &Cli) -> (PathBuf, bool) {
+    match &cli.config {
         Some(p) => (p.clone(), true),
         None => (PathBuf::from("config.toml"), false),
-    };
+    }
+}
+
+fn load_config(cli: &Cli) -> anyhow::Result<Config> {
+    let (path, required) = config_path(cli);
     Config::load(&path, required, std::env::vars())
 }
 
+/// `esrbot check`: every problem in the settings and the declarations, all listed in one run.
+fn check_command(cli: &Cli) -> ExitCode {
+    let (path, required) = config_path(cli);
+    let (problems, summary) = check::check_all(&path, required, std::env::vars());
+    for p in &problems {
+        println!("{p}");
+    }
+    if problems.is_empty() {
+        println!(
+            "ok: config {}; {summary}",
+            cli.config
+                .as_ref()
+                .map_or("config.toml".into(), |p| p.display().to_string())
+        );
+        ExitCode::SUCCESS
+    } else {
+        println!("{} problem(s)", problems.len());
+        ExitCode::FAILURE
+    }
+}
+
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Command::Check = cli.command {
+        return Ok(check_command(&cli));
+    }
     let config = load_config(&cli)?;
     match &cli.command {
-        Command::Check => {
-            let (problems, summary) = check::check(&config);
-            for p in &problems {
-                println!("{p}");
-            }
-            if problems.is_empty() {
-                println!(
-                    "ok: config {}; {summary}",
-                    cli.config
-                        .as_ref()
-                        .map_or("config.toml".into(), |p| p.display().to_string())
-                );
-                Ok(ExitCode::SUCCESS)
-            } else {
-                println!("{} problem(s)", problems.len());
-                Ok(ExitCode::FAILURE)
-            }
-        }
+        Command::Check => unreachable!("checked before the settings are loaded"),
         Command::Classify { text } => {
             // The same cap as a message: a huge argument is refused, not classified for seconds.
             let chars = text.chars().count();

@@ -85,3 +85,33 @@ fn a_malformed_conversation_is_a_located_failure() {
         o.failures
     );
 }
+
+#[test]
+fn a_start_or_wait_near_the_end_of_time_is_a_clear_failure_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let locked = "[[turn]]\nsay = \"I'm locked out\"\n";
+    for (name, head, want) in [
+        (
+            "late.toml",
+            "start = \"+262142-12-31T23:59:00Z\"\n".to_string(),
+            "start = \"+262142-12-31T23:59:00+00:00\" is outside the years 1970 to 9999",
+        ),
+        (
+            "early.toml",
+            "start = \"-262143-01-01T00:01:00Z\"\n".to_string(),
+            "is outside the years 1970 to 9999",
+        ),
+        (
+            // Far in the future but still inside chrono's range: the lock's end would overflow.
+            "far.toml",
+            "start = \"2026-03-02T09:00:00Z\"\n[[turn]]\nwait = \"50000000d\"\n".to_string(),
+            "turn 1: wait = \"50000000d\" takes the clock past the year 9999",
+        ),
+    ] {
+        let file = dir.path().join(name);
+        std::fs::write(&file, format!("{head}{locked}")).unwrap();
+        let o = convtest::run_file(&engine(), &config(), &file);
+        assert_eq!(o.failures.len(), 1, "{name}: {:?}", o.failures);
+        assert!(o.failures[0].contains(want), "{name}: {:?}", o.failures);
+    }
+}

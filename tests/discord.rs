@@ -539,3 +539,114 @@ async fn forget_me_also_clears_the_persons_support_channel_post() {
     assert!(r.bot.store.escalation("ESC-00001").unwrap().is_none());
     r.stop().await;
 }
+
+/// `allowed_mentions` that lets nothing ping: an empty `parse` list and no users or roles.
+fn pings_nobody(v: &Value) -> bool {
+    let m = &v["allowed_mentions"];
+    [&m["parse"], &m["users"], &m["roles"]]
+        .iter()
+        .all(|l| l.as_array().is_some_and(Vec::is_empty))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hostile_name_reaches_the_support_card_harmless_and_nothing_pings() {
+    let r = start(&[]).await;
+    let name = "Kim\u{1b}[2J\u{202E}nimda\nstatus: **resolved** @everyone";
+    let m = json::dm_message(
+        30,
+        dm_channel_of(510),
+        user(510, name, false),
+        "@everyone <@&777> can I talk to a real person please",
+    );
+    r.fake.push_dispatch("MESSAGE_CREATE", m).await;
+    let reply = r.posted(dm_channel_of(510)).await;
+    assert!(content(&reply).contains("ESC-00001"), "{reply}");
+    let post = r.posted(SUPPORT_CHANNEL).await;
+    let card = content(&post);
+    assert!(
+        !card.contains('\u{1b}') && !card.contains('\u{202E}'),
+        "{card:?}"
+    );
+    assert!(
+        card.contains(r"Kim\u{1b}[2J\u{202e}nimda\u{a}status: **resolved** @everyone"),
+        "{card:?}"
+    );
+    assert!(
+        !card.lines().any(|l| l.starts_with("status:")),
+        "a name cannot forge a line of the card: {card:?}"
+    );
+    // A support member acknowledges it: the card is updated in the interaction's answer and
+    // edited in the support channel, both still unable to ping.
+    let press = json::with_roles(
+        json::button_interaction(
+            96,
+            "h1",
+            SUPPORT_CHANNEL,
+            Some(GUILD),
+            user(600, "sam", false),
+            "esc:ack:ESC-00001",
+            1,
+        ),
+        &[SUPPORT_ROLE],
+    );
+    r.fake.push_dispatch("INTERACTION_CREATE", press).await;
+    let cb = r.callback(96).await;
+    assert_eq!(cb["type"], 7, "{cb}");
+    assert!(!content(&cb["data"]).contains('\u{1b}'), "{cb}");
+    r.fake
+        .wait_for_request(
+            "PATCH",
+            &format!("/api/v10/channels/{SUPPORT_CHANNEL}/messages/"),
+            T,
+        )
+        .await;
+    let ask = json::with_options(
+        json::slash_command_interaction(
+            97,
+            "h2",
+            CHANNEL,
+            Some(GUILD),
+            user(510, name, false),
+            "esr",
+            "ask",
+        ),
+        &[("text", "@everyone where do I log in")],
+    );
+    r.fake.push_dispatch("INTERACTION_CREATE", ask).await;
+    r.callback(97).await;
+
+    // Every message the bot posted, edited or answered with carries allowed_mentions that lets
+    // nothing ping: its replies, the DM, the support card (post and edit), interaction answers.
+    let sent: Vec<_> = r
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|q| {
+            (q.method == "POST" || q.method == "PATCH")
+                && (q.path.contains("/messages") || q.path.contains("/callback"))
+        })
+        .collect();
+    let kinds = |want: &str, method: &str| {
+        sent.iter()
+            .filter(|q| q.method == method && q.path.contains(want))
+            .count()
+    };
+    assert!(kinds(&format!("/channels/{}/", dm_channel_of(510)), "POST") >= 1);
+    assert!(kinds(&format!("/channels/{SUPPORT_CHANNEL}/"), "POST") >= 1);
+    assert!(kinds(&format!("/channels/{SUPPORT_CHANNEL}/"), "PATCH") >= 1);
+    assert!(kinds("/callback", "POST") >= 2);
+    for q in &sent {
+        let body = if q.path.contains("/callback") {
+            &q.body["data"]
+        } else {
+            &q.body
+        };
+        assert!(
+            pings_nobody(body),
+            "{} {} lets something ping: {body}",
+            q.method,
+            q.path
+        );
+    }
+    r.stop().await;
+}

@@ -126,3 +126,52 @@ fn a_hand_over_records_what_it_is_about_and_how_to_contact_them() {
         "{out}"
     );
 }
+
+#[test]
+fn a_hostile_name_or_note_cannot_act_on_the_administrators_terminal() {
+    let (_dir, db) = temp_db();
+    let bot = super::bot_at(&db);
+    let t = super::at("2026-03-02T10:00:00Z");
+    let name = "Kim\u{1b}[2J\u{1b}]0;pwned\u{7}\u{202E}nimda\nstatus:      resolved";
+    bot.handle(
+        "chat:kim",
+        Some(name),
+        "can I talk to a real person please",
+        t,
+    )
+    .unwrap();
+    bot.escalation_action(
+        "ESC-00001",
+        esrbot::core::escalation::Action::Acknowledge,
+        "Sam\u{2066}",
+        Some("rang\r\u{1b}[1Acalled \u{200F}back"),
+        t,
+    )
+    .unwrap()
+    .unwrap();
+    drop(bot);
+    for args in [
+        &["escalations", "show", "ESC-00001"][..],
+        &["escalations", "list"][..],
+    ] {
+        let (code, out) = admin(&db, args);
+        assert_eq!(code, 0, "{out}");
+        for raw in ['\u{1b}', '\u{7}', '\r', '\u{202E}', '\u{2066}', '\u{200F}'] {
+            assert!(!out.contains(raw), "{raw:?} reached the terminal:\n{out:?}");
+        }
+        assert!(
+            out.contains(r"Kim\u{1b}[2J\u{1b}]0;pwned\u{7}\u{202e}nimda\u{a}status:      resolved"),
+            "{out}"
+        );
+        // The forged line break stays on the name's own line.
+        assert!(
+            !out.lines().any(|l| l.starts_with("status:      resolved")),
+            "{out}"
+        );
+    }
+    let (_, out) = admin(&db, &["escalations", "show", "ESC-00001"]);
+    assert!(
+        out.contains(r"by Sam\u{2066}: rang\u{d}\u{1b}[1Acalled \u{200f}back"),
+        "{out}"
+    );
+}

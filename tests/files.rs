@@ -1,7 +1,7 @@
 //! The shipped declarations load cleanly, and mistakes in them are reported with file and line.
 
 use esrbot::config::Config;
-use esrbot::tools::check::check;
+use esrbot::tools::check::{check, check_all};
 
 use super::{config, root};
 
@@ -123,5 +123,116 @@ fn a_synonym_phrase_longer_than_four_words_is_reported() {
     assert!(
         problems.contains("\"the electronic staff record system\" must be 2 to 4 words"),
         "{problems}"
+    );
+}
+
+#[test]
+fn a_typo_repeated_on_several_lines_is_reported_at_each() {
+    let dir = copy_tree();
+    let replies = dir.path().join("data/replies.toml");
+    let text = std::fs::read_to_string(&replies)
+        .unwrap()
+        .replace("{locked_until}", "{lok_end}");
+    std::fs::write(&replies, &text).unwrap();
+    let want: Vec<usize> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.contains("{lok_end}") && !l.trim_start().starts_with('#'))
+        .map(|(i, _)| i + 1)
+        .collect();
+    assert!(want.len() >= 2, "the typo should be on several lines");
+    let mut got: Vec<usize> = check_in(dir.path())
+        .iter()
+        .filter(|p| p.contains("unknown placeholder {lok_end}"))
+        .map(|p| {
+            let (_, rest) = p.split_once("replies.toml:").expect("the file is named");
+            rest.split(':')
+                .next()
+                .unwrap()
+                .parse()
+                .expect("a line number")
+        })
+        .collect();
+    got.sort_unstable();
+    assert_eq!(got, want, "each line with the typo, once");
+}
+
+#[test]
+fn config_and_content_problems_are_all_listed_in_one_run() {
+    let dir = copy_tree();
+    let config = dir.path().join("config.toml");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replacen(
+            "lock_hours = 12",
+            "lock_hours = 12\nlock_hourz = 10\nmax_attempts_ = 2",
+            1,
+        )
+        .replacen("max_attempts = 3", "max_attempts = 0", 1)
+        + "\n[discrod]\ntoken = \"x\"\n";
+    std::fs::write(&config, &text).unwrap();
+    let line = |needle: &str| text.lines().position(|l| l.starts_with(needle)).unwrap() + 1;
+    let replies = dir.path().join("data/replies.toml");
+    let data = std::fs::read_to_string(&replies).unwrap().replacen(
+        "works for {link_hours} hours",
+        "works for {link_hourz} hours",
+        1,
+    );
+    std::fs::write(&replies, data).unwrap();
+    let (problems, _) = check_all(&config, true, Vec::<(String, String)>::new());
+    let problems: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    let all = problems.join("\n");
+    for want in [
+        format!(
+            "config.toml:{}: unknown key guide.lock_hourz",
+            line("lock_hourz")
+        ),
+        format!(
+            "config.toml:{}: unknown key guide.max_attempts_",
+            line("max_attempts_")
+        ),
+        format!(
+            "config.toml:{}: unknown section [discrod]",
+            line("[discrod]")
+        ),
+        format!(
+            "config.toml:{}: guide.max_attempts must be between 1 and 20",
+            line("max_attempts = 0")
+        ),
+        "unknown placeholder {link_hourz}".to_string(),
+    ] {
+        assert!(all.contains(&want), "{want:?} missing from:\n{all}");
+    }
+    assert_eq!(problems.len(), 5, "{all}");
+    // The settings as the bot would load them are refused with the same list.
+    let e = Config::load(&config, true, Vec::<(String, String)>::new())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("unknown key guide.lock_hourz") && e.contains("[discrod]"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_config_that_does_not_parse_still_gets_its_declarations_checked() {
+    let dir = copy_tree();
+    let config = dir.path().join("config.toml");
+    let text = std::fs::read_to_string(&config).unwrap() + "\n[guide\n";
+    std::fs::write(&config, &text).unwrap();
+    std::fs::remove_file(dir.path().join("intents/thanks.toml")).unwrap();
+    let (problems, _) = check_all(&config, true, Vec::<(String, String)>::new());
+    let all = problems
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        all.contains(&format!("config.toml:{}:", text.lines().count())),
+        "{all}"
+    );
+    assert!(
+        all.contains("required intent `thanks` has no file"),
+        "{all}"
     );
 }

@@ -1,13 +1,31 @@
 //! `esrbot check`: validates config.toml, intents/ and data/ and reports every problem with its
 //! file and line, so a mistake in a declaration is found before the bot starts, not by staff.
 
+use std::path::Path;
+
 use crate::config::Config;
 use crate::core::behaviours;
 use crate::service::{required_intents, required_messages};
 use crate::understanding::content::Content;
 use crate::understanding::intents::{self, FileProblem};
 
-/// All problems found (empty when everything is fine), plus a one-line summary of what was read.
+/// Every problem in the settings file at `path` (missing is fine unless `required`) and in the
+/// intents/ and data/ it names, all in one run (empty when everything is fine), plus a one-line
+/// summary of what was read. Broken settings do not stop the check of the declarations: those are
+/// then found where the readable settings, or else the defaults, say.
+pub fn check_all(
+    path: &Path,
+    required: bool,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> (Vec<FileProblem>, String) {
+    let (config, mut problems) = Config::check_file(path, required, env);
+    let (mut more, summary) = check(&config);
+    problems.append(&mut more);
+    (problems, summary)
+}
+
+/// All problems found in intents/ and data/ (empty when everything is fine), plus a one-line
+/// summary of what was read.
 pub fn check(config: &Config) -> (Vec<FileProblem>, String) {
     let mut problems = Vec::new();
     let intents = match intents::load_dir(&config.intents_dir(), &required_intents()) {
@@ -45,7 +63,7 @@ pub fn check(config: &Config) -> (Vec<FileProblem>, String) {
 }
 
 /// The intent ids the files under `dir` declare by their names.
-fn intent_files(dir: &std::path::Path) -> Vec<String> {
+fn intent_files(dir: &Path) -> Vec<String> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use serde::Deserialize;
 
 use crate::config::Config;
@@ -43,6 +43,12 @@ struct Turn {
     silent: bool,
     escalation: Option<String>,
 }
+
+/// The years a conversation's clock may show. The bot's time arithmetic (a lock's end, a link's
+/// expiry, a purge days later) is only meaningful on a real calendar, and near the end of chrono's
+/// range (year 262142) adding hours to "now" would overflow; so a `start` or a `wait` outside these
+/// years is a mistake in the test file, reported as such.
+const YEARS: std::ops::RangeInclusive<i32> = 1970..=9999;
 
 /// The result of one file.
 #[derive(Debug)]
@@ -118,6 +124,15 @@ fn run_conversation(
     );
     let user = Recipient::new("test", conv.user.as_deref().unwrap_or("staff"));
     let lane = bot.lane(&user);
+    if !YEARS.contains(&conv.start.year()) {
+        failures.push(format!(
+            "start = {:?} is outside the years {} to {} a conversation may use",
+            conv.start.to_rfc3339(),
+            YEARS.start(),
+            YEARS.end()
+        ));
+        return Ok(());
+    }
     let mut now = conv.start;
     // The choices offered by the last reply: a turn may answer them by number, as in the terminal.
     let mut choices: Vec<Choice> = Vec::new();
@@ -126,9 +141,16 @@ fn run_conversation(
         let mut sent: Vec<Reminder> = Vec::new();
         if let Some(w) = &turn.wait {
             let d = parse_duration(w).map_err(|e| anyhow::anyhow!("{at}: wait = {w:?}: {e}"))?;
-            let target = now
+            let Some(target) = now
                 .checked_add_signed(d)
-                .ok_or_else(|| anyhow::anyhow!("{at}: wait = {w:?} goes past the end of time"))?;
+                .filter(|t| YEARS.contains(&t.year()))
+            else {
+                failures.push(format!(
+                    "{at}: wait = {w:?} takes the clock past the year {}",
+                    YEARS.end()
+                ));
+                return Ok(());
+            };
             // Deliver reminders at the moment each falls due, in order, as the dispatcher would.
             while let Some(due) = bot.store.next_job_due(&lane)?.filter(|t| *t <= target) {
                 now = due.max(now);

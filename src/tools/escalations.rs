@@ -13,6 +13,7 @@ use crate::core::records::{Escalation, EscalationStatus};
 use crate::service::queue::{MailState, mail_status};
 use crate::service::{self, Service};
 use crate::store::Store;
+use crate::understanding::text::{Breaks, for_display};
 
 /// Prints the escalations (with `status` only those), oldest first.
 pub fn list(store: &Store, status: Option<&str>) -> anyhow::Result<ExitCode> {
@@ -58,7 +59,7 @@ pub fn list(store: &Store, status: Option<&str>) -> anyhow::Result<ExitCode> {
 /// Prints everything about one escalation, with its history and e-mail.
 pub fn show(store: &Store, reference: &str) -> anyhow::Result<ExitCode> {
     let Some(e) = store.escalation(reference)? else {
-        println!("there is no escalation {reference}");
+        println!("there is no escalation {}", safe(reference));
         return Ok(ExitCode::FAILURE);
     };
     println!("reference:   {}", e.reference);
@@ -69,7 +70,7 @@ pub fn show(store: &Store, reference: &str) -> anyhow::Result<ExitCode> {
         println!("new address: {}", safe(a));
     }
     if let Some(p) = &e.problem {
-        println!("about:       {p}");
+        println!("about:       {}", safe(p));
     }
     if let Some(c) = &e.contact {
         println!("contact:     {}", safe(&c.describe()));
@@ -140,24 +141,13 @@ pub fn act(
 
 fn who(e: &Escalation) -> String {
     match &e.display_name {
-        Some(n) => format!("{} ({})", safe(n), e.user),
-        None => e.user.to_string(),
+        Some(n) => format!("{} ({})", safe(n), safe(e.user.as_str())),
+        None => safe(e.user.as_str()),
     }
 }
 
-/// Text from staff shown on an administrator's terminal: control characters (ANSI escapes,
-/// bidi overrides) made harmless.
+/// Anything stored from what someone typed, as an administrator's terminal shows it: one line,
+/// with escapes and bidi controls made visible and harmless.
 fn safe(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_control()
-                || ('\u{202A}'..='\u{202E}').contains(&c)
-                || ('\u{2066}'..='\u{2069}').contains(&c)
-            {
-                '?'
-            } else {
-                c
-            }
-        })
-        .collect()
+    for_display(s, Breaks::Show)
 }

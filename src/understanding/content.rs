@@ -8,9 +8,10 @@ use std::path::Path;
 
 use regex::Regex;
 use serde::Deserialize;
+use toml::Spanned;
 
 use crate::understanding::classifier::{Lexicon, MAX_PHRASE_WORDS};
-use crate::understanding::intents::{FileProblem, line_of, line_of_value, parse_toml};
+use crate::understanding::intents::{FileProblem, line_at, line_of, line_of_value, parse_toml};
 use crate::understanding::text::normalize;
 
 /// Placeholders a reply may use. Anything else in braces is a mistake in the data.
@@ -59,9 +60,10 @@ pub const PLACEHOLDERS: &[&str] = &[
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RepliesFile {
-    links: BTreeMap<String, String>,
-    intent: BTreeMap<String, BTreeMap<String, String>>,
-    message: BTreeMap<String, String>,
+    // Spanned: a problem in a value is reported at the line where that value was written.
+    links: BTreeMap<String, Spanned<String>>,
+    intent: BTreeMap<String, BTreeMap<String, Spanned<String>>>,
+    message: BTreeMap<String, Spanned<String>>,
     /// Lists of choices offered with a message: `[label, what choosing it says]` pairs.
     #[serde(default)]
     choices: BTreeMap<String, Vec<[String; 2]>>,
@@ -211,10 +213,10 @@ impl Content {
         let mut problems = Vec::new();
         for key in ["login_url", "reset_url", "portal_url"] {
             match raw.links.get(key) {
-                Some(url) if url.starts_with("https://") => {}
-                Some(_) => problems.push(FileProblem::new(
+                Some(url) if url.get_ref().starts_with("https://") => {}
+                Some(url) => problems.push(FileProblem::new(
                     &file,
-                    line_of(&text, key),
+                    line_at(&text, url.span().start),
                     format!("links.{key} must be an https:// address"),
                 )),
                 None => problems.push(FileProblem::new(
@@ -286,12 +288,30 @@ impl Content {
             .flat_map(|s| s.values())
             .chain(raw.message.values());
         for t in templates {
-            for name in placeholders(t) {
-                if !PLACEHOLDERS.contains(&name) {
+            let mut unknown: Vec<&str> = placeholders(t.get_ref())
+                .filter(|name| !PLACEHOLDERS.contains(name))
+                .collect();
+            unknown.sort_unstable();
+            unknown.dedup();
+            // Each time it was written, at its own line: found in the value's own span of the
+            // file (a placeholder is plain ASCII, so it is written as it reads).
+            let span = t.span();
+            let written = text.get(span.clone()).unwrap_or_default();
+            for name in unknown {
+                let typo = format!("{{{name}}}");
+                let mut at: Vec<usize> = written
+                    .match_indices(&typo)
+                    .map(|(i, _)| line_at(&text, span.start + i))
+                    .collect();
+                if at.is_empty() {
+                    at.push(line_at(&text, span.start));
+                }
+                at.dedup();
+                for line in at {
                     problems.push(FileProblem::new(
                         &file,
-                        line_of(&text, &format!("{{{name}}}")),
-                        format!("unknown placeholder {{{name}}}"),
+                        line,
+                        format!("unknown placeholder {typo}"),
                     ));
                 }
             }
@@ -313,9 +333,13 @@ impl Content {
         Ok(Content {
             scope,
             lexicon,
-            links: raw.links,
-            intent: raw.intent,
-            message: raw.message,
+            links: plain(raw.links),
+            intent: raw
+                .intent
+                .into_iter()
+                .map(|(id, variants)| (id, plain(variants)))
+                .collect(),
+            message: plain(raw.message),
             choices: raw.choices,
         })
     }
@@ -353,6 +377,14 @@ impl Content {
 }
 
 /// Names inside `{…}` in a template.
+/// A table of values without their places in the file.
+fn plain(table: BTreeMap<String, Spanned<String>>) -> BTreeMap<String, String> {
+    table
+        .into_iter()
+        .map(|(k, v)| (k, v.into_inner()))
+        .collect()
+}
+
 fn placeholders(t: &str) -> impl Iterator<Item = &str> {
     t.split('{')
         .skip(1)

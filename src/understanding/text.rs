@@ -1,6 +1,7 @@
 //! Text hygiene shared by every part that reads what staff type: cleaning hostile input (control and
 //! zero-width characters, huge messages), the normal form that patterns and the classifier see, and
-//! e-mail address checks. Pure functions; nothing here allocates more than the input's size.
+//! e-mail address checks, and the safe form in which text someone typed is shown back (on a
+//! terminal or in Discord). Pure functions; nothing here allocates much more than the input's size.
 
 /// Longest message the bot reads, in characters. Longer ones get a clear answer instead.
 pub const MAX_MESSAGE_CHARS: usize = 2_000;
@@ -19,6 +20,54 @@ pub fn clean_input(raw: &str) -> String {
         }
     }
     out.trim().to_string()
+}
+
+/// What [`for_display`] does with a line break.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Breaks {
+    /// Keep `\n`: the text is a message that legitimately has lines (a reply in the terminal or
+    /// in a Discord message).
+    Keep,
+    /// Show `\n` like any other control character: the text is one field on one line (a name, a
+    /// note, an address), where a line break could forge a line of its own ("status: resolved").
+    Show,
+}
+
+/// Text that a person or an administrator typed, made safe to show on a terminal or in Discord.
+///
+/// Every C0 and C1 control character (so every ANSI/ESC sequence, which starts with ESC or the C1
+/// CSI), DEL, and every character that reorders or hides text (the bidi embeddings and overrides
+/// U+202A–U+202E, the isolates U+2066–U+2069, the marks U+200E, U+200F and U+061C, the line and
+/// paragraph separators U+2028/U+2029, the zero-width space U+200B, word joiner U+2060 and BOM
+/// U+FEFF) is replaced by its visible `\u{…}` notation, e.g. `\x1b[2J` becomes `\u{1b}[2J`: the
+/// sequence can no longer act, and whoever reads it sees that something odd was typed. A tab
+/// becomes a space; `\n` is kept or shown as `breaks` says. The zero-width joiner U+200D is kept,
+/// since emoji sequences need it.
+pub fn for_display(s: &str, breaks: Breaks) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\n' if breaks == Breaks::Keep => out.push('\n'),
+            '\t' => out.push(' '),
+            c if c.is_control()
+                || matches!(
+                    c,
+                    '\u{061C}'
+                        | '\u{200B}'
+                        | '\u{200E}'
+                        | '\u{200F}'
+                        | '\u{2028}'..='\u{202E}'
+                        | '\u{2060}'
+                        | '\u{2066}'..='\u{2069}'
+                        | '\u{FEFF}'
+                ) =>
+            {
+                out.push_str(&format!("\\u{{{:x}}}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// The form patterns and the classifier read: lower case, curly quotes made straight, "e.s.r" made
@@ -151,6 +200,34 @@ mod tests {
         assert_eq!(clean_input("lo\u{200B}cked\u{0007} out\r\n"), "locked out");
         assert_eq!(clean_input("\u{202E}tuo dekcol"), "tuo dekcol");
         assert_eq!(clean_input("   "), "");
+    }
+
+    #[test]
+    fn shown_text_cannot_act_on_a_terminal_or_reorder_itself() {
+        assert_eq!(
+            for_display("Ann\u{1b}[2J\u{1b}]0;owned\u{7}", Breaks::Show),
+            "Ann\\u{1b}[2J\\u{1b}]0;owned\\u{7}"
+        );
+        assert_eq!(
+            for_display(
+                "\u{202E}tuo dekcol\u{2066}x\u{2069}\u{200F}\u{61C}",
+                Breaks::Show
+            ),
+            "\\u{202e}tuo dekcol\\u{2066}x\\u{2069}\\u{200f}\\u{61c}"
+        );
+        // C1 controls (CSI on its own, NEL), DEL, carriage return.
+        assert_eq!(
+            for_display("a\u{9b}2Jb\u{85}c\u{7f}d\re", Breaks::Keep),
+            "a\\u{9b}2Jb\\u{85}c\\u{7f}d\\u{d}e"
+        );
+        assert_eq!(
+            for_display("Ann\nstatus: resolved", Breaks::Show),
+            "Ann\\u{a}status: resolved"
+        );
+        assert_eq!(for_display("two\nlines\tok", Breaks::Keep), "two\nlines ok");
+        // Ordinary text, accents, Welsh, emoji with joiners are left alone.
+        let fine = "Siân Llŷr 👩\u{200D}⚕️ — «ok»";
+        assert_eq!(for_display(fine, Breaks::Show), fine);
     }
 
     #[test]

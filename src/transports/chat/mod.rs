@@ -18,6 +18,7 @@ use crate::service::outbox::{self, Deliver, Handed, Refused};
 use crate::service::tasks::Tasks;
 use crate::service::{SUPPORT_LANE, Service, jobs};
 use crate::transports::TransportSpec;
+use crate::understanding::text::{Breaks, for_display};
 
 /// The terminal as the registry sees it: a lane per session, and the support team's home when no
 /// other transport is.
@@ -146,7 +147,7 @@ pub async fn run(svc: Arc<Service>, config: &Config, user: String) -> anyhow::Re
                 let reply = tokio::task::spawn_blocking(move || s.handle(&who, Some(&name), &text, now)).await?;
                 match reply {
                     Ok(r) => {
-                        println!("{}", indent(&render(&r.message())));
+                        println!("{}", indent(&shown(&r.message())));
                         choices = r.choices;
                     }
                     Err(e) => {
@@ -166,13 +167,20 @@ pub async fn run(svc: Arc<Service>, config: &Config, user: String) -> anyhow::Re
                 } else {
                     content.message("chat_reminder")
                 };
-                println!("\n{tag} {}", render(&message));
+                println!("\n{tag} {}", shown(&message));
                 let _ = printed.send(());
                 prompt();
             }
         }
     }
     tasks.stop().await
+}
+
+/// A message as it is printed: [`render`]ed, with anything someone typed that made it into it (a
+/// name, an address, a support team's note) unable to move the cursor, clear the screen or
+/// reorder the line. Its own line breaks stay.
+fn shown(m: &Message) -> String {
+    for_display(&render(m), Breaks::Keep)
 }
 
 fn indent(text: &str) -> String {

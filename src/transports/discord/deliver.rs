@@ -16,7 +16,7 @@ use crate::config::DiscordSettings;
 use crate::core::records::{Item, Message, Outgoing};
 use crate::service::Service;
 use crate::service::outbox::{Deliver, Handed, Refused};
-use crate::understanding::text::split_message;
+use crate::understanding::text::{Breaks, for_display, split_message};
 
 /// Discord's JSON error code for "Cannot send messages to this user" (DMs closed).
 const DMS_CLOSED: isize = 50007;
@@ -148,9 +148,11 @@ fn refused(svc: &Service, e: serenity::Error, dm: bool) -> Refused {
 }
 
 /// Sends text split at Discord's limit (never mid-sentence when it can be helped); the buttons go
-/// with the last piece. The first piece carries `id` as an enforced nonce.
+/// with the last piece. The first piece carries `id` as an enforced nonce. Whatever a person typed
+/// that made it into the text (a name, an address, a note) is shown with its control and bidi
+/// characters made visible.
 async fn send_parts(http: &Http, channel: ChannelId, m: &Message, id: u64) -> serenity::Result<()> {
-    let parts = split_message(&m.text, MAX_CONTENT);
+    let parts = split_message(&for_display(&m.text, Breaks::Keep), MAX_CONTENT);
     let last = parts.len() - 1;
     for (i, part) in parts.into_iter().enumerate() {
         let mut msg = CreateMessage::new()

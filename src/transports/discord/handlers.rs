@@ -26,7 +26,7 @@ use crate::core::records::{
 };
 use crate::service::Service;
 use crate::service::ratelimit::RateLimiter;
-use crate::understanding::text::split_message;
+use crate::understanding::text::{Breaks, for_display, split_message};
 
 pub(super) struct Handler {
     pub svc: Arc<Service>,
@@ -340,7 +340,7 @@ impl Handler {
             })
             .await?;
         let Some(reply) = reply else { return Ok(()) };
-        let parts = split_message(&reply.text, render::MAX_CONTENT);
+        let parts = split_message(&for_display(&reply.text, Breaks::Keep), render::MAX_CONTENT);
         let first = parts.first().cloned().unwrap_or_default();
         let mut msg = CreateInteractionResponseMessage::new()
             .content(first)

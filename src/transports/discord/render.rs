@@ -9,6 +9,7 @@ use serenity::all::{
 use super::{Place, place};
 use crate::core::records::{Choice, ChoiceStyle, Escalation, EscalationStatus};
 use crate::service::Service;
+use crate::understanding::text::{Breaks, for_display};
 
 /// Discord's limit on a message's content, in characters.
 pub(super) const MAX_CONTENT: usize = 2000;
@@ -67,12 +68,10 @@ pub(super) fn rows(choices: &[Choice]) -> Vec<CreateActionRow> {
         .collect()
 }
 
-/// Text shown in Discord with control characters and markdown-breaking line breaks of names and
-/// notes neutralised.
+/// A field someone typed (a name, a note, an address) as the card shows it: on one line, with
+/// control and bidi characters visible and harmless, so it cannot forge a line of the card.
 fn shown(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
+    for_display(s, Breaks::Show)
 }
 
 /// How an escalation shows for the support team: its state at a glance and the actions left.
@@ -82,8 +81,8 @@ pub fn card(svc: &Service, e: &Escalation) -> (String, Vec<Choice>) {
     let who = match (place(&e.user), &e.display_name) {
         (Some(Place::User(id)), Some(n)) => format!("{} (<@{id}>)", shown(n)),
         (Some(Place::User(id)), None) => format!("<@{id}>"),
-        (_, Some(n)) => format!("{} ({})", shown(n), e.user),
-        (_, None) => e.user.to_string(),
+        (_, Some(n)) => format!("{} ({})", shown(n), shown(e.user.as_str())),
+        (_, None) => shown(e.user.as_str()),
     };
     let mut text = svc.engine().message(
         "card",
@@ -106,7 +105,7 @@ pub fn card(svc: &Service, e: &Escalation) -> (String, Vec<Choice>) {
         text.push('\n');
         text.push_str(&svc.engine().message(
             "card_problem",
-            &[("problem", svc.engine().option_label(p).to_string())],
+            &[("problem", shown(svc.engine().option_label(p)))],
         ));
     }
     if let Some(c) = &e.contact {
@@ -182,8 +181,8 @@ mod tests {
     #[test]
     fn names_cannot_break_the_card_layout() {
         assert_eq!(
-            shown("Ann\nStatus: resolved\u{1b}[2J"),
-            "Ann Status: resolved [2J"
+            shown("Ann\nStatus: resolved\u{1b}[2J\u{202E}"),
+            "Ann\\u{a}Status: resolved\\u{1b}[2J\\u{202e}"
         );
     }
 }
