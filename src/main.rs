@@ -63,8 +63,12 @@ enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
-    /// Validate config.toml, intents/ and data/.
-    Check,
+    /// Validate config.toml, intents/ and data/ (every problem, with its file and line).
+    Check {
+        /// Also run redb's integrity check of the database.
+        #[arg(long)]
+        database: bool,
+    },
     /// Run everything configured in one process: Discord when DISCORD_TOKEN is set, the job
     /// dispatcher, the mail sender and the admin listener (`[admin] listen`).
     Serve,
@@ -198,9 +202,9 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
 }
 
 /// `esrbot check`: every problem in the settings and the declarations, all listed in one run.
-fn check_command(cli: &Cli) -> ExitCode {
+fn check_command(cli: &Cli, database: bool) -> ExitCode {
     let (path, required) = config_path(cli);
-    let (problems, summary) = check::check_all(&path, required, std::env::vars());
+    let (problems, summary) = check::check_all(&path, required, std::env::vars(), database);
     for p in &problems {
         println!("{p}");
     }
@@ -219,12 +223,13 @@ fn check_command(cli: &Cli) -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    if let Command::Check = cli.command {
-        return Ok(check_command(&cli));
-    }
-    let config = load_config(&cli)?;
+    // `check` reads the settings itself: it reports a broken config.toml instead of stopping.
+    let config = match &cli.command {
+        Command::Check { database } => return Ok(check_command(&cli, *database)),
+        _ => load_config(&cli)?,
+    };
     match &cli.command {
-        Command::Check => unreachable!("checked before the settings are loaded"),
+        Command::Check { .. } => Ok(check_command(&cli, false)),
         Command::Classify { text } => {
             // The same cap as a message: a huge argument is refused, not classified for seconds.
             let chars = text.chars().count();

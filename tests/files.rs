@@ -179,7 +179,7 @@ fn config_and_content_problems_are_all_listed_in_one_run() {
         1,
     );
     std::fs::write(&replies, data).unwrap();
-    let (problems, _) = check_all(&config, true, Vec::<(String, String)>::new());
+    let (problems, _) = check_all(&config, true, Vec::<(String, String)>::new(), false);
     let problems: Vec<String> = problems.iter().map(ToString::to_string).collect();
     let all = problems.join("\n");
     for want in [
@@ -221,7 +221,7 @@ fn a_config_that_does_not_parse_still_gets_its_declarations_checked() {
     let text = std::fs::read_to_string(&config).unwrap() + "\n[guide\n";
     std::fs::write(&config, &text).unwrap();
     std::fs::remove_file(dir.path().join("intents/thanks.toml")).unwrap();
-    let (problems, _) = check_all(&config, true, Vec::<(String, String)>::new());
+    let (problems, _) = check_all(&config, true, Vec::<(String, String)>::new(), false);
     let all = problems
         .iter()
         .map(ToString::to_string)

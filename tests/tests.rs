@@ -9,6 +9,7 @@ mod files;
 mod jobs;
 mod mail;
 mod restart;
+mod serve;
 mod understanding;
 
 mod support {

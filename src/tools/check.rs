@@ -13,14 +13,29 @@ use crate::understanding::intents::{self, FileProblem};
 /// intents/ and data/ it names, all in one run (empty when everything is fine), plus a one-line
 /// summary of what was read. Broken settings do not stop the check of the declarations: those are
 /// then found where the readable settings, or else the defaults, say.
+///
+/// With `database`, redb's integrity check of the configured database runs too (see
+/// `Store::check_integrity`: redb repairs what it can and says so).
 pub fn check_all(
     path: &Path,
     required: bool,
     env: impl IntoIterator<Item = (String, String)>,
+    database: bool,
 ) -> (Vec<FileProblem>, String) {
     let (config, mut problems) = Config::check_file(path, required, env);
-    let (mut more, summary) = check(&config);
+    let (mut more, mut summary) = check(&config);
     problems.append(&mut more);
+    if database {
+        let db = config.storage_path();
+        match crate::store::Store::check_integrity(&db) {
+            Ok(true) => summary.push_str(&format!("; database {} passed its integrity check", db.display())),
+            Ok(false) => summary.push_str(&format!(
+                "; database {} failed its integrity check and redb repaired it: check recent changes, or restore a backup",
+                db.display()
+            )),
+            Err(e) => problems.push(FileProblem::new(&db, 0, format!("{e:#}"))),
+        }
+    }
     (problems, summary)
 }
 
