@@ -1,6 +1,7 @@
 //! The bot as a service: the engine's decisions committed to the store, one write transaction per
-//! message, per batch of due jobs and per delivery outcome. Transports call only this. It knows no
-//! channel: it routes by `Routing`, which the transports' registry builds.
+//! message (messages handled at the same time share one: group commit), per batch of due jobs and
+//! per delivery outcome. Transports call only this. It knows no channel: it routes by `Routing`,
+//! which the transports' registry builds.
 
 pub mod jobs;
 pub mod outbox;
@@ -272,6 +273,22 @@ impl Service {
         Ok(out)
     }
 
+    /// Like `write`, for the message path: commits together with the other messages being
+    /// handled meanwhile (`Store::write_grouped`), and returns only once this message's changes are
+    /// durable. `f` may run more than once, in a new transaction each time.
+    fn write_message<R>(
+        &self,
+        mut f: impl FnMut(&Service, &mut Txn, &mut Added) -> anyhow::Result<R>,
+    ) -> anyhow::Result<R> {
+        let (out, added) = self.store.write_grouped(|txn| {
+            let mut added = Added::default();
+            let out = f(self, txn, &mut added)?;
+            Ok((out, added))
+        })?;
+        self.wake(&added);
+        Ok(out)
+    }
+
     fn wake(&self, added: &Added) {
         for (wakers, list) in [
             (&self.job_wakers, &added.jobs),
@@ -370,14 +387,15 @@ impl Service {
             return Ok(d.reply);
         }
         // Decide again inside the transaction: another process may have written meanwhile.
-        self.write(|svc, txn, added| {
+        self.write_message(|svc, txn, added| {
             svc.decide_in(&engine, txn, added, &who, display_name, text, now)
         })
     }
 
     /// Handles a transport event at most once, however often it is delivered: the event id, the
     /// state change and whatever `deliver` queues (the reply) are one transaction. Returns None
-    /// for a duplicate.
+    /// for a duplicate. `deliver` may run more than once (only the committed run counts): it
+    /// must only write to the transaction it is given.
     #[allow(clippy::too_many_arguments)]
     pub fn handle_once(
         &self,
@@ -386,9 +404,9 @@ impl Service {
         display_name: Option<&str>,
         text: &str,
         now: DateTime<Utc>,
-        deliver: impl FnOnce(&Service, &mut Txn, &mut Added, &Reply) -> anyhow::Result<()>,
+        mut deliver: impl FnMut(&Service, &mut Txn, &mut Added, &Reply) -> anyhow::Result<()>,
     ) -> anyhow::Result<Option<Reply>> {
-        self.write(|svc, txn, added| {
+        self.write_message(|svc, txn, added| {
             if !txn.first_sighting(event, now)? {
                 return Ok(None);
             }
@@ -507,6 +525,81 @@ impl Service {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn engine() -> Arc<Engine> {
+        static E: std::sync::OnceLock<Arc<Engine>> = std::sync::OnceLock::new();
+        E.get_or_init(|| {
+            let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+            let c = Config::load(
+                &root.join("config.toml"),
+                true,
+                Vec::<(String, String)>::new(),
+            )
+            .expect("config");
+            Arc::new(load_engine(&c).expect("engine"))
+        })
+        .clone()
+    }
+
+    #[test]
+    fn many_people_at_once_all_get_their_replies_and_all_is_there_after_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.redb");
+        let svc = Arc::new(Service::new(
+            engine(),
+            Store::open(&path).unwrap(),
+            Routing::default(),
+        ));
+        let now: DateTime<Utc> = "2026-03-02T09:00:00Z".parse().unwrap();
+        let (threads, each) = (8, 10);
+        let workers: Vec<_> = (0..threads)
+            .map(|t| {
+                let svc = svc.clone();
+                std::thread::spawn(move || {
+                    for k in 0..each {
+                        let who = Recipient::new("discord", &format!("{t}{k:03}"));
+                        let r = svc
+                            .handle(who, Some("Staff"), "locked out of esr", now)
+                            .unwrap();
+                        assert!(!r.text.is_empty());
+                    }
+                    // Every thread is handed the same transport event: it is handled once.
+                    svc.handle_once(
+                        "discord:message:1",
+                        &Recipient::new("discord", "shared"),
+                        None,
+                        "my reset link expired",
+                        now,
+                        |_, _, _, _| Ok(()),
+                    )
+                    .unwrap()
+                    .is_some()
+                })
+            })
+            .collect();
+        let handled = workers
+            .into_iter()
+            .map(|w| w.join().unwrap())
+            .filter(|first| *first)
+            .count();
+        assert_eq!(handled, 1, "a duplicate event is handled once");
+        drop(svc);
+        let store = Store::open(&path).unwrap();
+        for t in 0..threads {
+            for k in 0..each {
+                let state = store
+                    .user(&Recipient::new("discord", &format!("{t}{k:03}")))
+                    .unwrap();
+                assert!(state.locked_until.is_some(), "{t}/{k}: {state:?}");
+            }
+        }
+        let shared = store.user(&Recipient::new("discord", "shared")).unwrap();
+        assert_eq!(
+            store.job_count().unwrap(),
+            (threads * each + shared.jobs.len()) as u64,
+            "one lock end each, and the shared event's jobs once"
+        );
+    }
 
     #[test]
     fn lanes_are_per_person_on_the_terminal_and_per_channel_elsewhere() {

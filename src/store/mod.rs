@@ -6,6 +6,7 @@
 //! The job table and the outbox are time-ordered per *lane* (see `service::Routing`): a transport
 //! finds and claims its own due work with a range read of its lanes and never reads another's.
 
+mod group;
 pub mod keys;
 
 use std::path::Path;
@@ -46,6 +47,8 @@ const CACHE_BYTES: usize = 32 << 20;
 
 pub struct Store {
     db: Database,
+    /// The batch of messages committing together (`write_grouped`).
+    group: group::Group,
 }
 
 /// What follows a claimed job, for `Txn::claim_due` to write: jobs it replaces, the next jobs
@@ -84,7 +87,10 @@ impl Store {
             .set_cache_size(CACHE_BYTES)
             .create(path)
             .with_context(|| format!("cannot open the database {}", path.display()))?;
-        let store = Store { db };
+        let store = Store {
+            db,
+            group: group::Group::default(),
+        };
         // A file from before the compact format has the same table names with other key types:
         // redb refuses to open them, and the person running it must be told why.
         store.write(|txn| {
