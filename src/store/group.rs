@@ -104,20 +104,35 @@ impl super::Store {
 
     fn round<R>(&self, f: &mut impl FnMut(&mut Txn) -> anyhow::Result<R>) -> Round<R> {
         let g = &self.group;
-        let batch = {
+        // The batch this caller leads if none is open. Its slot is locked before anyone can see
+        // it, so members queue behind the leader until the transaction has begun and the leader's
+        // own closure has run.
+        let mine = Arc::new(Batch::default());
+        let mut slot = lock(&mine.txn);
+        let joined = {
             let mut open = lock(&g.open);
             // A full batch takes no one else: wait for it to close, then lead or join the next.
             while open.batch.is_some() && open.joined >= MAX_BATCH {
                 open = g.closed.wait(open).unwrap_or_else(PoisonError::into_inner);
             }
-            let batch = open.batch.clone();
-            if batch.is_some() {
-                open.joined += 1;
+            match open.batch.clone() {
+                Some(batch) => {
+                    open.joined += 1;
+                    Some(batch)
+                }
+                None => {
+                    *open = Open {
+                        batch: Some(mine.clone()),
+                        joined: 1,
+                        ran: 0,
+                    };
+                    None
+                }
             }
-            batch
         };
-        if let Some(batch) = batch {
-            let mine = run_in(&mut lock(&batch.txn), f);
+        if let Some(batch) = joined {
+            drop(slot);
+            let ran = run_in(&mut lock(&batch.txn), f);
             {
                 let mut open = lock(&g.open);
                 open.ran += 1;
@@ -125,18 +140,11 @@ impl super::Store {
                     g.all_ran.notify_one();
                 }
             }
-            return settle(mine, batch.wait());
+            return settle(ran, batch.wait());
         }
 
-        // Lead a new batch: its slot is locked before anyone can see it, so members queue behind
-        // the leader until the transaction has begun and the leader's own closure has run.
-        let batch = Arc::new(Batch::default());
-        let mut slot = lock(&batch.txn);
-        *lock(&g.open) = Open {
-            batch: Some(batch.clone()),
-            joined: 1,
-            ran: 0,
-        };
+        // No batch was open: lead this one.
+        let batch = &mine;
         *slot = match self.db.begin_write() {
             Ok(w) => Slot::Begun(Txn { w }),
             Err(e) => {
@@ -144,7 +152,7 @@ impl super::Store {
                 Slot::Failed
             }
         };
-        let mine = run_in(&mut slot, f);
+        let ran = run_in(&mut slot, f);
         drop(slot);
         {
             let mut open = lock(&g.open);
@@ -173,7 +181,7 @@ impl super::Store {
             Slot::NotBegun | Slot::Failed => Outcome::Failed,
         };
         batch.publish(outcome);
-        settle(mine, outcome)
+        settle(ran, outcome)
     }
 }
 
