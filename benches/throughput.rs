@@ -65,7 +65,7 @@ const SCRIPTS: &[Script] = &[
     &[
         (0, "cant log in to esr"),
         (1, "can i speak to someone"),
-        (2, "yes"),
+        (2, "thank you"),
     ],
 ];
 
@@ -171,8 +171,59 @@ fn main() {
         SCRIPTS.len()
     );
 
+    engine_alone(&engine);
+    commit_alone(&engine);
     saturation(&engine, &flags, staff, secs);
     latency(&engine, 1_000.0, 32, secs);
+}
+
+/// The engine's decisions for the whole mix with no store: the part of each message's work that
+/// no batching saves.
+fn engine_alone(engine: &Arc<esrbot::core::engine::Engine>) {
+    let rounds = 200;
+    let started = Instant::now();
+    let mut n = 0;
+    for r in 0..rounds {
+        for (s, script) in SCRIPTS.iter().enumerate() {
+            let who = person((r * SCRIPTS.len() + s) as u64);
+            let mut state = esrbot::core::records::UserState::default();
+            for (minutes, text) in script.iter() {
+                let d = engine.handle(
+                    &who,
+                    &mut state,
+                    text,
+                    t0() + Duration::minutes(*minutes),
+                    "ESC-00001",
+                );
+                std::hint::black_box(d);
+                n += 1;
+            }
+        }
+    }
+    println!(
+        "the engine alone, one thread: {:.0} µs per message",
+        started.elapsed().as_secs_f64() / f64::from(n) * 1e6
+    );
+}
+
+/// One person's messages one at a time: each is a commit of its own, so this is the disk's fsync
+/// time plus one message's work.
+fn commit_alone(engine: &Arc<esrbot::core::engine::Engine>) {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = service(engine, &dir.path().join("alone.redb"));
+    let mut took: Vec<StdDuration> = (0..300u64)
+        .map(|n| {
+            let started = Instant::now();
+            say(&svc, n * SCRIPTS.len() as u64, 0);
+            started.elapsed()
+        })
+        .collect();
+    took.sort();
+    println!(
+        "one message alone (its own durable commit): p50 {:.2} ms, p99 {:.2} ms",
+        took[took.len() / 2].as_secs_f64() * 1e3,
+        took[took.len() * 99 / 100].as_secs_f64() * 1e3
+    );
 }
 
 /// `staff` people at once, each sending their next message as soon as they have a reply.
@@ -224,9 +275,11 @@ fn saturation(
     std::thread::sleep(StdDuration::from_secs_f64((secs / 5.0).min(1.0)));
     counting.store(true, Ordering::Relaxed);
     let began = Instant::now();
+    let cpu_before = cpu_seconds();
     std::thread::sleep(StdDuration::from_secs_f64(secs));
     counting.store(false, Ordering::Relaxed);
     let took = began.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu_before;
     stop.store(true, Ordering::Relaxed);
     for w in workers {
         w.join().unwrap();
@@ -239,6 +292,12 @@ fn saturation(
         "saturation, {staff} staff: {:.0} messages/s, {:.0} state-changing messages/s (target >= 10,000)",
         sent / took,
         changed / took
+    );
+    // Other people's work on a shared machine lowers the rate; this does not depend on it.
+    println!(
+        "  CPU per message: {:.0} µs ({:.2} cores busy)",
+        cpu / sent * 1e6,
+        cpu / took
     );
 }
 
@@ -291,6 +350,14 @@ fn latency(engine: &Arc<esrbot::core::engine::Engine>, rate: f64, staff: u64, se
         pct(0.99),
         pct(1.0)
     );
+}
+
+fn cpu_seconds() -> f64 {
+    // SAFETY: getrusage writes into the struct it is given.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(u.ru_utime) + tv(u.ru_stime)
 }
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {

@@ -121,6 +121,24 @@ pub struct Added {
     outbox: Vec<(String, i64)>,
 }
 
+/// A decision made on a snapshot before the write transaction: the state it was made on (with
+/// the display name applied), the next escalation number it saw, and what it decided.
+struct Early {
+    input: UserState,
+    peek: u64,
+    state: UserState,
+    decision: Decision,
+}
+
+impl Early {
+    /// Whether the engine, given what the transaction read, would decide the same. The next
+    /// escalation number matters only to a message that records an escalation (the engine reads
+    /// it for nothing else): other people's escalations, made meanwhile, change nothing here.
+    fn holds_for(&self, state: &UserState, peek: u64) -> bool {
+        *state == self.input && (peek == self.peek || self.decision.escalation.is_none())
+    }
+}
+
 /// Loads intents and content and trains the classifier: the start-up work shared by every command.
 pub fn load_engine(config: &Config) -> anyhow::Result<Engine> {
     engine_for(config, &load_intents(config)?)
@@ -386,9 +404,44 @@ impl Service {
         if state == before && d.changes_nothing_else() {
             return Ok(d.reply);
         }
-        // Decide again inside the transaction: another process may have written meanwhile.
+        // The transaction decides on what it reads, with the display name applied. The engine is
+        // a pure function of its inputs, so when the transaction reads what this snapshot did
+        // (nothing was written for this person meanwhile) the decision made here, outside it,
+        // is the one it would make: messages are decided in parallel, and only their writes wait
+        // for the single writer.
+        let renamed = display_name.is_some_and(|n| before.display_name.as_deref() != Some(n));
+        let mut input = before;
+        if let Some(name) = display_name {
+            input.display_name = Some(name.to_string());
+        }
+        let early = if !renamed {
+            Early {
+                input,
+                peek,
+                state,
+                decision: d,
+            }
+        } else {
+            let mut state = input.clone();
+            let decision = engine.handle(&who, &mut state, text, now, &reference(peek));
+            Early {
+                input,
+                peek,
+                state,
+                decision,
+            }
+        };
         self.write_message(|svc, txn, added| {
-            svc.decide_in(&engine, txn, added, &who, display_name, text, now)
+            svc.decide_in(
+                &engine,
+                txn,
+                added,
+                &who,
+                display_name,
+                text,
+                now,
+                Some(&early),
+            )
         })
     }
 
@@ -410,7 +463,16 @@ impl Service {
             if !txn.first_sighting(event, now)? {
                 return Ok(None);
             }
-            let reply = svc.decide_in(&svc.engine(), txn, added, who, display_name, text, now)?;
+            let reply = svc.decide_in(
+                &svc.engine(),
+                txn,
+                added,
+                who,
+                display_name,
+                text,
+                now,
+                None,
+            )?;
             deliver(svc, txn, added, &reply)?;
             Ok(Some(reply))
         })
@@ -426,13 +488,18 @@ impl Service {
         display_name: Option<&str>,
         text: &str,
         now: DateTime<Utc>,
+        early: Option<&Early>,
     ) -> anyhow::Result<Reply> {
         let mut state = txn.user(who)?;
         if let Some(name) = display_name {
             state.display_name = Some(name.to_string());
         }
-        let next = reference(txn.peek_id("escalation")?);
-        let d = engine.handle(who, &mut state, text, now, &next);
+        let peek = txn.peek_id("escalation")?;
+        if let Some(e) = early.filter(|e| e.holds_for(&state, peek)) {
+            self.commit_decision(txn, added, who, &e.state, &e.decision, now)?;
+            return Ok(e.decision.reply.clone());
+        }
+        let d = engine.handle(who, &mut state, text, now, &reference(peek));
         self.commit_decision(txn, added, who, &state, &d, now)?;
         Ok(d.reply)
     }
@@ -539,6 +606,56 @@ mod tests {
             Arc::new(load_engine(&c).expect("engine"))
         })
         .clone()
+    }
+
+    /// `Early::holds_for` relies on this: a message that records no escalation is decided the
+    /// same whatever the next escalation number.
+    #[test]
+    fn only_an_escalation_depends_on_the_next_reference() {
+        let e = engine();
+        let now: DateTime<Utc> = "2026-03-02T09:00:00Z".parse().unwrap();
+        let who = Recipient::new("discord", "1");
+        let talks: &[&[&str]] = &[
+            &[
+                "locked out of esr",
+                "how long till i can get back in",
+                "thanks",
+            ],
+            &["my reset link expired", "i requested a reset at 9am", "yes"],
+            &[
+                "my nhs.net email address has changed",
+                "yes",
+                "its jane.bloggs2@nhs.net",
+            ],
+            &[
+                "cant log in to esr",
+                "can i speak to someone",
+                "it says invalid",
+                "07700 900123",
+            ],
+            &["what is a payslip", "no", "still no", "yes"],
+        ];
+        let mut escalations = 0;
+        for talk in talks {
+            let (mut a, mut b) = (UserState::default(), UserState::default());
+            for text in *talk {
+                let da = e.handle(&who, &mut a, text, now, "ESC-00001");
+                let db = e.handle(&who, &mut b, text, now, "ESC-00777");
+                if da.escalation.is_some() {
+                    escalations += 1;
+                    assert!(db.escalation.is_some(), "{text:?}");
+                    // Carry on from the same state.
+                    b = a.clone();
+                    continue;
+                }
+                assert_eq!(format!("{da:?}"), format!("{db:?}"), "{text:?}");
+                assert_eq!(a, b, "{text:?}");
+            }
+        }
+        assert!(
+            escalations >= 2,
+            "the talks made escalations: {escalations}"
+        );
     }
 
     #[test]
