@@ -399,37 +399,27 @@ impl Service {
         // only open a write transaction when there is something to write.
         let engine = self.engine();
         let (before, peek) = self.store.user_and_next_id(&who, "escalation")?;
-        let mut state = before.clone();
-        let d = engine.handle(&who, &mut state, text, now, &reference(peek));
-        if state == before && d.changes_nothing_else() {
-            return Ok(d.reply);
-        }
-        // The transaction decides on what it reads, with the display name applied. The engine is
-        // a pure function of its inputs, so when the transaction reads what this snapshot did
-        // (nothing was written for this person meanwhile) the decision made here, outside it,
-        // is the one it would make: messages are decided in parallel, and only their writes wait
-        // for the single writer.
-        let renamed = display_name.is_some_and(|n| before.display_name.as_deref() != Some(n));
+        // Decided on what the transaction would read: the state with the display name applied.
+        // The name is read only into an escalation's record, so a message that changes nothing
+        // else is answered the same with or without it, and the name is kept only with a change.
         let mut input = before;
         if let Some(name) = display_name {
             input.display_name = Some(name.to_string());
         }
-        let early = if !renamed {
-            Early {
-                input,
-                peek,
-                state,
-                decision: d,
-            }
-        } else {
-            let mut state = input.clone();
-            let decision = engine.handle(&who, &mut state, text, now, &reference(peek));
-            Early {
-                input,
-                peek,
-                state,
-                decision,
-            }
+        let mut state = input.clone();
+        let d = engine.handle(&who, &mut state, text, now, &reference(peek));
+        if state == input && d.changes_nothing_else() {
+            return Ok(d.reply);
+        }
+        // The engine is a pure function of its inputs, so when the transaction reads what this
+        // snapshot did (nothing was written for this person meanwhile) the decision made here,
+        // outside it, is the one it would make: messages are decided in parallel, and only their
+        // writes wait for the single writer.
+        let early = Early {
+            input,
+            peek,
+            state,
+            decision: d,
         };
         self.write_message(|svc, txn, added| {
             svc.decide_in(
@@ -608,6 +598,28 @@ mod tests {
         .clone()
     }
 
+    /// Conversations that reach most of what the engine decides, escalations included.
+    const TALKS: &[&[&str]] = &[
+        &[
+            "locked out of esr",
+            "how long till i can get back in",
+            "thanks",
+        ],
+        &["my reset link expired", "i requested a reset at 9am", "yes"],
+        &[
+            "my nhs.net email address has changed",
+            "yes",
+            "its jane.bloggs2@nhs.net",
+        ],
+        &[
+            "cant log in to esr",
+            "can i speak to someone",
+            "it says invalid",
+            "07700 900123",
+        ],
+        &["what is a payslip", "no", "still no", "yes"],
+    ];
+
     /// `Early::holds_for` relies on this: a message that records no escalation is decided the
     /// same whatever the next escalation number.
     #[test]
@@ -656,6 +668,36 @@ mod tests {
             escalations >= 2,
             "the talks made escalations: {escalations}"
         );
+    }
+
+    /// `Service::handle` relies on this: the display name changes nothing but the record of an
+    /// escalation, so a message is answered the same with or without it.
+    #[test]
+    fn the_display_name_is_read_only_into_an_escalation() {
+        let e = engine();
+        let now: DateTime<Utc> = "2026-03-02T09:00:00Z".parse().unwrap();
+        let who = Recipient::new("discord", "1");
+        for talk in TALKS {
+            let mut a = UserState::default();
+            let mut b = UserState {
+                display_name: Some("Ann".into()),
+                ..UserState::default()
+            };
+            for text in *talk {
+                let da = e.handle(&who, &mut a, text, now, "ESC-00001");
+                let mut db = e.handle(&who, &mut b, text, now, "ESC-00001");
+                if let Some(esc) = &mut db.escalation {
+                    assert_eq!(esc.display_name.as_deref(), Some("Ann"));
+                    esc.display_name = None;
+                }
+                assert_eq!(format!("{da:?}"), format!("{db:?}"), "{text:?}");
+                let unnamed = UserState {
+                    display_name: None,
+                    ..b.clone()
+                };
+                assert_eq!(a, unnamed, "{text:?}");
+            }
+        }
     }
 
     #[test]
