@@ -255,12 +255,12 @@ fn saturation(
                 // Person numbers: this thread's, interleaved with the others'.
                 let mut n = t;
                 while !stop.load(Ordering::Relaxed) {
-                    let script = script_of(n);
-                    for step in 0..script.len() {
+                    let changes = &flags[(n % SCRIPTS.len() as u64) as usize];
+                    for (step, changes) in changes.iter().enumerate() {
                         say(&svc, n, step);
                         if counting.load(Ordering::Relaxed) {
                             sent.fetch_add(1, Ordering::Relaxed);
-                            if flags[(n % SCRIPTS.len() as u64) as usize][step] {
+                            if *changes {
                                 changed.fetch_add(1, Ordering::Relaxed);
                             }
                         }

@@ -58,7 +58,7 @@ struct Batch {
 enum Slot {
     #[default]
     NotBegun,
-    Begun(Txn),
+    Begun(Box<Txn>),
     /// A closure failed: the transaction was aborted.
     Aborted,
     /// The transaction could not begin.
@@ -146,7 +146,7 @@ impl super::Store {
         // No batch was open: lead this one.
         let batch = &mine;
         *slot = match self.db.begin_write() {
-            Ok(w) => Slot::Begun(Txn { w }),
+            Ok(w) => Slot::Begun(Box::new(Txn { w })),
             Err(e) => {
                 tracing::warn!(error = %e, "a grouped write transaction could not begin; each caller retries alone");
                 Slot::Failed
