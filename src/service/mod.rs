@@ -1,6 +1,7 @@
 //! The bot as a service: the engine's decisions committed to the store, one write transaction per
-//! message, per batch of due jobs and per delivery outcome. Transports call only this. It knows no
-//! channel: it routes by `Routing`, which the transports' registry builds.
+//! message (messages handled at the same time share one: group commit), per batch of due jobs and
+//! per delivery outcome. Transports call only this. It knows no channel: it routes by `Routing`,
+//! which the transports' registry builds.
 
 pub mod health;
 pub mod jobs;
@@ -122,6 +123,24 @@ pub struct Service {
 pub struct Added {
     jobs: Vec<(String, i64)>,
     outbox: Vec<(String, i64)>,
+}
+
+/// A decision made on a snapshot before the write transaction: the state it was made on (with
+/// the display name applied), the next escalation number it saw, and what it decided.
+struct Early {
+    input: UserState,
+    peek: u64,
+    state: UserState,
+    decision: Decision,
+}
+
+impl Early {
+    /// Whether the engine, given what the transaction read, would decide the same. The next
+    /// escalation number matters only to a message that records an escalation (the engine reads
+    /// it for nothing else): other people's escalations, made meanwhile, change nothing here.
+    fn holds_for(&self, state: &UserState, peek: u64) -> bool {
+        *state == self.input && (peek == self.peek || self.decision.escalation.is_none())
+    }
 }
 
 /// Loads intents and content and trains the classifier: the start-up work shared by every command.
@@ -301,6 +320,22 @@ impl Service {
         Ok(out)
     }
 
+    /// Like `write`, for the message path: commits together with the other messages being
+    /// handled meanwhile (`Store::write_grouped`), and returns only once this message's changes are
+    /// durable. `f` may run more than once, in a new transaction each time.
+    fn write_message<R>(
+        &self,
+        mut f: impl FnMut(&Service, &mut Txn, &mut Added) -> anyhow::Result<R>,
+    ) -> anyhow::Result<R> {
+        let (out, added) = self.store.write_grouped(|txn| {
+            let mut added = Added::default();
+            let out = f(self, txn, &mut added)?;
+            Ok((out, added))
+        })?;
+        self.wake(&added);
+        Ok(out)
+    }
+
     fn wake(&self, added: &Added) {
         for (wakers, list) in [
             (&self.job_wakers, &added.jobs),
@@ -394,15 +429,40 @@ impl Service {
         // only open a write transaction when there is something to write.
         let engine = self.engine();
         let (before, peek) = self.store.user_and_next_id(&who, "escalation")?;
-        let mut state = before.clone();
+        // Decided on what the transaction would read: the state with the display name applied.
+        // The name is read only into an escalation's record, so a message that changes nothing
+        // else is answered the same with or without it, and the name is kept only with a change.
+        let mut input = before;
+        if let Some(name) = display_name {
+            input.display_name = Some(name.to_string());
+        }
+        let mut state = input.clone();
         let d = engine.handle(&who, &mut state, text, now, &reference(peek));
-        let (reply, outcome) = if state == before && d.changes_nothing_else() {
+        let (reply, outcome) = if state == input && d.changes_nothing_else() {
             let outcome = crate::metrics::outcome(&d, &state);
             (d.reply, outcome)
         } else {
-            // Decide again inside the transaction: another process may have written meanwhile.
-            self.write(|svc, txn, added| {
-                svc.decide_in(&engine, txn, added, &who, display_name, text, now)
+            // The engine is a pure function of its inputs, so when the transaction reads what
+            // this snapshot did (nothing was written for this person meanwhile) the decision made
+            // here, outside it, is the one it would make: messages are decided in parallel, and
+            // only their writes wait for the single writer.
+            let early = Early {
+                input,
+                peek,
+                state,
+                decision: d,
+            };
+            self.write_message(|svc, txn, added| {
+                svc.decide_in(
+                    &engine,
+                    txn,
+                    added,
+                    &who,
+                    display_name,
+                    text,
+                    now,
+                    Some(&early),
+                )
             })?
         };
         crate::metrics::message(who.channel(), outcome, started.elapsed());
@@ -411,7 +471,8 @@ impl Service {
 
     /// Handles a transport event at most once, however often it is delivered: the event id, the
     /// state change and whatever `deliver` queues (the reply) are one transaction. Returns None
-    /// for a duplicate.
+    /// for a duplicate. `deliver` may run more than once (only the committed run counts): it
+    /// must only write to the transaction it is given.
     #[allow(clippy::too_many_arguments)]
     pub fn handle_once(
         &self,
@@ -420,15 +481,23 @@ impl Service {
         display_name: Option<&str>,
         text: &str,
         now: DateTime<Utc>,
-        deliver: impl FnOnce(&Service, &mut Txn, &mut Added, &Reply) -> anyhow::Result<()>,
+        mut deliver: impl FnMut(&Service, &mut Txn, &mut Added, &Reply) -> anyhow::Result<()>,
     ) -> anyhow::Result<Option<Reply>> {
         let started = std::time::Instant::now();
-        let handled = self.write(|svc, txn, added| {
+        let handled = self.write_message(|svc, txn, added| {
             if !txn.first_sighting(event, now)? {
                 return Ok(None);
             }
-            let (reply, outcome) =
-                svc.decide_in(&svc.engine(), txn, added, who, display_name, text, now)?;
+            let (reply, outcome) = svc.decide_in(
+                &svc.engine(),
+                txn,
+                added,
+                who,
+                display_name,
+                text,
+                now,
+                None,
+            )?;
             deliver(svc, txn, added, &reply)?;
             Ok(Some((reply, outcome)))
         })?;
@@ -448,13 +517,19 @@ impl Service {
         display_name: Option<&str>,
         text: &str,
         now: DateTime<Utc>,
+        early: Option<&Early>,
     ) -> anyhow::Result<(Reply, &'static str)> {
         let mut state = txn.user(who)?;
         if let Some(name) = display_name {
             state.display_name = Some(name.to_string());
         }
-        let next = reference(txn.peek_id("escalation")?);
-        let d = engine.handle(who, &mut state, text, now, &next);
+        let peek = txn.peek_id("escalation")?;
+        if let Some(e) = early.filter(|e| e.holds_for(&state, peek)) {
+            self.commit_decision(txn, added, who, &e.state, &e.decision, now)?;
+            let outcome = crate::metrics::outcome(&e.decision, &e.state);
+            return Ok((e.decision.reply.clone(), outcome));
+        }
+        let d = engine.handle(who, &mut state, text, now, &reference(peek));
         self.commit_decision(txn, added, who, &state, &d, now)?;
         let outcome = crate::metrics::outcome(&d, &state);
         Ok((d.reply, outcome))
@@ -548,6 +623,183 @@ impl Service {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn engine() -> Arc<Engine> {
+        static E: std::sync::OnceLock<Arc<Engine>> = std::sync::OnceLock::new();
+        E.get_or_init(|| {
+            let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+            let c = Config::load(
+                &root.join("config.toml"),
+                true,
+                Vec::<(String, String)>::new(),
+            )
+            .expect("config");
+            Arc::new(load_engine(&c).expect("engine"))
+        })
+        .clone()
+    }
+
+    /// Conversations that reach most of what the engine decides, escalations included.
+    const TALKS: &[&[&str]] = &[
+        &[
+            "locked out of esr",
+            "how long till i can get back in",
+            "thanks",
+        ],
+        &["my reset link expired", "i requested a reset at 9am", "yes"],
+        &[
+            "my nhs.net email address has changed",
+            "yes",
+            "its jane.bloggs2@nhs.net",
+        ],
+        &[
+            "cant log in to esr",
+            "can i speak to someone",
+            "it says invalid",
+            "07700 900123",
+        ],
+        &["what is a payslip", "no", "still no", "yes"],
+    ];
+
+    /// `Early::holds_for` relies on this: a message that records no escalation is decided the
+    /// same whatever the next escalation number.
+    #[test]
+    fn only_an_escalation_depends_on_the_next_reference() {
+        let e = engine();
+        let now: DateTime<Utc> = "2026-03-02T09:00:00Z".parse().unwrap();
+        let who = Recipient::new("discord", "1");
+        let talks: &[&[&str]] = &[
+            &[
+                "locked out of esr",
+                "how long till i can get back in",
+                "thanks",
+            ],
+            &["my reset link expired", "i requested a reset at 9am", "yes"],
+            &[
+                "my nhs.net email address has changed",
+                "yes",
+                "its jane.bloggs2@nhs.net",
+            ],
+            &[
+                "cant log in to esr",
+                "can i speak to someone",
+                "it says invalid",
+                "07700 900123",
+            ],
+            &["what is a payslip", "no", "still no", "yes"],
+        ];
+        let mut escalations = 0;
+        for talk in talks {
+            let (mut a, mut b) = (UserState::default(), UserState::default());
+            for text in *talk {
+                let da = e.handle(&who, &mut a, text, now, "ESC-00001");
+                let db = e.handle(&who, &mut b, text, now, "ESC-00777");
+                if da.escalation.is_some() {
+                    escalations += 1;
+                    assert!(db.escalation.is_some(), "{text:?}");
+                    // Carry on from the same state.
+                    b = a.clone();
+                    continue;
+                }
+                assert_eq!(format!("{da:?}"), format!("{db:?}"), "{text:?}");
+                assert_eq!(a, b, "{text:?}");
+            }
+        }
+        assert!(
+            escalations >= 2,
+            "the talks made escalations: {escalations}"
+        );
+    }
+
+    /// `Service::handle` relies on this: the display name changes nothing but the record of an
+    /// escalation, so a message is answered the same with or without it.
+    #[test]
+    fn the_display_name_is_read_only_into_an_escalation() {
+        let e = engine();
+        let now: DateTime<Utc> = "2026-03-02T09:00:00Z".parse().unwrap();
+        let who = Recipient::new("discord", "1");
+        for talk in TALKS {
+            let mut a = UserState::default();
+            let mut b = UserState {
+                display_name: Some("Ann".into()),
+                ..UserState::default()
+            };
+            for text in *talk {
+                let da = e.handle(&who, &mut a, text, now, "ESC-00001");
+                let mut db = e.handle(&who, &mut b, text, now, "ESC-00001");
+                if let Some(esc) = &mut db.escalation {
+                    assert_eq!(esc.display_name.as_deref(), Some("Ann"));
+                    esc.display_name = None;
+                }
+                assert_eq!(format!("{da:?}"), format!("{db:?}"), "{text:?}");
+                let unnamed = UserState {
+                    display_name: None,
+                    ..b.clone()
+                };
+                assert_eq!(a, unnamed, "{text:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn many_people_at_once_all_get_their_replies_and_all_is_there_after_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.redb");
+        let svc = Arc::new(Service::new(
+            engine(),
+            Store::open(&path).unwrap(),
+            Routing::default(),
+        ));
+        let now: DateTime<Utc> = "2026-03-02T09:00:00Z".parse().unwrap();
+        let (threads, each) = (8, 10);
+        let workers: Vec<_> = (0..threads)
+            .map(|t| {
+                let svc = svc.clone();
+                std::thread::spawn(move || {
+                    for k in 0..each {
+                        let who = Recipient::new("discord", &format!("{t}{k:03}"));
+                        let r = svc
+                            .handle(who, Some("Staff"), "locked out of esr", now)
+                            .unwrap();
+                        assert!(!r.text.is_empty());
+                    }
+                    // Every thread is handed the same transport event: it is handled once.
+                    svc.handle_once(
+                        "discord:message:1",
+                        &Recipient::new("discord", "shared"),
+                        None,
+                        "my reset link expired",
+                        now,
+                        |_, _, _, _| Ok(()),
+                    )
+                    .unwrap()
+                    .is_some()
+                })
+            })
+            .collect();
+        let handled = workers
+            .into_iter()
+            .map(|w| w.join().unwrap())
+            .filter(|first| *first)
+            .count();
+        assert_eq!(handled, 1, "a duplicate event is handled once");
+        drop(svc);
+        let store = Store::open(&path).unwrap();
+        for t in 0..threads {
+            for k in 0..each {
+                let state = store
+                    .user(&Recipient::new("discord", &format!("{t}{k:03}")))
+                    .unwrap();
+                assert!(state.locked_until.is_some(), "{t}/{k}: {state:?}");
+            }
+        }
+        let shared = store.user(&Recipient::new("discord", "shared")).unwrap();
+        assert_eq!(
+            store.job_count().unwrap(),
+            (threads * each + shared.jobs.len()) as u64,
+            "one lock end each, and the shared event's jobs once"
+        );
+    }
 
     #[test]
     fn lanes_are_per_person_on_the_terminal_and_per_channel_elsewhere() {

@@ -6,6 +6,7 @@
 //! The job table and the outbox are time-ordered per *lane* (see `service::Routing`): a transport
 //! finds and claims its own due work with a range read of its lanes and never reads another's.
 
+mod group;
 pub mod keys;
 mod panic_guard;
 
@@ -52,6 +53,8 @@ pub struct Store {
     db: ManuallyDrop<Db>,
     path: PathBuf,
     damaged: AtomicBool,
+    /// The batch of messages committing together (`write_grouped`).
+    group: group::Group,
 }
 
 /// The file opened for writing (the bot, an admin's action) or only for reading (listing, backups),
@@ -138,6 +141,7 @@ impl Store {
             db: ManuallyDrop::new(Db::Writable(Self::create(path)?)),
             path: path.to_path_buf(),
             damaged: AtomicBool::new(false),
+            group: group::Group::default(),
         };
         // A file from before the compact format has the same table names with other key types:
         // redb refuses to open them, and the person running it must be told why. Tables are
@@ -204,6 +208,7 @@ impl Store {
             db: ManuallyDrop::new(Db::ReadOnly(db)),
             path: path.to_path_buf(),
             damaged: AtomicBool::new(false),
+            group: group::Group::default(),
         })
     }
 
@@ -229,9 +234,7 @@ impl Store {
             let w = self.db.begin_write().context("begin write transaction")?;
             let mut txn = Txn { w };
             let out = f(&mut txn)?;
-            let started = std::time::Instant::now();
-            txn.w.commit().context("commit")?;
-            metrics::histogram!(crate::metrics::COMMIT_SECONDS).record(started.elapsed());
+            timed_commit(txn).context("commit")?;
             Ok(out)
         })
     }
@@ -524,6 +527,14 @@ impl Store {
             Ok(out)
         })
     }
+}
+
+/// Commits durably, recording how long the commit (its fsync) took.
+fn timed_commit(txn: Txn) -> Result<(), redb::CommitError> {
+    let started = std::time::Instant::now();
+    let done = txn.w.commit();
+    metrics::histogram!(crate::metrics::COMMIT_SECONDS).record(started.elapsed());
+    done
 }
 
 /// Record counts of the main tables (what `esrbot backup` prints).
