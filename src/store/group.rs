@@ -169,7 +169,7 @@ impl super::Store {
             g.closed.notify_all();
         }
         let outcome = match std::mem::take(&mut *lock(&batch.txn)) {
-            Slot::Begun(txn) => match timed_commit(txn) {
+            Slot::Begun(txn) => match timed_commit(*txn) {
                 Ok(()) => {
                     #[cfg(test)]
                     g.commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
