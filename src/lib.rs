@@ -8,6 +8,7 @@
 //!
 //! - [`config`]: settings from `config.toml` and `ESRBOT_*` variables, validated once.
 //! - [`clock`]: the source of "now": the system clock, or a manual one for tests.
+//! - [`metrics`]: the names of every metric, and what a message's outcome was.
 //! - [`core`]: pure rules: no I/O, no clock reading, nothing from storage or a transport.
 //! - [`core::engine`]: the dialogue rules: message + state + time → reply, state, jobs.
 //! - [`core::behaviours`]: the one table of intents with behaviour, and their handlers.
@@ -28,8 +29,14 @@
 //! - [`service::outbox`]: delivery of the outbox for every transport (`Deliver`).
 //! - [`service::queue`]: escalation actions, and what follows a delivery or giving up.
 //! - [`service::ratelimit`]: per-person message allowance.
+//! - [`service::tasks`]: a process's background tasks, stopped together; the first failure ends it.
+//! - [`service::health`]: what `/readyz` reports, part by part.
+//! - [`serve`]: `esrbot serve`: every configured transport in one process, reload, graceful stop.
+//! - [`serve::admin`]: the admin listener: `/livez`, `/readyz`, `/metrics`, `POST /reload`.
 //! - [`store`]: the redb tables, one transaction per change.
 //! - [`store::keys`]: compact keys and values: lanes, due times, recipients.
+//! - `store::group`: group commit: messages handled at once share one transaction and fsync.
+//! - `store::panic_guard`: redb's panics on a damaged file, turned into errors.
 //! - [`transports`]: one folder per channel, and the registry.
 //! - [`transports::chat`]: the terminal: numbered choices, its own person's notices.
 //! - [`transports::discord`]: serenity: wiring, handlers, commands, rendering, delivery.
@@ -39,6 +46,7 @@
 //! - [`tools::eval`]: accuracy figures on a labelled file (`esrbot eval`).
 //! - [`tools::convtest`]: conversation tests with a virtual clock (`esrbot test`).
 //! - [`tools::escalations`]: the support team's queue at the command line.
+//! - [`tools::backup`]: a consistent, verified copy of the database while the bot runs.
 
 pub mod clock;
 pub mod config;

@@ -190,9 +190,9 @@ fn a_broken_content_edit_keeps_the_old_content_and_says_so_on_readyz() {
     let s = Served::start(tree());
     let replies = s.dir.path().join("data/replies.toml");
     let good = std::fs::read_to_string(&replies).unwrap();
-    // A placeholder typo, as an editor might make.
-    let broken = good.replacen("{lock_end}", "{lok_end}", 1);
-    assert_ne!(broken, good, "the test's edit must change something");
+    // A section header left unclosed, as an editor might.
+    let broken = good.replacen("[intent.thanks]", "[intent.thanks", 1);
+    assert!(broken != good, "the test's edit must change something");
     std::fs::write(&replies, &broken).unwrap();
 
     let (code, body) = http(s.port, "POST", "/reload").unwrap();
@@ -201,7 +201,7 @@ fn a_broken_content_edit_keeps_the_old_content_and_says_so_on_readyz() {
         body.contains("replies.toml:"),
         "the problem names its file and line: {body}"
     );
-    assert!(body.contains("lok_end"), "{body}");
+    assert!(body.contains("unclosed table"), "{body}");
     let (code, ready) = s.get("/readyz");
     assert_eq!(code, 200, "the old content still serves: {ready}");
     assert!(ready.contains("previous content is in force"), "{ready}");
