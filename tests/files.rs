@@ -3,27 +3,14 @@
 use esrbot::config::Config;
 use esrbot::tools::check::{check, check_all};
 
-use super::{config, root};
+use super::config;
+use super::support::fixtures::copy_tree;
 
 #[test]
 fn shipped_config_intents_and_data_are_valid() {
     let (problems, summary) = check(&config());
     assert!(problems.is_empty(), "{problems:#?}");
     assert!(summary.starts_with("19 intents"), "{summary}");
-}
-
-/// A copy of intents/ and data/ in a temp folder, to break on purpose.
-fn copy_tree() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for sub in ["intents", "data"] {
-        std::fs::create_dir(dir.path().join(sub)).unwrap();
-        for e in std::fs::read_dir(root().join(sub)).unwrap() {
-            let p = e.unwrap().path();
-            std::fs::copy(&p, dir.path().join(sub).join(p.file_name().unwrap())).unwrap();
-        }
-    }
-    std::fs::copy(root().join("config.toml"), dir.path().join("config.toml")).unwrap();
-    dir
 }
 
 fn check_in(dir: &std::path::Path) -> Vec<String> {

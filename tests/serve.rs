@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use esrbot::store::Store;
 
-use super::root;
+use super::support::fixtures::copy_tree;
 use super::support::process::{admin, free_port, wait_for};
 
 /// `esrbot serve` on its own copy of the shipped files, with no transport configured.
@@ -18,22 +18,6 @@ struct Served {
     child: Child,
     port: u16,
     dir: tempfile::TempDir,
-}
-
-/// A copy of config.toml, intents/ and data/ in a temporary folder, the database beside them.
-fn tree() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for sub in ["intents", "data"] {
-        std::fs::create_dir_all(dir.path().join(sub)).unwrap();
-        for f in std::fs::read_dir(root().join(sub)).unwrap() {
-            let f = f.unwrap().path();
-            if f.is_file() {
-                std::fs::copy(&f, dir.path().join(sub).join(f.file_name().unwrap())).unwrap();
-            }
-        }
-    }
-    std::fs::copy(root().join("config.toml"), dir.path().join("config.toml")).unwrap();
-    dir
 }
 
 fn db(dir: &Path) -> PathBuf {
@@ -140,7 +124,7 @@ fn some_staff(dir: &Path, people: &[&str]) {
 
 #[test]
 fn with_no_transport_serve_is_live_ready_measured_and_stops_cleanly_on_sigterm() {
-    let dir = tree();
+    let dir = copy_tree();
     some_staff(dir.path(), &["ann", "bob"]);
     let jobs_before = Store::open_read_only(&db(dir.path()))
         .unwrap()
@@ -187,7 +171,7 @@ fn with_no_transport_serve_is_live_ready_measured_and_stops_cleanly_on_sigterm()
 
 #[test]
 fn a_broken_content_edit_keeps_the_old_content_and_says_so_on_readyz() {
-    let s = Served::start(tree());
+    let s = Served::start(copy_tree());
     let replies = s.dir.path().join("data/replies.toml");
     let good = std::fs::read_to_string(&replies).unwrap();
     // A section header left unclosed, as an editor might.
@@ -227,7 +211,7 @@ fn a_broken_content_edit_keeps_the_old_content_and_says_so_on_readyz() {
 
 #[test]
 fn a_backup_taken_while_the_bot_runs_is_complete_and_verified() {
-    let dir = tree();
+    let dir = copy_tree();
     some_staff(dir.path(), &["cat", "dev", "eve"]);
     let s = Served::start(dir);
     let copy = s.dir.path().join("backups/esrbot-copy.redb");
@@ -254,7 +238,7 @@ fn a_backup_taken_while_the_bot_runs_is_complete_and_verified() {
 
 #[test]
 fn a_damaged_database_is_a_clear_error_never_a_panic_and_reading_leaves_it_untouched() {
-    let dir = tree();
+    let dir = copy_tree();
     some_staff(dir.path(), &["fay", "gus", "hal", "ivy"]);
     let good = std::fs::read(db(dir.path())).unwrap();
     let pages = good.len() / 4096;

@@ -668,28 +668,8 @@ mod tests {
         let e = engine();
         let now: DateTime<Utc> = "2026-03-02T09:00:00Z".parse().unwrap();
         let who = Recipient::new("discord", "1");
-        let talks: &[&[&str]] = &[
-            &[
-                "locked out of esr",
-                "how long till i can get back in",
-                "thanks",
-            ],
-            &["my reset link expired", "i requested a reset at 9am", "yes"],
-            &[
-                "my nhs.net email address has changed",
-                "yes",
-                "its jane.bloggs2@nhs.net",
-            ],
-            &[
-                "cant log in to esr",
-                "can i speak to someone",
-                "it says invalid",
-                "07700 900123",
-            ],
-            &["what is a payslip", "no", "still no", "yes"],
-        ];
         let mut escalations = 0;
-        for talk in talks {
+        for talk in TALKS {
             let (mut a, mut b) = (UserState::default(), UserState::default());
             for text in *talk {
                 let da = e.handle(&who, &mut a, text, now, "ESC-00001");

@@ -57,3 +57,22 @@ fn open(path: &std::path::Path) -> Service {
         esrbot::transports::routing(&config()),
     )
 }
+
+/// A copy of config.toml, intents/ and data/ in a temporary folder, to edit or break on purpose
+/// (the database, when a test makes one, goes beside them).
+pub fn copy_tree() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for sub in ["intents", "data"] {
+        std::fs::create_dir(dir.path().join(sub)).unwrap();
+        for e in std::fs::read_dir(crate::root().join(sub)).unwrap() {
+            let p = e.unwrap().path();
+            std::fs::copy(&p, dir.path().join(sub).join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    std::fs::copy(
+        crate::root().join("config.toml"),
+        dir.path().join("config.toml"),
+    )
+    .unwrap();
+    dir
+}
