@@ -15,6 +15,7 @@ use tokio::sync::oneshot;
 
 use super::support::discord::json::{self, bot_user, user};
 use super::support::discord::{CLOSED_DMS_USER, FakeDiscord, T, TOKEN, dm_channel_of};
+use super::support::process::wait_until;
 use super::{engine, root, temp_db};
 
 const GUILD: u64 = 30;
@@ -319,6 +320,8 @@ async fn the_same_event_delivered_twice_is_handled_once() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_dropped_gateway_connection_is_survived() {
     let r = start(&[]).await;
+    // `/readyz` follows the connection.
+    wait_until("Discord ready", 10, || r.bot.health.report().0).await;
     r.fake.drop_connection().await;
     r.fake.wait_for_session_start(T).await;
     r.dm(7, 505, "where do I log in to ESR").await;
@@ -328,7 +331,12 @@ async fn a_dropped_gateway_connection_is_survived() {
     r.fake.wait_for_session_start(T).await;
     r.dm(8, 505, "thanks").await;
     assert!(content(&r.posted(dm_channel_of(505)).await).contains("welcome"));
+    wait_until("Discord ready again", 10, || r.bot.health.report().0).await;
+    let bot = r.bot.clone();
     r.stop().await;
+    let (ready, waiting) = bot.health.report();
+    assert!(!ready, "a stopped connection is not ready");
+    assert_eq!(waiting.get("discord").map(String::as_str), Some("stopped"));
 }
 
 #[tokio::test(flavor = "multi_thread")]

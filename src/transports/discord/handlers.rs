@@ -53,8 +53,11 @@ impl EventHandler for Handler {
     }
 
     async fn shard_stage_update(&self, _ctx: Context, event: serenity::all::ShardStageUpdateEvent) {
+        // Connected again after a resume (which sends no READY), or not.
         if event.new == serenity::all::ConnectionStage::Connected {
-            return; // ready once the gateway says so, in `ready`
+            self.svc.health.ready(super::SPEC.channel);
+            metrics::gauge!(crate::metrics::DISCORD_CONNECTED).set(1.0);
+            return;
         }
         self.svc.health.not_ready(
             super::SPEC.channel,
