@@ -12,6 +12,11 @@
 //! send time on a fixed schedule and its latency runs from then, so a slow reply that holds up
 //! the next is counted, not hidden.
 //!
+//! Measured on a quiet moment of the same machine (2026-12-01, after the merge into main): engine
+//! 13 µs a message; one message alone p50 0.87 ms, p99 1.44 ms; saturation 8,062 messages/s,
+//! 5,504 state-changing (154 µs of CPU a message, 1.24 cores busy: the batch's serial writes are
+//! the limit); at 1,000 messages/s offered p50 1.61 ms, p99 4.09 ms, max 34 ms.
+//!
 //! Measured on the shared 2-core machine (`cargo bench --bench throughput`, 64 staff, 3-5 s a
 //! phase), with other people's builds and tests running, so only 0.8-1.3 cores were ours:
 //! - the engine alone: 11-16 µs a message; one message alone, with its own durable commit:

@@ -230,7 +230,7 @@ pub fn start_common(
         jobs::run(
             svc.clone(),
             clock.clone(),
-            crate::transports::shared_lanes(config),
+            crate::transports::shared_lanes(),
             std::time::Duration::from_secs(config.reminders.poll_seconds.into()),
             tasks.stopped(),
         ),

@@ -51,7 +51,7 @@ pub fn claims_support(spec: &TransportSpec, config: &Config) -> bool {
 
 /// The lanes whose jobs a long-running process (`esrbot serve`) runs: every channel that is one
 /// lane for everyone on it. A terminal session runs its own person's.
-pub fn shared_lanes(_config: &Config) -> Vec<String> {
+pub fn shared_lanes() -> Vec<String> {
     REGISTRY
         .iter()
         .filter(|t| !t.per_recipient_lanes)

@@ -100,7 +100,7 @@ pub async fn run(svc: Arc<Service>, config: &Config, user: String) -> anyhow::Re
     }
     let mut tasks = Tasks::new();
     tasks.spawn(
-        "the reminder dispatcher",
+        "the job dispatcher",
         jobs::run(
             svc.clone(),
             clock.clone(),
