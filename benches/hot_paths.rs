@@ -83,11 +83,30 @@ fn handle_question_read_only(b: Bencher) {
     });
 }
 
-/// Load intents and data, train the classifier, open the database.
+/// Start-up as every command does it: load intents and data, load the saved model (written once
+/// before timing), open the database.
 #[divan::bench(sample_count = 10)]
 fn start_up(b: Bencher) {
-    let c = config();
     let dir = tempfile::tempdir().unwrap();
+    let mut c = config();
+    c.understanding.model_path = dir.path().join("esrbot.model");
+    load_engine(&c).unwrap();
+    assert!(c.model_path().exists(), "the model was saved");
+    let path = dir.path().join("start.redb");
+    b.bench_local(|| {
+        let e = load_engine(&c).unwrap();
+        let store = Store::open(&path).unwrap();
+        (e, store)
+    });
+}
+
+/// Start-up when the saved model is missing or stale: the classifier is trained.
+#[divan::bench(sample_count = 10)]
+fn start_up_training(b: Bencher) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config();
+    // A folder that does not exist: nothing is loaded, and nothing can be saved.
+    c.understanding.model_path = dir.path().join("missing/esrbot.model");
     let path = dir.path().join("start.redb");
     b.bench_local(|| {
         let e = load_engine(&c).unwrap();

@@ -63,6 +63,8 @@ pub struct UnderstandingSettings {
     pub threshold: f32,
     /// When the two best intents are closer than this, the bot asks which one was meant.
     pub ambiguity_margin: f32,
+    /// The trained classifier, saved by `esrbot train` (and by any command that had to train).
+    pub model_path: PathBuf,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -297,6 +299,7 @@ impl Default for UnderstandingSettings {
         Self {
             threshold: 0.5,
             ambiguity_margin: 0.12,
+            model_path: PathBuf::from("esrbot.model"),
         }
     }
 }
@@ -609,6 +612,10 @@ impl Config {
 
     pub fn data_dir(&self) -> PathBuf {
         self.resolve(&self.bot.data_dir)
+    }
+
+    pub fn model_path(&self) -> PathBuf {
+        self.resolve(&self.understanding.model_path)
     }
 
     pub fn storage_path(&self) -> PathBuf {

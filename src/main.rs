@@ -58,6 +58,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Train the classifier on intents/ and data/ and save it to `understanding.model_path`.
+    Train,
     /// Run conversation tests (files or folders of .toml).
     Test {
         #[arg(required = true)]
@@ -281,6 +283,27 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             print_report(&eval::evaluate(&engine, &rows), *json)
         }
+        Command::Train => {
+            let intents = bot::load_intents(&config)?;
+            let content = bot::load_content(&config, &intents)?;
+            let started = std::time::Instant::now();
+            let classifier =
+                esrbot::understanding::classifier::Classifier::train(&intents, &content.lexicon);
+            let took = started.elapsed();
+            let path = config.model_path();
+            let weights = classifier.weights_bytes();
+            let key = esrbot::understanding::model::key(&intents, &config.data_dir());
+            esrbot::understanding::model::save(&path, key, &weights)
+                .with_context(|| format!("writing the model to {}", path.display()))?;
+            println!(
+                "trained on {} intents in {} ms; model written to {} ({} KB, key {key:016x})",
+                intents.len(),
+                took.as_millis(),
+                path.display(),
+                weights.len().div_ceil(1024)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Crossval { folds, json } => {
             if !(2..=10).contains(folds) {
                 anyhow::bail!("--folds must be between 2 and 10 (got {folds})");
@@ -288,7 +311,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let intents = bot::load_intents(&config)?;
             let mut pairs = Vec::new();
             for fold in eval::folds(&intents, *folds) {
-                let engine = bot::engine_for(&config, &fold.train)?;
+                let engine = bot::engine_trained_for(&config, &fold.train)?;
                 for (text, gold) in fold.held {
                     pairs.push((gold, engine.predict(&text).0.to_string()));
                 }

@@ -271,3 +271,38 @@ fn json_logs_are_one_object_a_line() {
     let v: serde_json::Value = serde_json::from_str(line).expect("JSON");
     assert_eq!(v["level"], "WARN", "{line}");
 }
+
+#[test]
+fn train_writes_the_model_and_later_commands_load_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("esrbot.model");
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_esrbot"))
+            .args(args)
+            .current_dir(root())
+            .env("ESRBOT_UNDERSTANDING_MODEL_PATH", &model)
+            .env("ESRBOT_LOG", "esrbot=debug")
+            .output()
+            .expect("esrbot runs");
+        assert!(out.status.success(), "{out:?}");
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (out, _) = run(&["train"]);
+    assert!(out.starts_with("trained on 19 intents in "), "{out}");
+    assert!(
+        out.contains(&format!("model written to {}", model.display())),
+        "{out}"
+    );
+    let (out, err) = run(&["classify", "my esr reset link expired"]);
+    assert!(out.starts_with("intent: link_expired"), "{out}");
+    assert!(err.contains("source=Loaded"), "{err}");
+    // A file that is not this content's model is ignored: the next command trains and saves again.
+    std::fs::write(&model, b"ESRBOTM1 not a model").unwrap();
+    let (_, err) = run(&["classify", "hello"]);
+    assert!(err.contains("source=TrainedAndSaved"), "{err}");
+    let (_, err) = run(&["classify", "hello"]);
+    assert!(err.contains("source=Loaded"), "{err}");
+}

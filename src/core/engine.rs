@@ -221,6 +221,16 @@ static ATTEMPTS: LazyLock<Regex> = LazyLock::new(|| {
 impl Engine {
     pub fn new(rules: Rules, intents: &[Intent], content: Content) -> Engine {
         let classifier = Classifier::train(intents, &content.lexicon);
+        Engine::with_classifier(rules, intents, content, classifier)
+    }
+
+    /// An engine with a classifier trained (or loaded) beforehand for these intents and content.
+    pub fn with_classifier(
+        rules: Rules,
+        intents: &[Intent],
+        content: Content,
+        classifier: Classifier,
+    ) -> Engine {
         Engine::with(
             rules,
             intents,

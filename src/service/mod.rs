@@ -174,8 +174,23 @@ pub fn required_messages() -> Vec<&'static str> {
     keys
 }
 
-/// Loads the content for `intents` and trains the classifier on them.
+/// Loads the content for `intents` and the classifier saved for them (`understanding.model_path`),
+/// training it when the saved one is missing or stale.
 pub fn engine_for(config: &Config, intents: &[intents::Intent]) -> anyhow::Result<Engine> {
+    let (rules, content) = rules_and_content(config, intents)?;
+    let (classifier, source) = crate::understanding::model::load_or_train(
+        intents,
+        &content.lexicon,
+        &config.data_dir(),
+        &config.model_path(),
+    );
+    tracing::debug!(?source, "classifier");
+    Ok(Engine::with_classifier(rules, intents, content, classifier))
+}
+
+/// Like `engine_for`, always training and never touching the model file: for cross-validation,
+/// whose folds are not the intents the file is for.
+pub fn engine_trained_for(config: &Config, intents: &[intents::Intent]) -> anyhow::Result<Engine> {
     let (rules, content) = rules_and_content(config, intents)?;
     Ok(Engine::new(rules, intents, content))
 }

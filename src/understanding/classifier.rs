@@ -124,17 +124,17 @@ pub struct Classifier {
     pattern_intent: Vec<usize>,
 }
 
-/// A multinomial logistic regression over hashed features.
-struct Linear {
-    k: usize,
-    /// Row-major: BUCKETS rows of `k` weights, so one feature touches one cache line or two.
-    weights: Vec<f32>,
-    bias: Vec<f32>,
+/// What a classifier is built of before training: labels, the catch-all's index (usize::MAX when
+/// there is none) and the patterns with the intent each belongs to.
+struct Parts {
+    ids: Vec<String>,
+    oos: usize,
+    pattern_src: Vec<String>,
+    pattern_intent: Vec<usize>,
 }
 
-impl Classifier {
-    /// Trains on every intent's examples. Deterministic: the same files give the same model.
-    pub fn train(intents: &[Intent], lexicon: &Lexicon) -> Self {
+impl Parts {
+    fn of(intents: &[Intent]) -> Parts {
         let ids: Vec<String> = intents.iter().map(|i| i.id.clone()).collect();
         let oos = ids
             .iter()
@@ -148,6 +148,32 @@ impl Classifier {
                 pattern_intent.push(idx);
             }
         }
+        Parts {
+            ids,
+            oos,
+            pattern_src,
+            pattern_intent,
+        }
+    }
+}
+
+/// A multinomial logistic regression over hashed features.
+struct Linear {
+    k: usize,
+    /// Row-major: BUCKETS rows of `k` weights, so one feature touches one cache line or two.
+    weights: Vec<f32>,
+    bias: Vec<f32>,
+}
+
+impl Classifier {
+    /// Trains on every intent's examples. Deterministic: the same files give the same model.
+    pub fn train(intents: &[Intent], lexicon: &Lexicon) -> Self {
+        let Parts {
+            ids,
+            oos,
+            pattern_src,
+            pattern_intent,
+        } = Parts::of(intents);
         // Start-up time is a target: the examples' features are taken on two threads, the
         // second also compiling the patterns. The order of the examples is kept, so the model
         // is the same as a serial run.
@@ -209,6 +235,52 @@ impl Classifier {
             patterns,
             pattern_intent,
         }
+    }
+
+    /// What the trained weights depend on besides the intents and the lexicon: a saved model made
+    /// with other settings is stale (see `understanding::model`).
+    pub fn training_signature() -> String {
+        format!(
+            "linear-v1 buckets={BUCKETS} scope_epochs={SCOPE_EPOCHS} intent_epochs={INTENT_EPOCHS} \
+             lr={LEARNING_RATE} l2={L2}"
+        )
+    }
+
+    /// The trained weights, for a model file: the rows that are not all zero.
+    pub fn weights_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.scope.encode(&mut out);
+        self.intent.encode(&mut out);
+        out
+    }
+
+    /// A classifier for `intents` with weights saved by `weights_bytes` from a classifier trained
+    /// on the same intents and lexicon; None when they do not fit.
+    pub fn with_weights(intents: &[Intent], lexicon: &Lexicon, bytes: &[u8]) -> Option<Self> {
+        let Parts {
+            ids,
+            oos,
+            pattern_src,
+            pattern_intent,
+        } = Parts::of(intents);
+        let in_scope: Vec<usize> = (0..ids.len()).filter(|&i| i != oos).collect();
+        let mut rest = bytes;
+        let scope = Linear::decode(&mut rest, 2)?;
+        let intent = Linear::decode(&mut rest, in_scope.len().max(1))?;
+        if !rest.is_empty() {
+            return None;
+        }
+        Some(Classifier {
+            lexicon: lexicon.clone(),
+            oos: if oos == usize::MAX { 0 } else { oos },
+            has_oos: oos != usize::MAX,
+            ids,
+            scope,
+            intent,
+            in_scope,
+            patterns: RegexSet::new(&pattern_src).ok()?,
+            pattern_intent,
+        })
     }
 
     /// Probability of each label: P(out of scope) from the scope model, and
@@ -294,6 +366,57 @@ impl Linear {
             weights: vec![0.0; BUCKETS * k],
             bias: vec![0.0; k],
         }
+    }
+
+    /// `k`, the bias, then each row with a non-zero weight as (row, its k weights), little-endian.
+    fn encode(&self, out: &mut Vec<u8>) {
+        let k = self.k;
+        out.extend_from_slice(&(k as u32).to_le_bytes());
+        for b in &self.bias {
+            out.extend_from_slice(&b.to_le_bytes());
+        }
+        let rows: Vec<usize> = (0..BUCKETS)
+            .filter(|r| self.weights[r * k..(r + 1) * k].iter().any(|w| *w != 0.0))
+            .collect();
+        out.extend_from_slice(&(rows.len() as u32).to_le_bytes());
+        for r in rows {
+            out.extend_from_slice(&(r as u32).to_le_bytes());
+            for w in &self.weights[r * k..(r + 1) * k] {
+                out.extend_from_slice(&w.to_le_bytes());
+            }
+        }
+    }
+
+    /// Reads what `encode` wrote, expecting `k` classes; None for anything else.
+    fn decode(bytes: &mut &[u8], k: usize) -> Option<Linear> {
+        fn take<'a>(bytes: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+            let (head, rest) = bytes.split_at_checked(n)?;
+            *bytes = rest;
+            Some(head)
+        }
+        fn u32_of(bytes: &mut &[u8]) -> Option<usize> {
+            Some(u32::from_le_bytes(take(bytes, 4)?.try_into().ok()?) as usize)
+        }
+        fn f32s(bytes: &mut &[u8], into: &mut [f32]) -> Option<()> {
+            let raw = take(bytes, into.len() * 4)?;
+            for (w, b) in into.iter_mut().zip(raw.chunks_exact(4)) {
+                *w = f32::from_le_bytes(b.try_into().ok()?);
+            }
+            Some(())
+        }
+        if u32_of(bytes)? != k {
+            return None;
+        }
+        let mut linear = Linear::new(k);
+        f32s(bytes, &mut linear.bias)?;
+        for _ in 0..u32_of(bytes)? {
+            let r = u32_of(bytes)?;
+            if r >= BUCKETS {
+                return None;
+            }
+            f32s(bytes, &mut linear.weights[r * k..(r + 1) * k])?;
+        }
+        Some(linear)
     }
 
     /// Stochastic gradient descent on the cross-entropy, classes balanced so that a class with

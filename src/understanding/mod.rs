@@ -5,6 +5,7 @@ pub mod classifier;
 pub mod content;
 pub mod intents;
 pub mod language;
+pub mod model;
 pub mod privacy;
 pub mod text;
 pub mod timeexpr;
