@@ -57,6 +57,21 @@ pub async fn run(s: Serve, shutdown: impl Future<Output = ()> + Send) -> anyhow:
         metrics,
     } = s;
     let mut tasks = Tasks::new();
+    if let Some(handle) = metrics.clone() {
+        // Histogram samples are folded into their buckets here, so memory stays bounded even
+        // when nothing scrapes `/metrics`.
+        let stopped = tasks.stopped();
+        tasks.spawn("the metrics upkeep", async move {
+            tokio::pin!(stopped);
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => handle.run_upkeep(),
+                    () = &mut stopped => return Ok(()),
+                }
+            }
+        });
+    }
     // The admin listener first: a health check can see the rest come up.
     if let Some(address) = config.admin.address()? {
         let listener = tokio::net::TcpListener::bind(address)
