@@ -79,6 +79,16 @@ async fn start(extra: &[(&str, &str)]) -> Running {
 }
 
 impl Running {
+    /// Stops the bot and waits for it, keeping the fake and the database to look at.
+    async fn halt(&mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        tokio::time::timeout(Duration::from_secs(10), &mut self.task)
+            .await
+            .expect("the bot stops in time")
+            .unwrap()
+            .unwrap();
+    }
+
     async fn stop(mut self) {
         let _ = self.stop.take().unwrap().send(());
         tokio::time::timeout(Duration::from_secs(10), self.task)
@@ -657,4 +667,46 @@ async fn a_hostile_name_reaches_the_support_card_harmless_and_nothing_pings() {
         );
     }
     r.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stopping_with_messages_in_flight_loses_no_reply() {
+    let mut r = start(&[]).await;
+    let staff: Vec<u64> = (0..30).map(|i| 600 + i).collect();
+    for (n, &who) in staff.iter().enumerate() {
+        r.dm(2000 + n as u64, who, "I'm locked out of ESR").await;
+    }
+    // Stop once a few are answered, while the rest are still being handled and delivered.
+    let answered = |r: &Running| {
+        staff
+            .iter()
+            .filter(|&&w| {
+                let path = format!("/api/v10/channels/{}/messages", dm_channel_of(w));
+                r.count("POST", &path) > 0
+            })
+            .count()
+    };
+    wait_until("the first replies", 10, || answered(&r) >= 3).await;
+    r.halt().await;
+    let queued = r.bot.store.outbox("discord").unwrap();
+    let mut handled = 0;
+    for &who in &staff {
+        let key = format!("discord:{who}");
+        let state = r.bot.store.user(&key.as_str().into()).unwrap();
+        let path = format!("/api/v10/channels/{}/messages", dm_channel_of(who));
+        let replied = r.count("POST", &path) > 0;
+        let waiting = queued.iter().any(|o| o.to.as_str() == key);
+        if state.locked_until.is_some() {
+            handled += 1;
+            // A decision that was committed has its reply sent or still waiting: never lost.
+            assert!(
+                replied || waiting,
+                "{key}: locked, but no reply sent or queued"
+            );
+        } else {
+            // Nothing committed: nothing was said either.
+            assert!(!replied && !waiting, "{key}: a reply without its state");
+        }
+    }
+    assert!(handled > 0, "some messages were handled before the stop");
 }
