@@ -213,7 +213,7 @@ pub struct MailSettings {
     pub accept_invalid_certs: bool,
 }
 
-/// `esrbot discord`. The token comes only from the environment variable DISCORD_TOKEN.
+/// Discord under `esrbot serve`. The token comes only from the environment variable DISCORD_TOKEN.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DiscordSettings {
