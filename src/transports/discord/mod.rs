@@ -1,6 +1,6 @@
-//! The Discord transport (`esrbot serve` with `DISCORD_TOKEN`): the only module that imports serenity. Staff talk to
-//! the same engine as everywhere else, in DMs, by mentioning the bot, or in listed channels;
-//! anything personal is answered in a DM or an ephemeral reply. Replies, reminders and support
+//! The Discord transport (`esrbot serve` with `DISCORD_TOKEN`): the only module that imports
+//! serenity. Staff talk to the same engine as everywhere else, in DMs, by mentioning the bot, or
+//! in listed channels; anything personal is answered in a DM or an ephemeral reply. Replies, reminders and support
 //! cards go through the durable outbox, written in the same transaction as the decision;
 //! interaction responses, which Discord wants within three seconds, are sent directly. Event ids
 //! are recorded so that an event delivered twice is handled once.
