@@ -129,6 +129,8 @@ pub struct Classifier {
 struct Parts {
     ids: Vec<String>,
     oos: usize,
+    /// Label index of each class of the intent model: every label but the catch-all.
+    in_scope: Vec<usize>,
     pattern_src: Vec<String>,
     pattern_intent: Vec<usize>,
 }
@@ -149,10 +151,32 @@ impl Parts {
             }
         }
         Parts {
+            in_scope: (0..ids.len()).filter(|&i| i != oos).collect(),
             ids,
             oos,
             pattern_src,
             pattern_intent,
+        }
+    }
+
+    /// The classifier of these parts with its models, trained or loaded.
+    fn build(
+        self,
+        lexicon: &Lexicon,
+        scope: Linear,
+        intent: Linear,
+        patterns: RegexSet,
+    ) -> Classifier {
+        Classifier {
+            lexicon: lexicon.clone(),
+            oos: if self.oos == usize::MAX { 0 } else { self.oos },
+            has_oos: self.oos != usize::MAX,
+            ids: self.ids,
+            scope,
+            intent,
+            in_scope: self.in_scope,
+            patterns,
+            pattern_intent: self.pattern_intent,
         }
     }
 }
@@ -168,12 +192,8 @@ struct Linear {
 impl Classifier {
     /// Trains on every intent's examples. Deterministic: the same files give the same model.
     pub fn train(intents: &[Intent], lexicon: &Lexicon) -> Self {
-        let Parts {
-            ids,
-            oos,
-            pattern_src,
-            pattern_intent,
-        } = Parts::of(intents);
+        let parts = Parts::of(intents);
+        let (oos, in_scope, pattern_src) = (parts.oos, &parts.in_scope, &parts.pattern_src);
         // Start-up time is a target: the examples' features are taken on two threads, the
         // second also compiling the patterns. The order of the examples is kept, so the model
         // is the same as a serial run.
@@ -197,7 +217,7 @@ impl Classifier {
         let (patterns, labelled) = std::thread::scope(|s| {
             let other = s.spawn(|| {
                 let patterns =
-                    RegexSet::new(&pattern_src).expect("patterns were validated when loaded");
+                    RegexSet::new(pattern_src).expect("patterns were validated when loaded");
                 (patterns, featurize(second))
             });
             let mut labelled = featurize(first);
@@ -208,7 +228,6 @@ impl Classifier {
             (patterns, labelled)
         });
 
-        let in_scope: Vec<usize> = (0..ids.len()).filter(|&i| i != oos).collect();
         let mut scope_data: Vec<(Vec<u32>, usize)> = labelled
             .iter()
             .map(|(f, idx)| (f.clone(), usize::from(*idx != oos)))
@@ -224,17 +243,7 @@ impl Classifier {
             s.spawn(|| scope.fit(&mut scope_data, SCOPE_EPOCHS));
             intent.fit(&mut intent_data, INTENT_EPOCHS);
         });
-        Classifier {
-            lexicon: lexicon.clone(),
-            oos: if oos == usize::MAX { 0 } else { oos },
-            has_oos: oos != usize::MAX,
-            ids,
-            scope,
-            intent,
-            in_scope,
-            patterns,
-            pattern_intent,
-        }
+        parts.build(lexicon, scope, intent, patterns)
     }
 
     /// What the trained weights depend on besides the intents and the lexicon: a saved model made
@@ -257,30 +266,15 @@ impl Classifier {
     /// A classifier for `intents` with weights saved by `weights_bytes` from a classifier trained
     /// on the same intents and lexicon; None when they do not fit.
     pub fn with_weights(intents: &[Intent], lexicon: &Lexicon, bytes: &[u8]) -> Option<Self> {
-        let Parts {
-            ids,
-            oos,
-            pattern_src,
-            pattern_intent,
-        } = Parts::of(intents);
-        let in_scope: Vec<usize> = (0..ids.len()).filter(|&i| i != oos).collect();
+        let parts = Parts::of(intents);
         let mut rest = bytes;
         let scope = Linear::decode(&mut rest, 2)?;
-        let intent = Linear::decode(&mut rest, in_scope.len().max(1))?;
+        let intent = Linear::decode(&mut rest, parts.in_scope.len().max(1))?;
         if !rest.is_empty() {
             return None;
         }
-        Some(Classifier {
-            lexicon: lexicon.clone(),
-            oos: if oos == usize::MAX { 0 } else { oos },
-            has_oos: oos != usize::MAX,
-            ids,
-            scope,
-            intent,
-            in_scope,
-            patterns: RegexSet::new(&pattern_src).ok()?,
-            pattern_intent,
-        })
+        let patterns = RegexSet::new(&parts.pattern_src).ok()?;
+        Some(parts.build(lexicon, scope, intent, patterns))
     }
 
     /// Probability of each label: P(out of scope) from the scope model, and
