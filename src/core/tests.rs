@@ -9,7 +9,8 @@ use crate::config::Config;
 use crate::core::engine::{Decision, Engine};
 use crate::core::records::{Job, JobKind, JobRef, Pending, Recipient, UserState};
 
-fn engine() -> Arc<Engine> {
+/// The engine on the shipped files, loaded once for every unit test of the crate.
+pub(crate) fn engine() -> Arc<Engine> {
     static E: OnceLock<Arc<Engine>> = OnceLock::new();
     E.get_or_init(|| {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));

@@ -639,20 +639,7 @@ impl Service {
 mod tests {
     use super::*;
 
-    fn engine() -> Arc<Engine> {
-        static E: std::sync::OnceLock<Arc<Engine>> = std::sync::OnceLock::new();
-        E.get_or_init(|| {
-            let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-            let c = Config::load(
-                &root.join("config.toml"),
-                true,
-                Vec::<(String, String)>::new(),
-            )
-            .expect("config");
-            Arc::new(load_engine(&c).expect("engine"))
-        })
-        .clone()
-    }
+    use crate::core::tests::engine;
 
     /// Conversations that reach most of what the engine decides, escalations included.
     const TALKS: &[&[&str]] = &[
