@@ -231,7 +231,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         _ => load_config(&cli)?,
     };
     match &cli.command {
-        Command::Check { .. } => Ok(check_command(&cli, false)),
+        // Handled above, before the settings are loaded.
+        Command::Check { database } => Ok(check_command(&cli, *database)),
         Command::Classify { text } => {
             // The same cap as a message: a huge argument is refused, not classified for seconds.
             let chars = text.chars().count();

@@ -98,27 +98,35 @@ fn http(port: u16, method: &str, path: &str) -> Option<(u16, String)> {
     Some((code, body))
 }
 
-/// Staff who locked themselves out and changed their address, through `esrbot chat`.
+/// `esrbot chat --user WHO` on the tree in `dir`, fed `input`: (exit code, standard error).
+fn chat(dir: &Path, who: &str, input: &str) -> (i32, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_esrbot"))
+        .args(["--config", dir.join("config.toml").to_str().unwrap()])
+        .args(["chat", "--user", who])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Staff who locked themselves out and changed their address.
 fn some_staff(dir: &Path, people: &[&str]) {
     for who in people {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_esrbot"))
-            .args(["--config", dir.join("config.toml").to_str().unwrap()])
-            .args(["chat", "--user", who])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(
-                format!("i'm locked out of esr\nmy email changed to {who}@nhs.net\nyes\n")
-                    .as_bytes(),
-            )
-            .unwrap();
-        assert!(child.wait().unwrap().success());
+        let input = format!("i'm locked out of esr\nmy email changed to {who}@nhs.net\nyes\n");
+        let (code, err) = chat(dir, who, &input);
+        assert_eq!(code, 0, "{err}");
     }
 }
 
@@ -260,22 +268,7 @@ fn a_damaged_database_is_a_clear_error_never_a_panic_and_reading_leaves_it_untou
             "page {page}: the file changed"
         );
         // Chatting reports it and stops; it never panics.
-        let mut chat = Command::new(env!("CARGO_BIN_EXE_esrbot"))
-            .args(["--config", dir.path().join("config.toml").to_str().unwrap()])
-            .args(["chat", "--user", "fay"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        chat.stdin
-            .take()
-            .unwrap()
-            .write_all(b"locked out\n")
-            .unwrap();
-        let out = chat.wait_with_output().unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        let code = out.status.code().unwrap_or(-1);
+        let (code, err) = chat(dir.path(), "fay", "locked out\n");
         assert!(
             code == 0 || code == 2,
             "page {page}: chat exit {code}: {err}"
