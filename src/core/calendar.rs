@@ -36,30 +36,39 @@ impl Event {
     /// The iCalendar text: one VEVENT with a display VALARM, CRLF line ends, long lines folded.
     pub fn ics(&self, now: DateTime<Utc>) -> String {
         let alert = self.alert_before.num_minutes().max(0);
-        let lines = [
-            "BEGIN:VCALENDAR".to_string(),
-            "VERSION:2.0".to_string(),
-            "PRODID:-//esrbot//ESR access reminders//EN".to_string(),
-            "CALSCALE:GREGORIAN".to_string(),
-            "METHOD:PUBLISH".to_string(),
-            "BEGIN:VEVENT".to_string(),
-            format!("UID:{}", escape(&self.uid)),
-            format!("DTSTAMP:{}", utc(now)),
-            format!("DTSTART:{}", utc(self.at)),
-            format!("DTEND:{}", utc(self.at + Duration::minutes(15))),
-            format!("SUMMARY:{}", escape(&self.summary)),
-            format!("DESCRIPTION:{}", escape(&self.description)),
-            // A reminder, not a meeting: it must not show them as busy.
-            "TRANSP:TRANSPARENT".to_string(),
-            "BEGIN:VALARM".to_string(),
-            "ACTION:DISPLAY".to_string(),
-            format!("DESCRIPTION:{}", escape(&self.summary)),
-            format!("TRIGGER:-PT{alert}M"),
-            "END:VALARM".to_string(),
-            "END:VEVENT".to_string(),
-            "END:VCALENDAR".to_string(),
-        ];
-        lines.iter().map(|l| fold(l)).collect()
+        let mut out = String::with_capacity(640);
+        for line in [
+            "BEGIN:VCALENDAR",
+            "VERSION:2.0",
+            "PRODID:-//esrbot//ESR access reminders//EN",
+            "CALSCALE:GREGORIAN",
+            "METHOD:PUBLISH",
+            "BEGIN:VEVENT",
+        ] {
+            fold_into(&mut out, line);
+        }
+        fold_into(&mut out, &format!("UID:{}", escape(&self.uid)));
+        fold_into(&mut out, &format!("DTSTAMP:{}", utc(now)));
+        fold_into(&mut out, &format!("DTSTART:{}", utc(self.at)));
+        fold_into(
+            &mut out,
+            &format!("DTEND:{}", utc(self.at + Duration::minutes(15))),
+        );
+        fold_into(&mut out, &format!("SUMMARY:{}", escape(&self.summary)));
+        fold_into(
+            &mut out,
+            &format!("DESCRIPTION:{}", escape(&self.description)),
+        );
+        // A reminder, not a meeting: it must not show them as busy.
+        for line in ["TRANSP:TRANSPARENT", "BEGIN:VALARM", "ACTION:DISPLAY"] {
+            fold_into(&mut out, line);
+        }
+        fold_into(&mut out, &format!("DESCRIPTION:{}", escape(&self.summary)));
+        fold_into(&mut out, &format!("TRIGGER:-PT{alert}M"));
+        for line in ["END:VALARM", "END:VEVENT", "END:VCALENDAR"] {
+            fold_into(&mut out, line);
+        }
+        out
     }
 }
 
@@ -85,10 +94,14 @@ fn escape(s: &str) -> String {
     out
 }
 
-/// One content line, folded so no line is longer than 75 octets (never inside a character), and
-/// ended with CRLF (RFC 5545 §3.1).
-fn fold(line: &str) -> String {
-    let mut out = String::with_capacity(line.len() + 8);
+/// Appends one content line, folded so no line is longer than 75 octets (never inside a
+/// character), and ended with CRLF (RFC 5545 §3.1).
+fn fold_into(out: &mut String, line: &str) {
+    if line.len() <= 75 {
+        out.push_str(line);
+        out.push_str("\r\n");
+        return;
+    }
     let mut width = 0;
     for c in line.chars() {
         if width + c.len_utf8() > 75 {
@@ -99,7 +112,6 @@ fn fold(line: &str) -> String {
         width += c.len_utf8();
     }
     out.push_str("\r\n");
-    out
 }
 
 #[cfg(test)]

@@ -338,9 +338,9 @@ impl Service {
     /// Like `write`, for the message path: commits together with the other messages being
     /// handled meanwhile (`Store::write_grouped`), and returns only once this message's changes are
     /// durable. `f` may run more than once, in a new transaction each time.
-    fn write_message<R>(
+    fn write_message<R: Send>(
         &self,
-        mut f: impl FnMut(&Service, &mut Txn, &mut Added) -> anyhow::Result<R>,
+        mut f: impl FnMut(&Service, &mut Txn, &mut Added) -> anyhow::Result<R> + Send,
     ) -> anyhow::Result<R> {
         let (out, added) = self.store.write_grouped(|txn| {
             let mut added = Added::default();
@@ -496,7 +496,7 @@ impl Service {
         display_name: Option<&str>,
         text: &str,
         now: DateTime<Utc>,
-        mut deliver: impl FnMut(&Service, &mut Txn, &mut Added, &Reply) -> anyhow::Result<()>,
+        mut deliver: impl FnMut(&Service, &mut Txn, &mut Added, &Reply) -> anyhow::Result<()> + Send,
     ) -> anyhow::Result<Option<Reply>> {
         let started = std::time::Instant::now();
         let handled = self.write_message(|svc, txn, added| {

@@ -3,21 +3,24 @@
 //! before the transaction holding that caller's changes is durable, and one caller's failure must
 //! never fail or lose another's changes.
 //!
-//! Leader and followers, as in databases: the first caller to find no batch open leads a new one.
-//! It begins the write transaction (waiting, in redb, for the commit in flight), and meanwhile
-//! everyone who arrives joins its batch. Each caller runs its own closure, on its own thread, in
-//! turn, in the batch's transaction; the leader closes the batch when every member has run, commits
-//! once and tells them all. A lone caller leads a batch of one: no timer, nothing to wait for.
+//! Leader and followers, as in databases, with the leader combining: the first caller to find no
+//! batch open leads a new one. It begins the write transaction (waiting, in redb, for the commit
+//! in flight), and meanwhile everyone who arrives joins its batch by handing over its closure and
+//! going to sleep. The leader runs its own closure and then every member's, one after another on
+//! its own thread (no hand-off of the transaction between threads, so no wake-up per member on the
+//! serial path); it closes the batch when no member is waiting to run, commits once and wakes them
+//! all. A lone caller leads a batch of one: no timer, nothing to wait for.
 //!
 //! redb offers no way to undo part of a transaction here (savepoints need an untouched
 //! transaction and are refused in multi-writer mode), so a closure that fails aborts its batch:
 //! the one that failed runs again alone, as an ungrouped write would, and the others run again in
 //! a new batch. Closures must therefore be safe to run more than once (they only write to the
-//! transaction they are given).
+//! transaction they are given). A closure that panics on the leader's thread has its panic carried
+//! back to its own caller, which unwinds as if it had run the closure itself.
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
-use super::{Txn, timed_commit};
+use super::Txn;
 
 /// Most callers one transaction holds: a bound on how long the last of them waits.
 const MAX_BATCH: usize = 256;
@@ -28,8 +31,6 @@ const MAX_ROUNDS: usize = 3;
 #[derive(Default)]
 pub(super) struct Group {
     open: Mutex<Open>,
-    /// The open batch's leader waits here for its last member to have run.
-    all_ran: Condvar,
     /// Callers that found the open batch full wait here for it to close.
     closed: Condvar,
     /// Batches committed, for the tests to see how callers were grouped.
@@ -37,32 +38,41 @@ pub(super) struct Group {
     commits: std::sync::atomic::AtomicUsize,
 }
 
-/// The batch taking members, if any, and how many have joined it and run so far.
+/// A member's closure as the leader runs it: true when it returned `Ok`. Its real lifetime is the
+/// member's stack frame, which outlives every use (see `Runner::erase`).
+type Step = dyn FnMut(&mut Txn) -> bool + Send;
+
+struct Runner(&'static mut Step);
+
+impl Runner {
+    /// Erases the closure's lifetime so the leader's thread can hold it.
+    ///
+    /// # Safety
+    /// The caller must not return, unwind or touch `step` until its batch's outcome is published
+    /// (`Batch::wait` returns): the leader runs or drops every runner of a batch before that.
+    unsafe fn erase<'a>(step: &'a mut (dyn FnMut(&mut Txn) -> bool + Send + 'a)) -> Runner {
+        // SAFETY: only the lifetime changes; the caller upholds that the borrow outlives its use.
+        Runner(unsafe {
+            std::mem::transmute::<
+                &'a mut (dyn FnMut(&mut Txn) -> bool + Send + 'a),
+                &'static mut Step,
+            >(step)
+        })
+    }
+}
+
+/// The batch taking members, if any: its members waiting to be run, and how many have joined.
 #[derive(Default)]
 struct Open {
     batch: Option<Arc<Batch>>,
+    waiting: Vec<Runner>,
     joined: usize,
-    ran: usize,
 }
 
 #[derive(Default)]
 struct Batch {
-    /// The batch's transaction, passed from member to member. Its leader holds this lock from
-    /// before the transaction begins until its own closure has run, so members queue on it.
-    txn: Mutex<Slot>,
     outcome: Mutex<Option<Outcome>>,
     done: Condvar,
-}
-
-#[derive(Default)]
-enum Slot {
-    #[default]
-    NotBegun,
-    Begun(Box<Txn>),
-    /// A closure failed: the transaction was aborted.
-    Aborted,
-    /// The transaction could not begin.
-    Failed,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -86,11 +96,12 @@ enum Round<R> {
 impl super::Store {
     /// Runs `f` in a write transaction shared with other callers of this method, and returns once
     /// it is durably committed (see the module header). `f` may run more than once, each time in
-    /// a new transaction; only the run that is committed counts. On error nothing of this
-    /// caller's is written, and the error is the one `f` gave when run alone.
-    pub fn write_grouped<R>(
+    /// a new transaction, and on another caller's thread; only the run that is committed counts.
+    /// On error nothing of this caller's is written, and the error is the one `f` gave when run
+    /// alone.
+    pub fn write_grouped<R: Send>(
         &self,
-        mut f: impl FnMut(&mut Txn) -> anyhow::Result<R>,
+        mut f: impl FnMut(&mut Txn) -> anyhow::Result<R> + Send,
     ) -> anyhow::Result<R> {
         // Under the storage boundary's panic guard, like every other call into redb.
         self.guarded(|| {
@@ -105,13 +116,17 @@ impl super::Store {
         })
     }
 
-    fn round<R>(&self, f: &mut impl FnMut(&mut Txn) -> anyhow::Result<R>) -> Round<R> {
+    fn round<R: Send>(
+        &self,
+        f: &mut (impl FnMut(&mut Txn) -> anyhow::Result<R> + Send),
+    ) -> Round<R> {
         let g = &self.group;
-        // The batch this caller leads if none is open. Its slot is locked before anyone can see
-        // it, so members queue behind the leader until the transaction has begun and the leader's
-        // own closure has run.
+        let mut ran: Ran<R> = Ran::NotRun;
+        let mut step = |txn: &mut Txn| {
+            ran = run(txn, f);
+            matches!(ran, Ran::Returned(Ok(_)))
+        };
         let mine = Arc::new(Batch::default());
-        let mut slot = lock(&mine.txn);
         let joined = {
             let mut open = lock(&g.open);
             // A full batch takes no one else: wait for it to close, then lead or join the next.
@@ -121,101 +136,104 @@ impl super::Store {
             match open.batch.clone() {
                 Some(batch) => {
                     open.joined += 1;
+                    // SAFETY: this frame waits below for the batch's outcome before it returns,
+                    // and neither `step` nor `ran` is touched until then.
+                    open.waiting.push(unsafe { Runner::erase(&mut step) });
                     Some(batch)
                 }
                 None => {
                     *open = Open {
                         batch: Some(mine.clone()),
+                        waiting: Vec::new(),
                         joined: 1,
-                        ran: 0,
                     };
                     None
                 }
             }
         };
         if let Some(batch) = joined {
-            drop(slot);
-            let ran = run_in(&mut lock(&batch.txn), f);
-            {
-                let mut open = lock(&g.open);
-                open.ran += 1;
-                if open.ran == open.joined {
-                    g.all_ran.notify_one();
-                }
-            }
-            return settle(ran, batch.wait());
+            let outcome = batch.wait();
+            return settle(ran, outcome);
         }
 
         // No batch was open: lead this one.
         let batch = &mine;
-        *slot = match self.db.begin_write() {
-            Ok(w) => Slot::Begun(Box::new(Txn { w })),
+        let outcome = match self.db.begin_write() {
+            Ok(w) => {
+                let mut txn = Txn { w };
+                let mut ok = step(&mut txn);
+                // Run the members as they come, until none is waiting; then close the batch (a
+                // failure closes it at once: the rest would only be run again).
+                loop {
+                    let next = {
+                        let mut open = lock(&g.open);
+                        if !ok || open.waiting.is_empty() {
+                            let left = std::mem::take(&mut *open);
+                            g.closed.notify_all();
+                            // Dropped without running: their members see the batch aborted.
+                            drop(left);
+                            break;
+                        }
+                        std::mem::take(&mut open.waiting)
+                    };
+                    for Runner(member) in next {
+                        if ok {
+                            ok = member(&mut txn);
+                        }
+                    }
+                }
+                if !ok {
+                    // Its writes may be half done: the whole transaction goes (dropped, aborted).
+                    drop(txn);
+                    Outcome::Aborted
+                } else {
+                    match self.commit(txn) {
+                        Ok(()) => {
+                            #[cfg(test)]
+                            g.commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            Outcome::Committed
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "a grouped commit failed; each caller retries alone");
+                            Outcome::Failed
+                        }
+                    }
+                }
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "a grouped write transaction could not begin; each caller retries alone");
-                Slot::Failed
+                let left = std::mem::take(&mut *lock(&g.open));
+                g.closed.notify_all();
+                drop(left);
+                Outcome::Failed
             }
-        };
-        let ran = run_in(&mut slot, f);
-        drop(slot);
-        {
-            let mut open = lock(&g.open);
-            open.ran += 1;
-            while open.ran < open.joined {
-                open = g.all_ran.wait(open).unwrap_or_else(PoisonError::into_inner);
-            }
-            // Closed: whoever comes next leads the next batch, whose transaction begins once this
-            // one is committed.
-            *open = Open::default();
-            g.closed.notify_all();
-        }
-        let outcome = match std::mem::take(&mut *lock(&batch.txn)) {
-            Slot::Begun(txn) => match timed_commit(*txn) {
-                Ok(()) => {
-                    #[cfg(test)]
-                    g.commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    Outcome::Committed
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "a grouped commit failed; each caller retries alone");
-                    Outcome::Failed
-                }
-            },
-            Slot::Aborted => Outcome::Aborted,
-            Slot::NotBegun | Slot::Failed => Outcome::Failed,
         };
         batch.publish(outcome);
         settle(ran, outcome)
     }
 }
 
-/// What a member's turn with the batch's transaction came to.
+/// What a member's closure came to.
 enum Ran<R> {
-    /// There was no transaction to run in.
+    /// It was not run in the batch's transaction.
     NotRun,
     Returned(anyhow::Result<R>),
-    /// The closure panicked: the panic goes on once the batch is settled.
-    Panicked(Box<dyn std::any::Any + Send>),
+    /// The closure panicked (with this message and place): the panic goes on, in its caller,
+    /// once the batch is settled.
+    Panicked(String),
 }
 
-fn run_in<R>(slot: &mut Slot, f: &mut impl FnMut(&mut Txn) -> anyhow::Result<R>) -> Ran<R> {
-    let Slot::Begun(txn) = slot else {
-        return Ran::NotRun;
-    };
-    let ran = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(txn))) {
+fn run<R>(txn: &mut Txn, f: &mut impl FnMut(&mut Txn) -> anyhow::Result<R>) -> Ran<R> {
+    match super::panic_guard::catch(|| f(txn)) {
         Ok(out) => Ran::Returned(out),
-        Err(panic) => Ran::Panicked(panic),
-    };
-    if !matches!(ran, Ran::Returned(Ok(_))) {
-        // Its writes may be half done: the whole transaction goes (dropped, so aborted).
-        *slot = Slot::Aborted;
+        Err(detail) => Ran::Panicked(detail),
     }
-    ran
 }
 
 fn settle<R>(mine: Ran<R>, outcome: Outcome) -> Round<R> {
     match (mine, outcome) {
         (Ran::Returned(Ok(r)), Outcome::Committed) => Round::Done(r),
-        (Ran::Panicked(panic), _) => std::panic::resume_unwind(panic),
+        (Ran::Panicked(detail), _) => std::panic::resume_unwind(Box::new(detail)),
         // It failed here, perhaps because of what an earlier member wrote: alone, it is as if
         // there had been no batch.
         (Ran::Returned(Err(_)), _) | (_, Outcome::Failed) => Round::Alone,
@@ -407,5 +425,50 @@ mod tests {
             1,
             "four callers, one commit"
         );
+    }
+
+    #[test]
+    fn a_panicking_closure_fails_only_its_own_caller_and_the_others_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("g.redb");
+        let store = Arc::new(Store::open(&path).unwrap());
+        let (release, holder) = hold_the_writer(&store);
+        let callers: Vec<_> = (0..4)
+            .map(|i| {
+                let s = store.clone();
+                let caller = std::thread::spawn(move || {
+                    s.write_grouped(|txn| {
+                        txn.put_user(&person(i), &named(i))?;
+                        assert!(i != 1, "person 1's closure panics");
+                        Ok(i)
+                    })
+                });
+                wait_until_joined(&store, i + 1);
+                caller
+            })
+            .collect();
+        drop(release);
+        holder.join().unwrap();
+        // The panic reaches its own caller, whoever ran the closure, and there the storage
+        // boundary's panic guard turns it into an error; nobody else's thread unwinds.
+        let results: Vec<_> = callers
+            .into_iter()
+            .map(|c| c.join().expect("no caller's thread panics"))
+            .collect();
+        for (i, r) in results.iter().enumerate() {
+            match r {
+                Err(e) if i == 1 => assert!(format!("{e:#}").contains("person 1's closure panics")),
+                Ok(got) if i != 1 => assert_eq!(*got, i),
+                other => panic!("caller {i}: {other:?}"),
+            }
+        }
+        // The guard took the panic for damage and stops this handle; the file has the others.
+        assert!(store.is_damaged());
+        drop(store);
+        let store = Store::open_read_only(&path).unwrap();
+        for i in [0, 2, 3] {
+            assert_eq!(store.user(&person(i)).unwrap(), named(i), "person {i}");
+        }
+        assert_eq!(store.user(&person(1)).unwrap(), UserState::default());
     }
 }

@@ -13,6 +13,8 @@ mod panic_guard;
 use std::mem::ManuallyDrop;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -55,7 +57,22 @@ pub struct Store {
     damaged: AtomicBool,
     /// The batch of messages committing together (`write_grouped`).
     group: group::Group,
+    /// The message path's recent read snapshot (`read_recent`).
+    recent: Mutex<Recent>,
 }
+
+/// A read snapshot shared by messages arriving close together, and the count of this handle's
+/// commits, which each make it stale.
+#[derive(Default)]
+struct Recent {
+    snapshot: Option<(Arc<ReadTransaction>, Instant)>,
+    commits: u64,
+}
+
+/// How long the message path may reuse a read snapshot. Every commit through this handle ends it
+/// at once, so a person always reads their own last message's changes; another process's commits
+/// are seen at most this late.
+const RECENT_FOR: Duration = Duration::from_millis(2);
 
 /// The file opened for writing (the bot, an admin's action) or only for reading (listing, backups),
 /// which leaves it byte for byte as it was.
@@ -91,6 +108,11 @@ pub fn damage_seen() -> bool {
 
 impl Drop for Store {
     fn drop(&mut self) {
+        // No snapshot may outlive the database it reads.
+        self.recent
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .snapshot = None;
         if self.is_damaged() {
             tracing::warn!(path = %self.path.display(), "the damaged database is left as it is");
             return;
@@ -142,6 +164,7 @@ impl Store {
             path: path.to_path_buf(),
             damaged: AtomicBool::new(false),
             group: group::Group::default(),
+            recent: Mutex::default(),
         };
         // A file from before the compact format has the same table names with other key types:
         // redb refuses to open them, and the person running it must be told why. Tables are
@@ -209,6 +232,7 @@ impl Store {
             path: path.to_path_buf(),
             damaged: AtomicBool::new(false),
             group: group::Group::default(),
+            recent: Mutex::default(),
         })
     }
 
@@ -234,7 +258,7 @@ impl Store {
             let w = self.db.begin_write().context("begin write transaction")?;
             let mut txn = Txn { w };
             let out = f(&mut txn)?;
-            timed_commit(txn).context("commit")?;
+            self.commit(txn).context("commit")?;
             Ok(out)
         })
     }
@@ -242,6 +266,49 @@ impl Store {
     /// Runs `f` on one read transaction (a consistent snapshot).
     fn read<R>(&self, f: impl FnOnce(&ReadTransaction) -> anyhow::Result<R>) -> anyhow::Result<R> {
         self.guarded(|| f(&self.db.begin_read()?))
+    }
+
+    /// Like `read`, on a snapshot that may be shared with other messages of the last
+    /// `RECENT_FOR` (none of this handle's commits since). Beginning a read transaction costs
+    /// file locks and a header read in redb's multi-process mode, more than the read itself;
+    /// the message path validates what it decided on the snapshot inside its write transaction.
+    fn read_recent<R>(
+        &self,
+        f: impl FnOnce(&ReadTransaction) -> anyhow::Result<R>,
+    ) -> anyhow::Result<R> {
+        self.guarded(|| {
+            let (cached, commits) = {
+                let recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+                let fresh = recent
+                    .snapshot
+                    .as_ref()
+                    .filter(|(_, taken)| taken.elapsed() < RECENT_FOR)
+                    .map(|(txn, _)| txn.clone());
+                (fresh, recent.commits)
+            };
+            let txn = match cached {
+                Some(txn) => txn,
+                None => {
+                    let txn = Arc::new(self.db.begin_read()?);
+                    let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+                    // Kept only if no commit ended between the two locks: it may predate it.
+                    if recent.commits == commits {
+                        recent.snapshot = Some((txn.clone(), Instant::now()));
+                    }
+                    txn
+                }
+            };
+            f(&txn)
+        })
+    }
+
+    /// Commits `txn` durably, timing it, and retires the shared recent snapshot it makes stale.
+    fn commit(&self, txn: Txn) -> Result<(), redb::CommitError> {
+        let done = timed_commit(txn);
+        let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+        recent.commits += 1;
+        recent.snapshot = None;
+        done
     }
 
     /// Whether a damaged page was met: from then on every call fails, and `/readyz` says so.
@@ -285,7 +352,7 @@ impl Store {
         who: &Recipient,
         counter: &str,
     ) -> anyhow::Result<(UserState, u64)> {
-        self.read(|r| {
+        self.read_recent(|r| {
             let key = keys::recipient(who);
             let state = r
                 .open_table(USERS)?
@@ -949,6 +1016,28 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("s.redb")).unwrap();
         (dir, store)
+    }
+
+    #[test]
+    fn the_shared_snapshot_never_hides_this_handles_last_commit() {
+        let (_dir, store) = store();
+        let who = Recipient::new("test", "ann");
+        for n in 1..=200u32 {
+            // Read (and so cache a snapshot), write through either path, read again at once.
+            let (before, _) = store.user_and_next_id(&who, "c").unwrap();
+            assert_eq!(before.failed_attempts, n - 1);
+            let next = UserState {
+                failed_attempts: n,
+                ..UserState::default()
+            };
+            if n % 2 == 0 {
+                store.write(|t| t.put_user(&who, &next)).unwrap();
+            } else {
+                store.write_grouped(|t| t.put_user(&who, &next)).unwrap();
+            }
+            let (after, _) = store.user_and_next_id(&who, "c").unwrap();
+            assert_eq!(after.failed_attempts, n, "round {n}");
+        }
     }
 
     #[test]

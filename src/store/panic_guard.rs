@@ -40,9 +40,12 @@ pub fn catch<R>(f: impl FnOnce() -> R) -> Result<R, String> {
     let outer = CATCHING.replace(true);
     let result = panic::catch_unwind(AssertUnwindSafe(f));
     CATCHING.set(outer);
-    result.map_err(|_| {
+    result.map_err(|payload| {
+        // A panic caught on another thread and carried here (`resume_unwind`, which skips the
+        // hook) brings its detail as its payload.
         DETAIL
             .take()
+            .or_else(|| payload.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "a panic inside the storage engine".to_string())
     })
 }
