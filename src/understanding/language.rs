@@ -77,6 +77,14 @@ const DISTINCTIVE: &[&str] = &[
     "hwyl",
     "croeso",
 ];
+/// Everyday English words Welsh never uses. A message with one of them and no distinctive Welsh
+/// word is English without asking lingua, whose check costs more than all the rest of
+/// understanding a message.
+const ENGLISH_ONLY: &[&str] = &[
+    "the", "my", "are", "was", "cant", "can't", "where", "what", "how", "when", "why", "who", "of",
+    "and", "it", "you", "does", "not", "with", "for", "this", "that", "have", "has", "get", "see",
+    "im", "i'm", "it's", "its", "please", "hello", "thanks",
+];
 
 /// True when `text` reads as Welsh rather than English.
 pub fn is_welsh(text: &str) -> bool {
@@ -92,6 +100,9 @@ pub fn is_welsh(text: &str) -> bool {
     let distinctive = words.iter().any(|w| DISTINCTIVE.contains(&w.as_str()));
     if distinctive && known * 10 >= words.len() * 6 {
         return true;
+    }
+    if !distinctive && words.iter().any(|w| ENGLISH_ONLY.contains(&w.as_str())) {
+        return false;
     }
     let letters = text.chars().filter(|c| c.is_alphabetic()).count();
     letters >= 8 && DETECTOR.compute_language_confidence(text, Language::Welsh) >= MIN_CONFIDENCE
