@@ -1,9 +1,11 @@
 //! The edges: one folder per channel. Each renders the service's channel-neutral messages its own
 //! way and delivers them. Adding a transport means one folder and one line in `REGISTRY`.
 
+pub mod card;
 pub mod chat;
 pub mod discord;
 pub mod mail;
+pub mod teams;
 
 use crate::config::Config;
 use crate::service::Routing;
@@ -25,7 +27,7 @@ pub struct TransportSpec {
 
 /// Every transport, in order of preference for the support team's home: the first whose
 /// `hosts_support` holds is it.
-pub const REGISTRY: &[TransportSpec] = &[discord::SPEC, chat::SPEC, mail::SPEC];
+pub const REGISTRY: &[TransportSpec] = &[discord::SPEC, teams::SPEC, chat::SPEC, mail::SPEC];
 
 /// The transport where the support team works with these settings.
 pub fn support_home(config: &Config) -> Option<&'static TransportSpec> {
