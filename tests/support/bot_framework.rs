@@ -41,8 +41,9 @@ pub struct TestKey {
 impl TestKey {
     /// `tests/support/bot_framework_keys/test_key_<name>.pem`.
     pub fn load(name: &str) -> TestKey {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join(format!("tests/support/bot_framework_keys/test_key_{name}.pem"));
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!(
+            "tests/support/bot_framework_keys/test_key_{name}.pem"
+        ));
         let text = std::fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("the test key {} is missing: {e}", path.display()));
         let n = text
@@ -115,7 +116,10 @@ impl FakeBotFramework {
     /// only for another channel.
     pub async fn start() -> FakeBotFramework {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://127.0.0.1:{}/", listener.local_addr().unwrap().port());
+        let base = format!(
+            "http://127.0.0.1:{}/",
+            listener.local_addr().unwrap().port()
+        );
         let (key_a, key_b) = (TestKey::load("a"), TestKey::load("b"));
         let shared = Arc::new(Shared {
             base,
@@ -218,7 +222,10 @@ impl FakeBotFramework {
             if found.len() >= n {
                 return found;
             }
-            if tokio::time::timeout_at(deadline, rx.changed()).await.is_err() {
+            if tokio::time::timeout_at(deadline, rx.changed())
+                .await
+                .is_err()
+            {
                 let seen: Vec<String> = self
                     .requests()
                     .iter()
@@ -323,7 +330,9 @@ async fn route(
     {
         return (
             StatusCode::FORBIDDEN,
-            axum::Json(json!({"error": {"code": "MessageWritesBlocked", "message": "The bot is blocked"}})),
+            axum::Json(
+                json!({"error": {"code": "MessageWritesBlocked", "message": "The bot is blocked"}}),
+            ),
         )
             .into_response();
     }
@@ -335,7 +344,11 @@ async fn route(
         )
             .into_response();
     }
-    (StatusCode::CREATED, axum::Json(json!({"id": format!("act-{id}")}))).into_response()
+    (
+        StatusCode::CREATED,
+        axum::Json(json!({"id": format!("act-{id}")})),
+    )
+        .into_response()
 }
 
 /// The 1:1 conversation the fake creates for a member.
@@ -370,7 +383,11 @@ impl FakeBotFramework {
     }
 
     pub fn sign(&self, t: &TokenSpec) -> String {
-        let key = if t.key == "a" { &self.key_a } else { &self.key_b };
+        let key = if t.key == "a" {
+            &self.key_a
+        } else {
+            &self.key_b
+        };
         let mut header = Header::new(Algorithm::RS256);
         header.kid = Some(t.kid.clone());
         let claims = json!({
@@ -514,7 +531,12 @@ pub fn actions(activity: &Value) -> Vec<String> {
         .as_array()
         .into_iter()
         .flatten()
-        .flat_map(|a| a["content"]["actions"].as_array().cloned().unwrap_or_default())
+        .flat_map(|a| {
+            a["content"]["actions"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
         .filter_map(|a| a["data"]["esrbot"].as_str().map(str::to_string))
         .collect()
 }
