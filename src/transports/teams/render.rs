@@ -22,10 +22,10 @@ pub(super) fn activity(svc: &Service, m: &Message) -> Value {
         return json!({"type": "message", "text": text, "textFormat": "plain"});
     }
     let labels: Vec<String> = m.choices.iter().map(|c| format!("• {}", c.label)).collect();
-    let fallback = svc.engine().message(
-        "teams_choices_fallback",
-        &[("text", text.clone()), ("choices", labels.join("\n"))],
-    );
+    let options = svc
+        .engine()
+        .message("teams_choices_fallback", &[("options", labels.join("\n"))]);
+    let fallback = format!("{text}\n\n{options}");
     card_activity(&text_blocks(&text), &m.choices, &fallback)
 }
 
