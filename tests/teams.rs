@@ -20,6 +20,7 @@ use super::support::bot_framework::{
     self as bf, FakeBotFramework, Fault, PASSWORD, Sender, actions, activities_path, person,
     personal_conversation, shown,
 };
+use super::support::process::wait_until;
 use super::{engine, root, temp_db};
 
 const SUPPORT: &str = "19:support@thread.tacv2";
@@ -115,6 +116,19 @@ impl Running {
         self.fake.wait_for("POST", &path, n).await[n - 1]
             .body
             .clone()
+    }
+
+    /// Waits until the failed delivery has been put back for a retry.
+    async fn wait_for_retry(&self) {
+        let bot = self.bot.clone();
+        wait_until("a failed delivery kept for a retry", 5, move || {
+            bot.store
+                .outbox("teams")
+                .unwrap()
+                .iter()
+                .any(|o| o.attempts > 0)
+        })
+        .await;
     }
 
     fn advance(&self, by: chrono::Duration) {
@@ -514,7 +528,7 @@ async fn a_429_waits_for_its_retry_after_and_a_502_is_retried() {
     r.say("r1", 10, "I'm locked out").await;
     let path = activities_path(&personal_conversation(&person(10).0));
     r.fake.wait_for("POST", &path, 1).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    r.wait_for_retry().await;
     let due = r
         .bot
         .store
@@ -537,6 +551,7 @@ async fn a_429_waits_for_its_retry_after_and_a_502_is_retried() {
     r.fake.fail_next(Fault::BadGateway);
     r.say("r2", 10, "thanks").await;
     r.fake.wait_for("POST", &path, 3).await;
+    r.wait_for_retry().await;
     r.advance(chrono::Duration::seconds(5));
     let all = r.fake.wait_for("POST", &path, 4).await;
     assert_eq!(all[2].body, all[3].body);

@@ -292,13 +292,26 @@ async fn route(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string();
+    // The answer is chosen before the request is recorded: a test that sees the request and then
+    // scripts a fault must not change the answer to it.
+    let answer = connector(&s, &method, &path, &authorization, &body);
     s.log.lock().unwrap().push(Recorded {
         method: method.to_string(),
-        path: path.clone(),
-        authorization: authorization.clone(),
-        body: body.clone(),
+        path,
+        authorization,
+        body,
     });
     s.version.send_modify(|v| *v += 1);
+    answer
+}
+
+fn connector(
+    s: &Shared,
+    method: &Method,
+    path: &str,
+    authorization: &str,
+    body: &Value,
+) -> Response {
     if !path.starts_with("/v3/conversations") {
         return StatusCode::NOT_FOUND.into_response();
     }
@@ -337,7 +350,7 @@ async fn route(
             .into_response();
     }
     let id = s.next_id.fetch_add(1, Ordering::SeqCst);
-    if method == Method::POST && path == "/v3/conversations" {
+    if *method == Method::POST && path == "/v3/conversations" {
         return (
             StatusCode::CREATED,
             axum::Json(json!({"id": personal_conversation(member)})),
