@@ -985,4 +985,50 @@ mod tests {
     fn secrets_in_the_environment_are_not_settings() {
         assert!(load("", &[("ESRBOT_SMTP_PASSWORD", "x")]).is_ok());
     }
+
+    #[test]
+    fn teams_is_off_until_its_listener_is_set_and_then_checked() {
+        let c = load("", &[]).unwrap();
+        assert!(!c.teams.enabled());
+        assert!(
+            c.teams
+                .allows("https://smba.trafficmanager.net/uk/v3/conversations")
+        );
+        assert!(
+            !c.teams
+                .allows("https://smba.trafficmanager.net.evil.example/")
+        );
+        let e = load("[teams]\nlisten = \"127.0.0.1:3978\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("teams.app_id") && e.contains("teams.tenant_id"),
+            "{e}"
+        );
+        let e = load(
+            "[teams]\nlisten = \"127.0.0.1:3978\"\napp_id = \"a\"\ntenant_id = \"t\"\nallowed_service_urls = [\"https://smba.trafficmanager.net\"]\n",
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("teams.allowed_service_urls"), "{e}");
+        let c = load(
+            "[teams]\nlisten = \"127.0.0.1:3978\"\napp_id = \"a\"\n",
+            &[
+                ("ESRBOT_TEAMS_TENANT_ID", "t1"),
+                ("ESRBOT_TEAMS_SUPPORT_USER_IDS", "aad-1, aad-2"),
+            ],
+        )
+        .unwrap();
+        assert!(c.teams.enabled());
+        assert_eq!(
+            c.teams.token_endpoint(),
+            "https://login.microsoftonline.com/t1/oauth2/v2.0/token"
+        );
+        assert_eq!(c.teams.support_user_ids, ["aad-1", "aad-2"]);
+        assert!(
+            load("[teams]\npassword = \"x\"\n", &[]).is_err(),
+            "no secret in the file"
+        );
+    }
 }

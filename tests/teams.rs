@@ -627,3 +627,55 @@ async fn forget_me_erases_everything_after_a_confirmation_card() {
     );
     r.stop().await;
 }
+
+/// `esrbot serve` as a process: Teams runs when `[teams] listen` is set, and not without its
+/// secret.
+#[tokio::test(flavor = "multi_thread")]
+async fn esrbot_serve_runs_teams_when_its_listener_is_set() {
+    use std::process::{Command, Stdio};
+    let (_dir, db) = temp_db();
+    let port = super::support::process::free_port();
+    let serve = |password: Option<&str>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_esrbot"));
+        c.args([
+            "--config",
+            root().join("config.toml").to_str().unwrap(),
+            "serve",
+        ])
+        .env("ESRBOT_STORAGE_PATH", &db)
+        .env("ESRBOT_ADMIN_LISTEN", "")
+        .env("ESRBOT_TEAMS_LISTEN", format!("127.0.0.1:{port}"))
+        .env("ESRBOT_TEAMS_APP_ID", bf::APP_ID)
+        .env("ESRBOT_TEAMS_TENANT_ID", bf::TENANT)
+        .env_remove("DISCORD_TOKEN")
+        .env_remove("TEAMS_APP_PASSWORD")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+        if let Some(p) = password {
+            c.env("TEAMS_APP_PASSWORD", p);
+        }
+        c.spawn().unwrap()
+    };
+    let out = serve(None).wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("TEAMS_APP_PASSWORD"), "{err}");
+
+    let mut child = serve(Some(PASSWORD));
+    let sender = Sender::new(format!("127.0.0.1:{port}").parse().unwrap());
+    let http = reqwest::Client::new();
+    let mut answered = None;
+    for _ in 0..600 {
+        if let Ok(r) = http.post(&sender.endpoint).body("{}").send().await {
+            answered = Some(r.status().as_u16());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    assert_eq!(answered, Some(401), "an unsigned request is refused");
+    assert_eq!(status.code(), Some(0), "SIGTERM stops it cleanly");
+}

@@ -8,6 +8,8 @@ pub mod mail;
 pub mod teams;
 
 use crate::config::Config;
+use crate::core::engine::Engine;
+use crate::core::records::{Choice, ChoiceStyle};
 use crate::service::Routing;
 
 /// What the service needs to know about a transport to route to it.
@@ -59,4 +61,22 @@ pub fn shared_lanes() -> Vec<String> {
         .filter(|t| !t.per_recipient_lanes)
         .map(|t| t.channel.to_string())
         .collect()
+}
+
+/// The two answers to "erase everything about me?" (`forget:confirm`, `forget:cancel`), the same
+/// on every transport that asks it with buttons.
+pub fn forget_choices(engine: &Engine) -> Vec<Choice> {
+    let content = engine.content();
+    vec![
+        Choice {
+            id: "forget:confirm".into(),
+            label: content.message("choice_forget_confirm").into(),
+            style: ChoiceStyle::Danger,
+        },
+        Choice {
+            id: "forget:cancel".into(),
+            label: content.message("choice_cancel").into(),
+            style: ChoiceStyle::Secondary,
+        },
+    ]
 }

@@ -26,7 +26,7 @@ use super::{
 use crate::core::engine::Reply;
 use crate::core::error::UserError;
 use crate::core::escalation::Action;
-use crate::core::records::{Choice, ChoiceStyle, Message, Outgoing, Recipient};
+use crate::core::records::{Choice, Message, Outgoing, Recipient};
 use crate::service::{Added, Service};
 use crate::store::Txn;
 
@@ -347,21 +347,9 @@ impl Teams {
     /// "forget me": a confirmation card in their 1:1 chat.
     async fn forget_prompt(&self, a: &Activity) -> anyhow::Result<()> {
         let engine = self.svc.engine();
-        let content = engine.content();
         let card = Message {
             text: engine.message("discord_forget_confirm", &[]),
-            choices: vec![
-                Choice {
-                    id: "forget:confirm".into(),
-                    label: content.message("choice_forget_confirm").into(),
-                    style: ChoiceStyle::Danger,
-                },
-                Choice {
-                    id: "forget:cancel".into(),
-                    label: content.message("choice_cancel").into(),
-                    style: ChoiceStyle::Secondary,
-                },
-            ],
+            choices: crate::transports::forget_choices(&engine),
             attachments: Vec::new(),
         };
         let pointer = engine.message("teams_sent_privately", &[]);
