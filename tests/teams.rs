@@ -309,6 +309,17 @@ async fn every_bad_token_is_refused_and_nothing_is_handled() {
         .await;
     assert_eq!(ok, 200, "the new key was fetched and accepted");
     assert_eq!(r.fake.jwks_fetches(), 2);
+
+    // A day later the keys are fetched again, even with no unknown kid.
+    r.advance(chrono::Duration::hours(25));
+    let tomorrow = bf::personal_message(&url, "next-day", 2, "hello");
+    r.send(&tomorrow).await;
+    assert_eq!(r.fake.jwks_fetches(), 3, "refreshed at least daily");
+
+    // Bodies are size-limited.
+    let mut huge = bf::personal_message(&url, "huge", 2, "hello");
+    huge["text"] = Value::String("x".repeat(300 * 1024));
+    assert_eq!(r.sender.send(Some(r.token()), &huge).await, 413);
     r.stop().await;
 }
 
