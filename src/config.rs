@@ -1,6 +1,6 @@
 //! Settings: `config.toml` merged over built-in defaults, then `ESRBOT_<SECTION>_<KEY>` environment
 //! overrides, validated once at start-up. A bad setting is an error that names the key; secrets
-//! (SMTP password, Discord token) are never read from here, only from the environment by the edge
+//! (SMTP password, Discord token, Teams app password) are never read from here, only from the environment by the edge
 //! that needs them.
 
 use std::path::{Path, PathBuf};
@@ -32,6 +32,7 @@ pub struct Config {
     pub outbox: OutboxSettings,
     pub support: SupportSettings,
     pub discord: DiscordSettings,
+    pub teams: TeamsSettings,
     pub admin: AdminSettings,
     /// Where the config file lives; relative paths are resolved against it. Not a setting.
     #[serde(skip)]
@@ -251,6 +252,119 @@ impl Default for DiscordSettings {
 impl DiscordSettings {
     pub fn support_channel(&self) -> Option<u64> {
         (self.support_channel_id != 0).then_some(self.support_channel_id)
+    }
+}
+
+/// Microsoft Teams under `esrbot serve`, on the Bot Connector's REST API. The client secret comes
+/// only from the environment variable TEAMS_APP_PASSWORD.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TeamsSettings {
+    /// The bot's Microsoft app id (Azure Bot resource → Configuration).
+    pub app_id: String,
+    /// The bot's Entra tenant (single-tenant bots).
+    pub tenant_id: String,
+    /// Address of the messaging endpoint (`POST /api/messages`). Empty: Teams is off.
+    pub listen: String,
+    /// The Bot Connector's OpenID metadata (its `jwks_uri` lists the signing keys).
+    pub openid_metadata_url: String,
+    /// Where the bot gets its own tokens (OAuth2 client credentials); `{tenant_id}` is filled in.
+    pub token_url: String,
+    /// URL prefixes a bearer token may be sent to (each ends with `/`).
+    pub allowed_service_urls: Vec<String>,
+    /// The Teams channel where escalations are posted. Empty: none.
+    pub support_conversation_id: String,
+    /// Entra object ids allowed to act on escalations. Empty: nobody (deny by default).
+    pub support_user_ids: Vec<String>,
+}
+
+impl Default for TeamsSettings {
+    fn default() -> Self {
+        Self {
+            app_id: String::new(),
+            tenant_id: String::new(),
+            listen: String::new(),
+            openid_metadata_url:
+                "https://login.botframework.com/v1/.well-known/openidconfiguration".into(),
+            token_url: "https://login.microsoftonline.com/{tenant_id}/oauth2/v2.0/token".into(),
+            allowed_service_urls: vec!["https://smba.trafficmanager.net/".into()],
+            support_conversation_id: String::new(),
+            support_user_ids: Vec::new(),
+        }
+    }
+}
+
+impl TeamsSettings {
+    /// Whether Teams runs (its listener is set).
+    pub fn enabled(&self) -> bool {
+        !self.listen.trim().is_empty()
+    }
+
+    /// The messaging endpoint's address, when Teams is on.
+    pub fn address(&self) -> anyhow::Result<Option<std::net::SocketAddr>> {
+        if !self.enabled() {
+            return Ok(None);
+        }
+        self.listen.trim().parse().map(Some).map_err(|_| {
+            anyhow::anyhow!(
+                "teams.listen must be an address such as 0.0.0.0:3978 (got {:?})",
+                self.listen
+            )
+        })
+    }
+
+    pub fn support_conversation(&self) -> Option<&str> {
+        let c = self.support_conversation_id.trim();
+        (!c.is_empty()).then_some(c)
+    }
+
+    /// The token endpoint with the tenant filled in.
+    pub fn token_endpoint(&self) -> String {
+        self.token_url.replace("{tenant_id}", self.tenant_id.trim())
+    }
+
+    /// Whether a bearer token may be sent to `url`.
+    pub fn allows(&self, url: &str) -> bool {
+        self.allowed_service_urls
+            .iter()
+            .any(|prefix| url.starts_with(prefix.as_str()))
+    }
+
+    fn problems(&self, p: &mut Vec<String>) {
+        if !self.enabled() {
+            return;
+        }
+        if let Err(e) = self.address() {
+            p.push(e.to_string());
+        }
+        for (key, value) in [("app_id", &self.app_id), ("tenant_id", &self.tenant_id)] {
+            if value.trim().is_empty() {
+                p.push(format!("teams.{key} must be set when teams.listen is"));
+            }
+        }
+        for (key, url) in [
+            ("openid_metadata_url", &self.openid_metadata_url),
+            ("token_url", &self.token_url),
+        ] {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                p.push(format!(
+                    "teams.{key} must be an http(s):// address (got {url:?})"
+                ));
+            }
+        }
+        if self.allowed_service_urls.is_empty() {
+            p.push("teams.allowed_service_urls must list at least one URL prefix".into());
+        }
+        for prefix in &self.allowed_service_urls {
+            // A prefix without its final slash would let "https://smba.trafficmanager.net.evil"
+            // through.
+            let scheme = prefix.starts_with("https://") || prefix.starts_with("http://");
+            if !scheme || !prefix.ends_with('/') || prefix.matches('/').count() < 3 {
+                p.push(format!(
+                    "teams.allowed_service_urls: {prefix:?} must be an http(s):// address ending with /"
+                ));
+            }
+        }
     }
 }
 
@@ -583,6 +697,7 @@ impl Config {
             1,
             600,
         );
+        self.teams.problems(&mut p);
         if self.storage.path.as_os_str().is_empty() {
             p.push("storage.path must not be empty".to_string());
         }
@@ -869,5 +984,51 @@ mod tests {
     #[test]
     fn secrets_in_the_environment_are_not_settings() {
         assert!(load("", &[("ESRBOT_SMTP_PASSWORD", "x")]).is_ok());
+    }
+
+    #[test]
+    fn teams_is_off_until_its_listener_is_set_and_then_checked() {
+        let c = load("", &[]).unwrap();
+        assert!(!c.teams.enabled());
+        assert!(
+            c.teams
+                .allows("https://smba.trafficmanager.net/uk/v3/conversations")
+        );
+        assert!(
+            !c.teams
+                .allows("https://smba.trafficmanager.net.evil.example/")
+        );
+        let e = load("[teams]\nlisten = \"127.0.0.1:3978\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("teams.app_id") && e.contains("teams.tenant_id"),
+            "{e}"
+        );
+        let e = load(
+            "[teams]\nlisten = \"127.0.0.1:3978\"\napp_id = \"a\"\ntenant_id = \"t\"\nallowed_service_urls = [\"https://smba.trafficmanager.net\"]\n",
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("teams.allowed_service_urls"), "{e}");
+        let c = load(
+            "[teams]\nlisten = \"127.0.0.1:3978\"\napp_id = \"a\"\n",
+            &[
+                ("ESRBOT_TEAMS_TENANT_ID", "t1"),
+                ("ESRBOT_TEAMS_SUPPORT_USER_IDS", "aad-1, aad-2"),
+            ],
+        )
+        .unwrap();
+        assert!(c.teams.enabled());
+        assert_eq!(
+            c.teams.token_endpoint(),
+            "https://login.microsoftonline.com/t1/oauth2/v2.0/token"
+        );
+        assert_eq!(c.teams.support_user_ids, ["aad-1", "aad-2"]);
+        assert!(
+            load("[teams]\npassword = \"x\"\n", &[]).is_err(),
+            "no secret in the file"
+        );
     }
 }

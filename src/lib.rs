@@ -39,7 +39,9 @@
 //! - `store::panic_guard`: redb's panics on a damaged file, turned into errors.
 //! - [`transports`]: one folder per channel, and the registry.
 //! - [`transports::chat`]: the terminal: numbered choices, its own person's notices.
+//! - [`transports::card`]: the support team's card for an escalation (Discord, Teams).
 //! - [`transports::discord`]: serenity: wiring, handlers, commands, rendering, delivery.
+//! - [`transports::teams`]: the Bot Connector: signed requests in, tokens, cards, delivery.
 //! - [`transports::mail`]: lettre: the escalation e-mail and its delivery.
 //! - [`tools`]: commands for the people who run and improve the bot.
 //! - [`tools::check`]: validation of config, intents and data (`esrbot check`).

@@ -421,6 +421,9 @@ fn serve(config: Config, discord_token: Option<String>) -> anyhow::Result<ExitCo
             svc,
             clock: Arc::new(SystemClock),
             discord_token,
+            teams_password: std::env::var("TEAMS_APP_PASSWORD")
+                .ok()
+                .filter(|p| !p.trim().is_empty()),
             metrics: Some(metrics),
         },
         esrbot::serve::terminated(),

@@ -10,9 +10,11 @@ mod jobs;
 mod mail;
 mod restart;
 mod serve;
+mod teams;
 mod understanding;
 
 mod support {
+    pub mod bot_framework;
     pub mod discord;
     pub mod fixtures;
     pub mod process;

@@ -26,6 +26,8 @@ pub struct Serve {
     pub svc: Arc<Service>,
     pub clock: Arc<dyn Clock>,
     pub discord_token: Option<String>,
+    /// The Teams app's client secret (TEAMS_APP_PASSWORD); Teams runs when `[teams] listen` is set.
+    pub teams_password: Option<String>,
     /// The metrics recorder's handle, rendered on `/metrics` (None: no metrics route).
     pub metrics: Option<PrometheusHandle>,
 }
@@ -54,6 +56,7 @@ pub async fn run(s: Serve, shutdown: impl Future<Output = ()> + Send) -> anyhow:
         svc,
         clock,
         discord_token,
+        teams_password,
         metrics,
     } = s;
     let mut tasks = Tasks::new();
@@ -94,6 +97,18 @@ pub async fn run(s: Serve, shutdown: impl Future<Output = ()> + Send) -> anyhow:
             crate::transports::discord::start(&mut tasks, &config, &svc, token, &clock).await?
         }
         None => tracing::info!("DISCORD_TOKEN is not set: Discord is off"),
+    }
+    // Teams on its own listener, when `[teams] listen` is set.
+    match crate::transports::teams::bind(&config.teams).await? {
+        Some(listener) => {
+            let password = teams_password.ok_or_else(|| {
+                anyhow::anyhow!(
+                    "teams.listen is set: put the app's client secret in the environment variable TEAMS_APP_PASSWORD"
+                )
+            })?;
+            crate::transports::teams::start(&mut tasks, &config, &svc, password, &clock, listener)?
+        }
+        None => tracing::info!("teams.listen is empty: Teams is off"),
     }
     systemd::ready();
     if let Some(every) = systemd::watchdog_interval() {

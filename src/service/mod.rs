@@ -635,6 +635,28 @@ impl Service {
     }
 }
 
+/// Forgets handled transport event ids after a day (duplicates arrive within minutes), once an
+/// hour: for every transport that records them.
+pub async fn forget_old_events(
+    svc: Arc<Service>,
+    clock: Arc<dyn crate::clock::Clock>,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    tokio::pin!(shutdown);
+    loop {
+        let (s, now) = (svc.clone(), clock.now());
+        tokio::task::spawn_blocking(move || {
+            s.store
+                .write(|txn| txn.forget_events_before(now - chrono::Duration::days(1)))
+        })
+        .await??;
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(3600)) => {}
+            _ = &mut shutdown => return Ok(()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

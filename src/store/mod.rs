@@ -38,7 +38,9 @@ const ESCALATIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("escalati
 /// transport event id ("discord:message:123") → when it was handled (Unix ms): the same event
 /// delivered twice is handled once.
 const SEEN: TableDefinition<&str, i64> = TableDefinition::new("seen_events");
-/// A transport's own references ("discord:card:ESC-00001" → the message id to edit).
+/// A transport's own references ("discord:card:ESC-00001" → the message id to edit). Those about
+/// one person are keyed "<recipient>#<what>" ("teams:29:1a#reference" → how to reach them) and
+/// are erased with the person.
 const TRANSPORT_REFS: TableDefinition<&str, &str> = TableDefinition::new("transport_refs");
 /// counter name → last value handed out (escalation references, outbox ids).
 const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
@@ -922,6 +924,11 @@ impl Txn {
         Ok(t.get(key)?.map(|v| v.value().to_string()))
     }
 
+    /// The transport reference kept about one person under `what` ("<recipient>#<what>").
+    pub fn person_ref_key(who: &Recipient, what: &str) -> String {
+        format!("{who}#{what}")
+    }
+
     pub fn set_transport_ref(&mut self, key: &str, value: &str) -> anyhow::Result<()> {
         self.w.open_table(TRANSPORT_REFS)?.insert(key, value)?;
         Ok(())
@@ -951,6 +958,11 @@ impl Txn {
             self.w.open_table(ESCALATIONS)?.remove(r.as_str())?;
         }
         self.outbox_remove_where(lane, |o| o.to == *who)?;
+        // "<recipient>#…": '$' is the character after '#'.
+        let (from, to) = (format!("{who}#"), format!("{who}$"));
+        self.w
+            .open_table(TRANSPORT_REFS)?
+            .retain_in(from.as_str()..to.as_str(), |_, _| false)?;
         Ok(refs)
     }
 

@@ -1,11 +1,15 @@
 //! The edges: one folder per channel. Each renders the service's channel-neutral messages its own
 //! way and delivers them. Adding a transport means one folder and one line in `REGISTRY`.
 
+pub mod card;
 pub mod chat;
 pub mod discord;
 pub mod mail;
+pub mod teams;
 
 use crate::config::Config;
+use crate::core::engine::Engine;
+use crate::core::records::{Choice, ChoiceStyle};
 use crate::service::Routing;
 
 /// What the service needs to know about a transport to route to it.
@@ -25,7 +29,7 @@ pub struct TransportSpec {
 
 /// Every transport, in order of preference for the support team's home: the first whose
 /// `hosts_support` holds is it.
-pub const REGISTRY: &[TransportSpec] = &[discord::SPEC, chat::SPEC, mail::SPEC];
+pub const REGISTRY: &[TransportSpec] = &[discord::SPEC, teams::SPEC, chat::SPEC, mail::SPEC];
 
 /// The transport where the support team works with these settings.
 pub fn support_home(config: &Config) -> Option<&'static TransportSpec> {
@@ -57,4 +61,22 @@ pub fn shared_lanes() -> Vec<String> {
         .filter(|t| !t.per_recipient_lanes)
         .map(|t| t.channel.to_string())
         .collect()
+}
+
+/// The two answers to "erase everything about me?" (`forget:confirm`, `forget:cancel`), the same
+/// on every transport that asks it with buttons.
+pub fn forget_choices(engine: &Engine) -> Vec<Choice> {
+    let content = engine.content();
+    vec![
+        Choice {
+            id: "forget:confirm".into(),
+            label: content.message("choice_forget_confirm").into(),
+            style: ChoiceStyle::Danger,
+        },
+        Choice {
+            id: "forget:cancel".into(),
+            label: content.message("choice_cancel").into(),
+            style: ChoiceStyle::Secondary,
+        },
+    ]
 }

@@ -3,7 +3,6 @@
 //! edited in place. Each message carries its outbox id as Discord's enforced nonce, so a resend
 //! after a crash is dropped by Discord instead of shown twice.
 
-use std::future::Future;
 use std::sync::Arc;
 
 use chrono::Duration;
@@ -11,7 +10,6 @@ use serenity::all::{ChannelId, CreateMessage, EditMessage, Http, MessageId, Nonc
 
 use super::render::{self, MAX_CONTENT, mentions_none, rows};
 use super::{Place, place};
-use crate::clock::Clock;
 use crate::config::DiscordSettings;
 use crate::core::records::{Item, Message, Outgoing};
 use crate::service::Service;
@@ -175,25 +173,4 @@ async fn send_parts(http: &Http, channel: ChannelId, m: &Message, id: u64) -> se
         channel.send_message(http, msg).await?;
     }
     Ok(())
-}
-
-/// Forgets handled event ids after a day (duplicates arrive within minutes), once an hour.
-pub(super) async fn forget_old_events(
-    svc: Arc<Service>,
-    clock: Arc<dyn Clock>,
-    shutdown: impl Future<Output = ()> + Send,
-) -> anyhow::Result<()> {
-    tokio::pin!(shutdown);
-    loop {
-        let (s, now) = (svc.clone(), clock.now());
-        tokio::task::spawn_blocking(move || {
-            s.store
-                .write(|txn| txn.forget_events_before(now - Duration::days(1)))
-        })
-        .await??;
-        tokio::select! {
-            _ = tokio::time::sleep(std::time::Duration::from_secs(3600)) => {}
-            _ = &mut shutdown => return Ok(()),
-        }
-    }
 }

@@ -21,9 +21,7 @@ use crate::config::DiscordSettings;
 use crate::core::engine::Reply;
 use crate::core::error::UserError;
 use crate::core::escalation::Action;
-use crate::core::records::{
-    Choice, ChoiceStyle, EscalationStatus, Message as OutMessage, Outgoing,
-};
+use crate::core::records::{Choice, EscalationStatus, Message as OutMessage, Outgoing};
 use crate::service::Service;
 use crate::service::ratelimit::RateLimiter;
 use crate::understanding::text::{Breaks, for_display, split_message};
@@ -410,20 +408,7 @@ impl Handler {
                     .await
             }
             "forget-me" => {
-                let engine = self.svc.engine();
-                let content = engine.content();
-                let buttons = vec![
-                    Choice {
-                        id: "forget:confirm".into(),
-                        label: content.message("choice_forget_confirm").into(),
-                        style: ChoiceStyle::Danger,
-                    },
-                    Choice {
-                        id: "forget:cancel".into(),
-                        label: content.message("choice_cancel").into(),
-                        style: ChoiceStyle::Secondary,
-                    },
-                ];
+                let buttons = crate::transports::forget_choices(&self.svc.engine());
                 let msg = CreateInteractionResponseMessage::new()
                     .content(self.text("discord_forget_confirm"))
                     .ephemeral(true)

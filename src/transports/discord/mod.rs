@@ -177,7 +177,7 @@ pub async fn start(
     );
     tasks.spawn(
         "the Discord housekeeping",
-        deliver::forget_old_events(svc.clone(), clock.clone(), tasks.stopped()),
+        crate::service::forget_old_events(svc.clone(), clock.clone(), tasks.stopped()),
     );
     let stopped = tasks.stopped();
     let health = svc.clone();

@@ -7,9 +7,8 @@ use serenity::all::{
 };
 
 use super::{Place, place};
-use crate::core::records::{Choice, ChoiceStyle, Escalation, EscalationStatus};
+use crate::core::records::{Choice, ChoiceStyle, Escalation};
 use crate::service::Service;
-use crate::understanding::text::{Breaks, for_display};
 
 /// Discord's limit on a message's content, in characters.
 pub(super) const MAX_CONTENT: usize = 2000;
@@ -68,92 +67,13 @@ pub(super) fn rows(choices: &[Choice]) -> Vec<CreateActionRow> {
         .collect()
 }
 
-/// A field someone typed (a name, a note, an address) as the card shows it: on one line, with
-/// control and bidi characters visible and harmless, so it cannot forge a line of the card.
-fn shown(s: &str) -> String {
-    for_display(s, Breaks::Show)
-}
-
-/// How an escalation shows for the support team: its state at a glance and the actions left.
+/// How an escalation shows for the support team on Discord (`transports::card`), with the staff
+/// member mentioned when they are on Discord.
 pub fn card(svc: &Service, e: &Escalation) -> (String, Vec<Choice>) {
-    let engine = svc.engine();
-    let content = engine.content();
-    let who = match (place(&e.user), &e.display_name) {
-        (Some(Place::User(id)), Some(n)) => format!("{} (<@{id}>)", shown(n)),
-        (Some(Place::User(id)), None) => format!("<@{id}>"),
-        (_, Some(n)) => format!("{} ({})", shown(n), shown(e.user.as_str())),
-        (_, None) => shown(e.user.as_str()),
-    };
-    let mut text = svc.engine().message(
-        "card",
-        &[
-            ("reference", e.reference.clone()),
-            ("kind", e.kind.as_str().into()),
-            ("status", e.status.as_str().into()),
-            ("who", who),
-            ("created", e.created_at.format("%Y-%m-%d %H:%M").to_string()),
-        ],
-    );
-    if let Some(a) = &e.new_address {
-        text.push('\n');
-        text.push_str(
-            &svc.engine()
-                .message("card_address", &[("address", shown(a))]),
-        );
-    }
-    if let Some(p) = &e.problem {
-        text.push('\n');
-        text.push_str(&svc.engine().message(
-            "card_problem",
-            &[("problem", shown(svc.engine().option_label(p)))],
-        ));
-    }
-    if let Some(c) = &e.contact {
-        text.push('\n');
-        text.push_str(
-            &svc.engine()
-                .message("card_contact", &[("contact", shown(&c.describe()))]),
-        );
-    }
-    if let Some(last) = e.history.last().filter(|_| e.history.len() > 1) {
-        text.push('\n');
-        text.push_str(
-            &svc.engine().message(
-                "card_last_change",
-                &[
-                    ("status", last.status.as_str().into()),
-                    ("by", shown(&last.by)),
-                    ("at", last.at.format("%Y-%m-%d %H:%M").to_string()),
-                    (
-                        "note",
-                        last.note
-                            .as_ref()
-                            .map(|n| format!(" ({})", shown(n)))
-                            .unwrap_or_default(),
-                    ),
-                ],
-            ),
-        );
-    }
-    let b = |id: &str, key: &str, style| Choice {
-        id: format!("esc:{id}:{}", e.reference),
-        label: content.message(key).into(),
-        style,
-    };
-    let mut buttons = Vec::new();
-    if !matches!(
-        e.status,
-        EscalationStatus::Acknowledged | EscalationStatus::Resolved
-    ) {
-        buttons.push(b("ack", "choice_acknowledge", ChoiceStyle::Primary));
-    }
-    if e.status != EscalationStatus::Resolved {
-        buttons.push(b("resolve", "choice_resolve", ChoiceStyle::Success));
-    }
-    if e.status == EscalationStatus::Failed {
-        buttons.push(b("retry", "choice_retry_email", ChoiceStyle::Danger));
-    }
-    (text, buttons)
+    crate::transports::card::card(svc, e, |user| match place(user) {
+        Some(Place::User(id)) => Some(format!("<@{id}>")),
+        _ => None,
+    })
 }
 
 /// One line of `/esr escalations`.
@@ -176,13 +96,5 @@ mod tests {
         let me = UserId::new(42);
         assert_eq!(strip_mentions("<@42> I'm locked out", me), "I'm locked out");
         assert_eq!(strip_mentions("hey <@!42>", me), "hey");
-    }
-
-    #[test]
-    fn names_cannot_break_the_card_layout() {
-        assert_eq!(
-            shown("Ann\nStatus: resolved\u{1b}[2J\u{202E}"),
-            "Ann\\u{a}Status: resolved\\u{1b}[2J\\u{202e}"
-        );
     }
 }
