@@ -610,7 +610,13 @@ impl Config {
             1,
             600,
         );
-        within(&mut p, "web.session_hours", self.web.session_hours, 1, 24 * 7);
+        within(
+            &mut p,
+            "web.session_hours",
+            self.web.session_hours,
+            1,
+            24 * 7,
+        );
         if self.storage.path.as_os_str().is_empty() {
             p.push("storage.path must not be empty".to_string());
         }

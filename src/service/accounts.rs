@@ -208,6 +208,14 @@ pub struct SignIn {
     pub outcome: Outcome,
 }
 
+/// An account given a one-time password (`add`, `reset`): its name as stored, and the password,
+/// to be shown once and never kept.
+#[derive(Debug, Clone)]
+pub struct OneTime {
+    pub name: String,
+    pub password: String,
+}
+
 /// Managing accounts (`esrbot support …`).
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
@@ -367,7 +375,7 @@ impl<'a> Accounts<'a> {
     }
 
     /// Creates an account and returns its one-time password (to be changed at first sign-in).
-    pub fn add(&self, raw_name: &str, now: DateTime<Utc>) -> Result<String, AccountError> {
+    pub fn add(&self, raw_name: &str, now: DateTime<Utc>) -> Result<OneTime, AccountError> {
         let name = account_name(raw_name).ok_or(AccountError::BadName)?;
         let password = one_time_password();
         let hash = PasswordHash::new(&password)?;
@@ -388,7 +396,7 @@ impl<'a> Accounts<'a> {
             txn.put_record(Table::SupportAccounts, name.as_bytes(), &account)?;
             Ok(Ok(()))
         })??;
-        Ok(password)
+        Ok(OneTime { name, password })
     }
 
     /// Every account, by name.
@@ -401,21 +409,21 @@ impl<'a> Accounts<'a> {
             .collect())
     }
 
-    /// Removes an account and ends its sessions.
-    pub fn remove(&self, raw_name: &str) -> Result<(), AccountError> {
+    /// Removes an account and ends its sessions; returns its name as stored.
+    pub fn remove(&self, raw_name: &str) -> Result<String, AccountError> {
         let name = account_name(raw_name).ok_or(AccountError::BadName)?;
         self.store.write(|txn| {
             if !txn.remove_record(Table::SupportAccounts, name.as_bytes())? {
                 return Ok(Err(AccountError::Unknown(name.clone())));
             }
             end_sessions(txn, &name, None)?;
-            Ok(Ok(()))
+            Ok(Ok(name.clone()))
         })?
     }
 
     /// Gives an account a new one-time password (to be changed at the next sign-in), ends its
-    /// sessions and clears its failed sign-ins; returns the password.
-    pub fn reset(&self, raw_name: &str, now: DateTime<Utc>) -> Result<String, AccountError> {
+    /// sessions and clears its failed sign-ins.
+    pub fn reset(&self, raw_name: &str, now: DateTime<Utc>) -> Result<OneTime, AccountError> {
         let name = account_name(raw_name).ok_or(AccountError::BadName)?;
         let password = one_time_password();
         let hash = PasswordHash::new(&password)?;
@@ -433,7 +441,7 @@ impl<'a> Accounts<'a> {
             end_sessions(txn, &name, None)?;
             Ok(Ok(()))
         })??;
-        Ok(password)
+        Ok(OneTime { name, password })
     }
 
     /// Signs in with a name and password from `address`. Every attempt is audited. The answer
@@ -655,8 +663,7 @@ mod tests {
         let a = one_time_password();
         assert_eq!(a.len(), 19, "{a}");
         assert!(
-            a.chars()
-                .all(|c| c == '-' || ALPHABET.contains(&(c as u8))),
+            a.chars().all(|c| c == '-' || ALPHABET.contains(&(c as u8))),
             "{a}"
         );
         assert!(!a.contains(['0', 'O', '1', 'l', 'I']), "{a}");
@@ -669,7 +676,11 @@ mod tests {
         let h = PasswordHash::new("correct horse battery").unwrap();
         assert!(h.matches("correct horse battery").unwrap());
         assert!(!h.matches("correct horse batterY").unwrap());
-        assert_ne!(h, PasswordHash::new("correct horse battery").unwrap(), "salted");
+        assert_ne!(
+            h,
+            PasswordHash::new("correct horse battery").unwrap(),
+            "salted"
+        );
     }
 
     #[test]

@@ -486,8 +486,18 @@ impl Report {
         let all = format!("{}..{}", self.from, self.to);
         row(&all, "conversations", "", self.conversations().to_string());
         row(&all, "containment_rate", "", rate(self.containment()));
-        row(&all, "escalations_recorded", "", self.escalated().to_string());
-        row(&all, "reminders_sent", "", self.reminders_sent().to_string());
+        row(
+            &all,
+            "escalations_recorded",
+            "",
+            self.escalated().to_string(),
+        );
+        row(
+            &all,
+            "reminders_sent",
+            "",
+            self.reminders_sent().to_string(),
+        );
         for (o, n) in self.outcomes() {
             row(&all, "messages", &o, n.to_string());
         }
@@ -518,7 +528,10 @@ fn csv_field(s: &str) -> String {
 
 /// The report for `from..=to` (local days in `tz`) from the counters and the escalation records.
 pub fn report(store: &Store, tz: Tz, from: NaiveDate, to: NaiveDate) -> anyhow::Result<Report> {
-    anyhow::ensure!(from <= to, "the report's first day {from} is after its last {to}");
+    anyhow::ensure!(
+        from <= to,
+        "the report's first day {from} is after its last {to}"
+    );
     anyhow::ensure!(
         (to - from).num_days() <= 3660,
         "a report covers at most ten years"

@@ -3,10 +3,10 @@
 //! per delivery outcome. Transports call only this. It knows no channel: it routes by `Routing`,
 //! which the transports' registry builds.
 
-pub mod health;
-pub mod jobs;
 pub mod accounts;
 pub mod analytics;
+pub mod health;
+pub mod jobs;
 pub mod outbox;
 pub mod queue;
 pub mod ratelimit;

@@ -55,9 +55,15 @@ impl Table {
 
 impl Store {
     /// One record, as last committed (None when missing or undecodable).
-    pub fn record<T: DeserializeOwned>(&self, table: Table, key: &[u8]) -> anyhow::Result<Option<T>> {
+    pub fn record<T: DeserializeOwned>(
+        &self,
+        table: Table,
+        key: &[u8],
+    ) -> anyhow::Result<Option<T>> {
         self.read(|r| {
-            let t = r.open_table(table.def())?;
+            let Some(t) = missing_is_empty(r.open_table(table.def()))? else {
+                return Ok(None);
+            };
             Ok(t.get(key)?
                 .and_then(|v| decode_or_log(table.name(), key, v.value())))
         })
@@ -76,7 +82,9 @@ impl Store {
         end: Option<&[u8]>,
     ) -> anyhow::Result<Vec<(Vec<u8>, T)>> {
         self.read(|r| {
-            let t = r.open_table(table.def())?;
+            let Some(t) = missing_is_empty(r.open_table(table.def()))? else {
+                return Ok(Vec::new());
+            };
             let rows = match end {
                 Some(end) => t.range(start..end)?,
                 None => t.range(start..)?,
@@ -95,7 +103,9 @@ impl Store {
     /// The analytics counters with keys from `start` up to (not including) `end`.
     pub fn counters_in(&self, start: &[u8], end: &[u8]) -> anyhow::Result<Vec<(Vec<u8>, u64)>> {
         self.read(|r| {
-            let t = r.open_table(ANALYTICS)?;
+            let Some(t) = missing_is_empty(r.open_table(ANALYTICS))? else {
+                return Ok(Vec::new());
+            };
             let mut out = Vec::new();
             for row in t.range(start..end)? {
                 let (k, v) = row?;
@@ -106,10 +116,24 @@ impl Store {
     }
 }
 
+/// A table opened for reading, or None when the file predates it (opened read-only, a file from
+/// before these tables has none of them: nothing is in them).
+fn missing_is_empty<T>(opened: Result<T, redb::TableError>) -> anyhow::Result<Option<T>> {
+    match opened {
+        Ok(t) => Ok(Some(t)),
+        Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 impl Txn {
     /// One record as this transaction sees it. One that cannot be decoded is set aside and read
     /// as missing.
-    pub fn record<T: DeserializeOwned>(&mut self, table: Table, key: &[u8]) -> anyhow::Result<Option<T>> {
+    pub fn record<T: DeserializeOwned>(
+        &mut self,
+        table: Table,
+        key: &[u8],
+    ) -> anyhow::Result<Option<T>> {
         let raw = {
             let t = self.w.open_table(table.def())?;
             t.get(key)?.map(|v| v.value().to_vec())
@@ -127,7 +151,12 @@ impl Txn {
         }
     }
 
-    pub fn put_record<T: Serialize>(&mut self, table: Table, key: &[u8], rec: &T) -> anyhow::Result<()> {
+    pub fn put_record<T: Serialize>(
+        &mut self,
+        table: Table,
+        key: &[u8],
+        rec: &T,
+    ) -> anyhow::Result<()> {
         self.w
             .open_table(table.def())?
             .insert(key, keys::encode(rec)?.as_slice())?;
