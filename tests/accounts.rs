@@ -116,10 +116,19 @@ fn bad_account_commands_get_clear_answers() {
     let (_dir, db) = temp_db();
     add(&db, "bob");
     for (args, says) in [
-        (&["support", "add", "bob"][..], "already an account called bob"),
+        (
+            &["support", "add", "bob"][..],
+            "already an account called bob",
+        ),
         (&["support", "add", "not a name"][..], "an account name is"),
-        (&["support", "remove", "nobody"][..], "no account called nobody"),
-        (&["support", "reset", "nobody"][..], "no account called nobody"),
+        (
+            &["support", "remove", "nobody"][..],
+            "no account called nobody",
+        ),
+        (
+            &["support", "reset", "nobody"][..],
+            "no account called nobody",
+        ),
     ] {
         let (code, out) = admin(&db, args);
         assert_eq!(code, 2, "{args:?}: {out}");
@@ -222,9 +231,7 @@ fn wrong_passwords_are_throttled_per_account_and_per_address_and_every_attempt_a
     // Per account: after the limit, even the right password is refused, from anywhere.
     for i in 0..ACCOUNT_FAILURES {
         let at = now + Duration::seconds(i as i64);
-        let e = accounts
-            .sign_in("eve", "guess", ip(HOME), at)
-            .unwrap_err();
+        let e = accounts.sign_in("eve", "guess", ip(HOME), at).unwrap_err();
         assert!(matches!(e, SignInError::Refused), "{i}: {e}");
     }
     let later = now + Duration::minutes(1);

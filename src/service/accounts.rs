@@ -344,11 +344,12 @@ fn address_key(address: IpAddr) -> Vec<u8> {
     format!("address:{shown}").into_bytes()
 }
 
-/// The audit's key: time first, so it reads oldest first and old entries go with a range.
-fn audit_key(at: DateTime<Utc>) -> Vec<u8> {
+/// The audit's key: time first, so it reads oldest first and old entries go with a range, then
+/// a sequence number for attempts in the same millisecond.
+fn audit_key(txn: &mut Txn, at: DateTime<Utc>) -> anyhow::Result<Vec<u8>> {
     let mut k = at.timestamp_millis().to_be_bytes().to_vec();
-    k.extend_from_slice(&rand::random::<[u8; 8]>());
-    k
+    k.extend_from_slice(&txn.next_id("sign_ins")?.to_be_bytes());
+    Ok(k)
 }
 
 /// How long until a key with these failure times (Unix ms) may try again, if it may not now.
@@ -465,7 +466,8 @@ impl<'a> Accounts<'a> {
                 address,
                 outcome,
             };
-            txn.put_record(Table::SignIns, &audit_key(now), &entry)
+            let key = audit_key(txn, now)?;
+            txn.put_record(Table::SignIns, &key, &entry)
         };
         let throttled = |failures: &dyn Fn(&[u8]) -> anyhow::Result<Vec<i64>>| {
             let a = refused_for(&failures(&throttle_name)?, ACCOUNT_FAILURES, now);

@@ -204,10 +204,11 @@ pub enum MarkError {
     Internal(#[from] anyhow::Error),
 }
 
-fn declined_key(at: DateTime<Utc>) -> Vec<u8> {
+/// A kept message's key: its time, then a sequence number (its id is this in hex).
+fn declined_key(txn: &mut Txn, at: DateTime<Utc>) -> anyhow::Result<Vec<u8>> {
     let mut k = at.timestamp_millis().to_be_bytes().to_vec();
-    k.extend_from_slice(&rand::random::<[u8; 4]>());
-    k
+    k.extend_from_slice(&txn.next_id("declined")?.to_be_bytes());
+    Ok(k)
 }
 
 fn cutoff(now: DateTime<Utc>) -> [u8; 8] {
@@ -239,7 +240,8 @@ pub fn keep(
         },
         mark: None,
     };
-    txn.put_record(Table::Declined, &declined_key(now), &entry)?;
+    let key = declined_key(txn, now)?;
+    txn.put_record(Table::Declined, &key, &entry)?;
     txn.remove_records_before(Table::Declined, &cutoff(now))?;
     Ok(())
 }
@@ -631,7 +633,7 @@ mod tests {
 
     #[test]
     fn ids_read_back_from_hex() {
-        let k = declined_key("2026-03-02T09:00:00Z".parse().unwrap());
+        let k = vec![0, 1, 0x9a, 0xff, 0x10];
         assert_eq!(unhex(&keys::hex(&k)), Some(k));
         assert_eq!(unhex("zz"), None);
         assert_eq!(unhex("abc"), None);
