@@ -214,7 +214,6 @@ fn sessions_expire_after_session_hours_and_end_at_sign_out() {
         Err(SessionError::Unknown)
     ));
     // The token itself is not in the file, only its hash.
-    drop(accounts);
     drop(store);
     assert!(!in_file(&db, &s.token));
 }
@@ -286,7 +285,6 @@ fn wrong_passwords_are_throttled_per_account_and_per_address_and_every_attempt_a
             .iter()
             .any(|s| s.outcome == Outcome::Throttled && s.address == ip(ELSEWHERE))
     );
-    drop(accounts);
     drop(store);
     for secret in [eve.as_str(), fay.as_str()] {
         assert!(!in_file(&db, secret));

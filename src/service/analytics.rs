@@ -108,7 +108,10 @@ pub fn message_keys(
 ) -> Vec<Vec<u8>> {
     let day = day_of(now, tz);
     let intent = d.reply.intent.as_deref().unwrap_or(NO_INTENT);
-    let mut out = vec![key(day, Kind::Message, &format!("{intent}/{outcome}"))];
+    let mut message = key(day, Kind::Message, intent);
+    message.push(b'/');
+    message.extend_from_slice(outcome.as_bytes());
+    let mut out = vec![message];
     if !crate::core::engine::in_conversation(before, now) {
         out.push(key(day, Kind::Conversation, ""));
     }
@@ -288,7 +291,7 @@ pub fn mark(
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 || s.len() > 64 {
+    if !s.len().is_multiple_of(2) || s.len() > 64 {
         return None;
     }
     (0..s.len())
@@ -335,9 +338,7 @@ pub fn flush(store: &Store, tally: &Tally, now: DateTime<Utc>) -> anyhow::Result
         return Ok(());
     }
     let written = store.write(|txn| {
-        for (k, n) in &counts {
-            txn.count(k, *n)?;
-        }
+        txn.count(counts.iter().map(|(k, n)| (k.as_slice(), *n)))?;
         txn.remove_records_before(Table::Declined, &cutoff(now))?;
         Ok(())
     });
@@ -592,7 +593,7 @@ pub fn report(store: &Store, tz: Tz, from: NaiveDate, to: NaiveDate) -> anyhow::
     times.sort();
     let median = match times.len() {
         0 => None,
-        n if n % 2 == 1 => Some(times[n / 2]),
+        n if !n.is_multiple_of(2) => Some(times[n / 2]),
         n => Some((times[n / 2 - 1] + times[n / 2]) / 2),
     };
     Ok(Report {

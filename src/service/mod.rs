@@ -648,9 +648,8 @@ impl Service {
         now: DateTime<Utc>,
         tz: chrono_tz::Tz,
     ) -> anyhow::Result<()> {
-        for k in analytics::message_keys(before, d, outcome, now, tz) {
-            txn.count(&k, 1)?;
-        }
+        let keys = analytics::message_keys(before, d, outcome, now, tz);
+        txn.count(keys.iter().map(|k| (k.as_slice(), 1)))?;
         if self.analytics.keep_declined && analytics::is_kept(d, outcome) {
             analytics::keep(txn, text, d, outcome, now)?;
         }

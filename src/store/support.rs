@@ -206,11 +206,16 @@ impl Txn {
         Ok(doomed.len())
     }
 
-    /// Adds `n` to an analytics counter.
-    pub fn count(&mut self, key: &[u8], n: u64) -> anyhow::Result<()> {
+    /// Adds each `n` to its analytics counter, opening the table once.
+    pub fn count<'k>(
+        &mut self,
+        counts: impl IntoIterator<Item = (&'k [u8], u64)>,
+    ) -> anyhow::Result<()> {
         let mut t = self.w.open_table(ANALYTICS)?;
-        let old = t.get(key)?.map_or(0, |v| v.value());
-        t.insert(key, old.saturating_add(n))?;
+        for (key, n) in counts {
+            let old = t.get(key)?.map_or(0, |v| v.value());
+            t.insert(key, old.saturating_add(n))?;
+        }
         Ok(())
     }
 }
