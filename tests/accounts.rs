@@ -10,6 +10,7 @@ use esrbot::service::accounts::{
 };
 use esrbot::store::Store;
 
+use super::support::fixtures::file_contains as in_file;
 use super::support::process::admin;
 use super::temp_db;
 
@@ -32,12 +33,6 @@ fn add(db: &std::path::Path, name: &str) -> String {
     let (code, out) = admin(db, &["support", "add", name]);
     assert_eq!(code, 0, "{out}");
     printed_password(&out)
-}
-
-/// Whether `needle` appears anywhere in the database file's bytes.
-fn in_file(db: &std::path::Path, needle: &str) -> bool {
-    let bytes = std::fs::read(db).unwrap();
-    bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
 }
 
 #[test]

@@ -9,6 +9,7 @@ use esrbot::service::analytics::{KEEP_DAYS, MarkError, Verdict};
 use esrbot::service::{Routing, Service};
 use esrbot::store::Store;
 
+use super::support::fixtures::file_contains as in_file;
 use super::support::process::admin;
 use super::{at, engine, temp_db};
 
@@ -27,13 +28,6 @@ fn bot(db: &std::path::Path, keep_declined: bool) -> Service {
 
 fn day(s: &str) -> NaiveDate {
     s.parse().unwrap()
-}
-
-fn in_file(db: &std::path::Path, needle: &str) -> bool {
-    let bytes = std::fs::read(db).unwrap();
-    let needle = needle.to_lowercase();
-    let lower: Vec<u8> = bytes.iter().map(u8::to_ascii_lowercase).collect();
-    lower.windows(needle.len()).any(|w| w == needle.as_bytes())
 }
 
 #[test]

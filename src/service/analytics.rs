@@ -44,7 +44,8 @@ pub const LOW_CONFIDENCE: f32 = 0.65;
 pub const FLUSH_SECONDS: u64 = 10;
 /// The outcomes, in the order reports show them.
 pub const OUTCOMES: [&str; 4] = ["answered", "clarified", "declined", "escalated"];
-/// The label of a message that acted on no intent (a dialogue step such as "yes", an empty one).
+/// The label of a message that acted on no single intent: a dialogue step such as "yes", an
+/// empty one, or one the bot asked about because two intents were close.
 pub const NO_INTENT: &str = "-";
 
 /// What is kept, from the settings.
@@ -158,12 +159,14 @@ impl Tally {
     }
 }
 
-/// Whether a message with this decision is kept as "could not answer" (when keeping is on).
+/// Whether a message with this decision is kept as "could not answer" (when keeping is on):
+/// declined, answered with little confidence, or asked about because two intents were close
+/// (then no intent was acted on and the bot asked which was meant).
 pub fn is_kept(d: &Decision, outcome: &str) -> bool {
     match d.reply.intent.as_deref() {
-        None => false,
+        None => outcome == "clarified",
         Some(OUT_OF_SCOPE) => true,
-        Some(_) => outcome == "clarified" || d.reply.confidence < LOW_CONFIDENCE,
+        Some(_) => d.reply.confidence < LOW_CONFIDENCE,
     }
 }
 
