@@ -11,7 +11,7 @@ use esrbot::service::accounts::{
 use esrbot::store::Store;
 
 use super::support::fixtures::file_contains as in_file;
-use super::support::process::admin;
+use super::support::process::{ChatProcess, admin, wait_for};
 use super::temp_db;
 
 const HOME: &str = "127.0.0.1";
@@ -322,4 +322,44 @@ fn a_name_that_is_no_account_gets_the_same_answer_in_similar_time() {
     let audit = accounts.sign_ins(1).unwrap();
     assert_eq!(audit[0].name, None);
     assert_eq!(audit[0].outcome, Outcome::UnknownAccount);
+}
+
+#[test]
+fn accounts_are_managed_while_the_bot_runs_and_its_counts_survive_kill_9() {
+    let (_dir, db) = temp_db();
+    let env = vec![(
+        "ESRBOT_STORAGE_PATH".to_string(),
+        db.to_str().unwrap().to_string(),
+    )];
+    let mut bot = ChatProcess::start(&env);
+    bot.say("locked out of esr");
+    wait_for("the lockout answer", 20, || {
+        bot.output().contains("12 hours")
+    });
+    let otp = add(&db, "hal");
+    let (code, out) = admin(&db, &["support", "list"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("hal"), "{out}");
+    bot.say("thanks");
+    let before = bot.output().len();
+    wait_for("the bot still answering", 20, || {
+        bot.output().len() > before
+    });
+    bot.kill_9();
+    let store = Store::open(&db).unwrap();
+    let now = Utc::now();
+    Accounts::new(&store, Policy::default())
+        .sign_in("hal", &otp, ip(HOME), now)
+        .unwrap();
+    // The lockout changed state, so it was counted in its own transaction: kill -9 lost nothing.
+    let tz: chrono_tz::Tz = "Europe/London".parse().unwrap();
+    let today = esrbot::service::analytics::day_of(now, tz);
+    // (From yesterday, should the test run across midnight.)
+    let yesterday = today.pred_opt().unwrap();
+    let report = esrbot::service::analytics::report(&store, tz, yesterday, today).unwrap();
+    assert_eq!(
+        report.intents()["account_locked"]["answered"],
+        1,
+        "{report:?}"
+    );
 }
