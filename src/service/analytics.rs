@@ -644,6 +644,28 @@ mod tests {
     }
 
     #[test]
+    fn kept_are_declines_unsure_answers_and_questions_between_two_intents() {
+        let e = crate::core::tests::engine();
+        let who = crate::core::records::Recipient::new("discord", "1");
+        let now: DateTime<Utc> = "2026-03-02T09:00:00Z".parse().unwrap();
+        let decide = |text: &str| {
+            let mut state = UserState::default();
+            let d = e.handle(&who, &mut state, text, now, "ESC-00001");
+            let outcome = crate::metrics::outcome(&d, &state);
+            (d, outcome)
+        };
+        let (d, outcome) = decide("what is a payslip");
+        assert!(is_kept(&d, outcome), "{:?}", d.reply);
+        let (mut d, outcome) = decide("locked out of esr");
+        assert!(!is_kept(&d, outcome), "{:?}", d.reply);
+        d.reply.confidence = LOW_CONFIDENCE - 0.1;
+        assert!(is_kept(&d, outcome));
+        d.reply.intent = None;
+        assert!(is_kept(&d, "clarified"), "asked which of two was meant");
+        assert!(!is_kept(&d, "answered"), "a step of a dialogue");
+    }
+
+    #[test]
     fn containment_is_the_share_of_conversations_not_handed_over() {
         assert_eq!(containment(0, 0), None);
         assert_eq!(containment(4, 1), Some(0.75));
