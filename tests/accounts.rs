@@ -173,6 +173,23 @@ fn new_passwords_must_be_good_and_the_current_one_is_asked_once_chosen() {
         accounts.change_password("no-such-token", None, "third chosen passphrase", now),
         Err(PasswordError::Session(SessionError::Unknown))
     ));
+    // Guessing the current password from a session meets the sign-in throttle: two wrong
+    // above, three more, and then even the right one is refused.
+    for _ in 2..ACCOUNT_FAILURES {
+        assert!(matches!(
+            accounts.change_password(&t, Some("guess"), "third chosen passphrase", now),
+            Err(PasswordError::WrongCurrent)
+        ));
+    }
+    assert!(matches!(
+        accounts.change_password(
+            &t,
+            Some("second chosen passphrase"),
+            "third chosen passphrase",
+            now
+        ),
+        Err(PasswordError::Throttled { .. })
+    ));
 }
 
 #[test]
@@ -340,8 +357,8 @@ fn accounts_are_managed_while_the_bot_runs_and_its_counts_survive_kill_9() {
     let (code, out) = admin(&db, &["support", "list"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("hal"), "{out}");
-    bot.say("thanks");
     let before = bot.output().len();
+    bot.say("thanks");
     wait_for("the bot still answering", 20, || {
         bot.output().len() > before
     });

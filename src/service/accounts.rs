@@ -19,6 +19,7 @@
 //!   until the oldest of those failures is that old. Names that are not accounts are throttled
 //!   alike, and an unknown name is checked against a dummy hash, so neither the answer nor its
 //!   time says whether an account exists.
+//!   A wrong current password given to change it counts as a failure of the account's too.
 //! - **Audit**: every attempt (the name if it is a well-formed one, the address, the time and the
 //!   outcome; never the password) is kept for [`AUDIT_DAYS`] days.
 //!
@@ -261,6 +262,8 @@ pub enum PasswordError {
     Session(#[from] SessionError),
     #[error("The current password is not right.")]
     WrongCurrent,
+    #[error("Too many wrong passwords. Try again in {} minute(s).", minutes_up(*retry_after))]
+    Throttled { retry_after: Duration },
     #[error("The new password must be at least {MIN_PASSWORD_CHARS} characters long.")]
     TooShort,
     #[error("The new password must be at most {MAX_PASSWORD_CHARS} characters long.")]
@@ -582,8 +585,29 @@ impl<'a> Accounts<'a> {
             .record::<Account>(Table::SupportAccounts, session.account.as_bytes())?
             .ok_or(SessionError::Unknown)?;
         if !session.must_change {
-            let given = current.ok_or(PasswordError::WrongCurrent)?;
-            if !account.hash.matches(given)? {
+            // Guessing the current password from a session counts as a failed sign-in of the
+            // account's, so it meets the same throttle.
+            let key = name_key(&account.name);
+            let failures: Vec<i64> = self
+                .store
+                .record(Table::SignInFailures, &key)?
+                .unwrap_or_default();
+            if let Some(retry_after) = refused_for(&failures, ACCOUNT_FAILURES, now) {
+                return Err(PasswordError::Throttled { retry_after });
+            }
+            let right = match current {
+                Some(given) => account.hash.matches(given)?,
+                None => false,
+            };
+            if !right {
+                self.store.write(|txn| {
+                    let mut list: Vec<i64> =
+                        txn.record(Table::SignInFailures, &key)?.unwrap_or_default();
+                    list.push(now.timestamp_millis());
+                    let keep = list.len().saturating_sub(ADDRESS_FAILURES);
+                    list.drain(..keep);
+                    txn.put_record(Table::SignInFailures, &key, &list)
+                })?;
                 return Err(PasswordError::WrongCurrent);
             }
         }
