@@ -34,6 +34,8 @@ pub struct Config {
     pub discord: DiscordSettings,
     pub teams: TeamsSettings,
     pub admin: AdminSettings,
+    pub web: WebSettings,
+    pub analytics: AnalyticsSettings,
     /// Where the config file lives; relative paths are resolved against it. Not a setting.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -173,6 +175,31 @@ impl AdminSettings {
             )
         })
     }
+}
+
+/// The web transport and the support team's dashboard. Only what the accounts need is here so
+/// far; the web transport adds its own keys beside it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebSettings {
+    /// How long a support account's sign-in lasts before it must sign in again.
+    pub session_hours: u32,
+}
+
+impl Default for WebSettings {
+    fn default() -> Self {
+        WebSettings { session_hours: 8 }
+    }
+}
+
+/// What the support team's analytics keep. Counters are always kept; message text only when
+/// `keep_declined` says so.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AnalyticsSettings {
+    /// Keep the text (secrets cut out) of declined and low-confidence messages for 30 days, for
+    /// the support team to review. Off by default: otherwise message text is never stored.
+    pub keep_declined: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -698,6 +725,13 @@ impl Config {
             600,
         );
         self.teams.problems(&mut p);
+        within(
+            &mut p,
+            "web.session_hours",
+            self.web.session_hours,
+            1,
+            24 * 7,
+        );
         if self.storage.path.as_os_str().is_empty() {
             p.push("storage.path must not be empty".to_string());
         }

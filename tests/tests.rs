@@ -1,5 +1,7 @@
 //! Integration tests, one binary with a module per area (see each module's header).
 
+mod accounts;
+mod analytics;
 mod bad_input;
 mod cli;
 mod conversations;

@@ -76,3 +76,12 @@ pub fn copy_tree() -> tempfile::TempDir {
     .unwrap();
     dir
 }
+
+/// Whether `needle` appears anywhere in the file's raw bytes, in any case (for "nothing secret
+/// reaches the database file").
+pub fn file_contains(path: &std::path::Path, needle: &str) -> bool {
+    let bytes = std::fs::read(path).unwrap();
+    let needle = needle.to_ascii_lowercase();
+    let lower: Vec<u8> = bytes.iter().map(u8::to_ascii_lowercase).collect();
+    lower.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
