@@ -11,6 +11,7 @@ mod mail;
 mod restart;
 mod serve;
 mod understanding;
+mod web;
 
 mod support {
     pub mod discord;

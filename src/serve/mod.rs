@@ -95,6 +95,12 @@ pub async fn run(s: Serve, shutdown: impl Future<Output = ()> + Send) -> anyhow:
         }
         None => tracing::info!("DISCORD_TOKEN is not set: Discord is off"),
     }
+    match crate::transports::web::bind(&config.web).await? {
+        Some(listener) => {
+            crate::transports::web::start(&mut tasks, &config, &svc, &clock, listener)?
+        }
+        None => tracing::info!("web.listen is empty: the web chat is off"),
+    }
     systemd::ready();
     if let Some(every) = systemd::watchdog_interval() {
         let stopped = tasks.stopped();

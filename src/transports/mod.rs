@@ -4,6 +4,7 @@
 pub mod chat;
 pub mod discord;
 pub mod mail;
+pub mod web;
 
 use crate::config::Config;
 use crate::service::Routing;
@@ -25,7 +26,7 @@ pub struct TransportSpec {
 
 /// Every transport, in order of preference for the support team's home: the first whose
 /// `hosts_support` holds is it.
-pub const REGISTRY: &[TransportSpec] = &[discord::SPEC, chat::SPEC, mail::SPEC];
+pub const REGISTRY: &[TransportSpec] = &[discord::SPEC, chat::SPEC, web::SPEC, mail::SPEC];
 
 /// The transport where the support team works with these settings.
 pub fn support_home(config: &Config) -> Option<&'static TransportSpec> {
