@@ -194,6 +194,18 @@ async fn a_channel_mention_with_personal_content_is_answered_in_a_dm() {
     assert!(!content(&public).contains("12 hours"));
     let private = r.posted(dm_channel_of(501)).await;
     assert!(content(&private).contains("12 hours"), "{private}");
+    // With the lock's end as an "add to calendar" file, in the DM only.
+    let file = &private["files"][0];
+    assert_eq!(file["name"], "esr-unlock.ics", "{private}");
+    let ics = file["body"].as_str().unwrap_or_default();
+    assert!(
+        ics.starts_with("BEGIN:VCALENDAR\r\n") && ics.contains("BEGIN:VALARM"),
+        "{ics}"
+    );
+    assert!(
+        public["files"].as_array().is_none_or(Vec::is_empty),
+        "{public}"
+    );
     // Without a mention, in a channel that is not listed, the bot stays quiet.
     let m = json::guild_message(
         3,

@@ -12,9 +12,11 @@ use regex::Regex;
 
 use crate::config::Config;
 use crate::core::behaviours::{self, Turn};
+use crate::core::calendar;
 use crate::core::escalation::SupportHours;
 use crate::core::records::{
-    Choice, Contact, Escalation, Job, JobKind, JobRef, Message, Pending, Recipient, UserState,
+    Attachment, Choice, Contact, Escalation, Job, JobKind, JobRef, Message, Pending, Recipient,
+    UserState,
 };
 use crate::understanding::classifier::{Classification, Classifier};
 use crate::understanding::content::{Content, render};
@@ -26,6 +28,9 @@ use crate::understanding::timeexpr::{format_clock, number_word};
 /// A question the bot asked, and the conversation's topic, are forgotten after this long: an old
 /// "yes" must not trigger it.
 const PENDING_TTL_MINUTES: i64 = 60;
+/// The names of the "add to calendar" files.
+pub const CALENDAR_LINK_FILE: &str = "esr-reset-link.ics";
+pub const CALENDAR_LOCK_FILE: &str = "esr-unlock.ics";
 /// How stale a topic's time may get before a message on the same topic refreshes it.
 const TOPIC_REFRESH_MS: i64 = 10 * 60_000;
 
@@ -108,6 +113,8 @@ pub struct Reply {
     pub had_secret: bool,
     /// Quick answers offered with the reply; each transport renders them its own way.
     pub choices: Vec<Choice>,
+    /// Files offered with it: an "add to calendar" file for a timer this message started.
+    pub attachments: Vec<Attachment>,
 }
 
 impl Reply {
@@ -119,6 +126,7 @@ impl Reply {
             personal: false,
             had_secret: false,
             choices: Vec::new(),
+            attachments: Vec::new(),
         }
     }
 
@@ -127,7 +135,7 @@ impl Reply {
         Message {
             text: self.text.clone(),
             choices: self.choices.clone(),
-            attachments: Vec::new(),
+            attachments: self.attachments.clone(),
         }
     }
 }
@@ -425,6 +433,7 @@ impl Engine {
             if turn.state.jobs.is_empty() && !turn.state.is_empty() {
                 self.purge_at(&mut turn, now + self.rules.purge_after);
             }
+            turn.d.reply.attachments = self.calendar_files(&turn);
             let notes = std::mem::take(&mut turn.notes);
             std::iter::once(body)
                 .chain(notes)
@@ -519,6 +528,12 @@ impl Engine {
         format_clock(t, now, self.rules.tz)
     }
 
+    /// A local clock time with no day ("21:00"), for text read on the day it names (a calendar
+    /// event's description), where "tomorrow" would go stale.
+    fn local_hhmm(&self, t: DateTime<Utc>) -> String {
+        t.with_timezone(&self.rules.tz).format("%H:%M").to_string()
+    }
+
     /// Adds a job for this turn's person.
     pub(crate) fn schedule(&self, t: &mut Turn, kind: JobKind, due: DateTime<Utc>) {
         let job = Job::new(t.who, kind, due);
@@ -558,6 +573,37 @@ impl Engine {
         t.state.attempts_at = Some(start);
         self.schedule(t, JobKind::LockOver, until);
         until
+    }
+
+    /// "Add to calendar" files for the timers this turn started: a new reset link's expiry
+    /// (alerting as the bot's own warning would) and a new lock's end.
+    fn calendar_files(&self, t: &Turn) -> Vec<Attachment> {
+        let started = |kind: JobKind| t.d.schedule.iter().any(|j| j.kind == kind);
+        let mut files = Vec::new();
+        let link = started(JobKind::LinkWarning) || started(JobKind::LinkExpired);
+        if let Some(exp) = t.state.link_valid_until.filter(|_| link) {
+            let vars = [("expires_at", self.local_hhmm(exp))];
+            let event = calendar::Event {
+                uid: format!("esrbot-link-{}@esrbot", exp.timestamp()),
+                summary: self.message("calendar_link_summary", &vars),
+                description: self.message("calendar_link_description", &vars),
+                at: exp,
+                alert_before: self.rules.warn_before,
+            };
+            files.push(event.attachment(CALENDAR_LINK_FILE, t.now));
+        }
+        if let Some(until) = t.state.locked_until.filter(|_| started(JobKind::LockOver)) {
+            let vars = [("locked_until", self.local_hhmm(until))];
+            let event = calendar::Event {
+                uid: format!("esrbot-unlock-{}@esrbot", until.timestamp()),
+                summary: self.message("calendar_lock_summary", &vars),
+                description: self.message("calendar_lock_description", &vars),
+                at: until,
+                alert_before: Duration::zero(),
+            };
+            files.push(event.attachment(CALENDAR_LOCK_FILE, t.now));
+        }
+        files
     }
 
     /// Forgets the reset link and its reminders.

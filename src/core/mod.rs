@@ -3,6 +3,7 @@
 //! time is passed in and the service commits what the core decides.
 
 pub mod behaviours;
+pub mod calendar;
 pub mod dialogue;
 pub mod engine;
 pub mod error;

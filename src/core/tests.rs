@@ -219,3 +219,41 @@ fn an_old_question_is_forgotten_after_an_hour() {
         state.pending
     );
 }
+
+/// The text of the calendar file a decision offers under `name`, if any.
+fn calendar_file(d: &Decision, name: &str) -> Option<String> {
+    let a = d.reply.attachments.iter().find(|a| a.name == name)?;
+    assert_eq!(a.media_type, crate::core::calendar::MEDIA_TYPE);
+    Some(String::from_utf8(a.body.clone()).expect("UTF-8"))
+}
+
+#[test]
+fn a_new_lock_and_a_new_link_come_with_calendar_files_at_their_times() {
+    let now = at("2026-03-02T09:00:00Z");
+    let mut state = UserState::default();
+    let d = say(&mut state, "I'm locked out of ESR", now);
+    let ics = calendar_file(&d, "esr-unlock.ics").expect("a file for the lock's end");
+    assert!(ics.contains("DTSTART:20260302T210000Z\r\n"), "{ics}");
+    assert!(ics.contains("TRIGGER:-PT0M\r\n"), "{ics}");
+    // Asking again starts nothing new, so no new file.
+    let again = say(
+        &mut state,
+        "I'm locked out of ESR",
+        now + Duration::minutes(5),
+    );
+    assert!(again.reply.attachments.is_empty());
+
+    let mut state = UserState::default();
+    let d = say(&mut state, "I requested a password reset at 9am", now);
+    let ics = calendar_file(&d, "esr-reset-link.ics").expect("a file for the link's expiry");
+    let expires = state.link_valid_until.expect("a link timer");
+    assert!(
+        ics.contains(&format!("DTSTART:{}\r\n", expires.format("%Y%m%dT%H%M%SZ"))),
+        "{ics}"
+    );
+    let warn = engine().rules.warn_before.num_minutes();
+    assert!(ics.contains(&format!("TRIGGER:-PT{warn}M\r\n")), "{ics}");
+    // A general question offers no file.
+    let d = say(&mut UserState::default(), "what is ESR", now);
+    assert!(d.reply.attachments.is_empty());
+}

@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
+use crate::core::calendar;
 use crate::core::records::{Choice, Message, Outgoing, Recipient};
 use crate::service::outbox::{self, Deliver, Handed, Refused};
 use crate::service::tasks::Tasks;
@@ -38,11 +39,15 @@ pub fn render(m: &Message) -> String {
         out.push_str(&format!("\n{}. {}", n + 1, c.label));
     }
     for a in &m.attachments {
-        out.push_str(&format!(
-            "\n[attachment: {} ({} bytes)]",
-            a.name,
-            a.body.len()
-        ));
+        if a.media_type == calendar::MEDIA_TYPE {
+            out.push_str(&format!("\n[add to calendar: {}]", a.name));
+        } else {
+            out.push_str(&format!(
+                "\n[attachment: {} ({} bytes)]",
+                a.name,
+                a.body.len()
+            ));
+        }
     }
     out
 }
@@ -148,6 +153,9 @@ pub async fn run(svc: Arc<Service>, config: &Config, user: String) -> anyhow::Re
                 match reply {
                     Ok(r) => {
                         println!("{}", indent(&shown(&r.message())));
+                        for saved in save_attachments(&r.message(), &user) {
+                            println!("{}", indent(&saved));
+                        }
                         choices = r.choices;
                     }
                     Err(e) => {
@@ -181,6 +189,35 @@ pub async fn run(svc: Arc<Service>, config: &Config, user: String) -> anyhow::Re
 /// reorder the line. Its own line breaks stay.
 fn shown(m: &Message) -> String {
     for_display(&render(m), Breaks::Keep)
+}
+
+/// Saves a message's files (an "add to calendar" file) where the person can open them, in a
+/// folder of their own under the system's temporary directory, and says where each went.
+fn save_attachments(m: &Message, user: &str) -> Vec<String> {
+    if m.attachments.is_empty() {
+        return Vec::new();
+    }
+    // Only letters, digits and dashes from the user name reach the path.
+    let safe: String = user
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .take(40)
+        .collect();
+    let dir = std::env::temp_dir().join(format!("esrbot-{safe}"));
+    m.attachments
+        .iter()
+        .map(|a| {
+            let path = dir.join(&a.name);
+            match std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, &a.body)) {
+                Ok(()) => format!(
+                    "(saved {} to {}: open it to add it to your calendar)",
+                    a.name,
+                    path.display()
+                ),
+                Err(e) => format!("(could not save {} to {}: {e})", a.name, path.display()),
+            }
+        })
+        .collect()
 }
 
 fn indent(text: &str) -> String {

@@ -14,7 +14,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
-use axum::http::{Method, StatusCode, Uri};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -304,10 +304,50 @@ impl FakeDiscord {
 
 // ---------------------------------------------------------------- REST ----
 
-async fn rest(State(st): State<Arc<Shared>>, method: Method, uri: Uri, body: Bytes) -> Response {
+/// A message with files, as Discord takes it: the JSON in the `payload_json` part, each file in
+/// a part of its own. Recorded as the JSON with `"files": [{"name", "body"}]` added.
+fn multipart(body: &[u8], boundary: &str) -> Value {
+    let text = String::from_utf8_lossy(body);
+    let mut payload = json!({});
+    let mut files = Vec::new();
+    for part in text.split(&format!("--{boundary}")) {
+        let Some((head, content)) = part.split_once("\r\n\r\n") else {
+            continue;
+        };
+        let content = content.strip_suffix("\r\n").unwrap_or(content);
+        let field = |key: &str| {
+            head.split(&format!("{key}=\""))
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .map(str::to_string)
+        };
+        if let Some(name) = field("filename") {
+            files.push(json!({ "name": name, "body": content }));
+        } else if field("name").as_deref() == Some("payload_json") {
+            payload = serde_json::from_str(content).unwrap_or_else(|_| json!({ "raw": content }));
+        }
+    }
+    payload["files"] = Value::Array(files);
+    payload
+}
+
+async fn rest(
+    State(st): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let path = uri.path().to_string();
+    let boundary = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("multipart/form-data; boundary="))
+        .map(|b| b.trim_matches('"').to_string());
     let body: Value = if body.is_empty() {
         Value::Null
+    } else if let Some(boundary) = boundary {
+        multipart(&body, &boundary)
     } else {
         serde_json::from_slice(&body)
             .unwrap_or_else(|_| json!({ "raw": String::from_utf8_lossy(&body) }))
