@@ -35,6 +35,7 @@ pub struct Config {
     pub discord: DiscordSettings,
     pub admin: AdminSettings,
     pub web: WebSettings,
+    pub analytics: AnalyticsSettings,
     /// Where the config file lives; relative paths are resolved against it. Not a setting.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -224,6 +225,16 @@ impl WebSettings {
             anyhow::anyhow!("web.listen is not an address and port (e.g. 127.0.0.1:8080): {listen:?}")
         })
     }
+}
+
+/// What the support team's analytics keep. Counters are always kept; message text only when
+/// `keep_declined` says so.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AnalyticsSettings {
+    /// Keep the text (secrets cut out) of declined and low-confidence messages for 30 days, for
+    /// the support team to review. Off by default: otherwise message text is never stored.
+    pub keep_declined: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -537,7 +548,6 @@ impl Config {
         if let Err(e) = w.address() {
             p.push(e.to_string());
         }
-        within(&mut p, "web.session_hours", w.session_hours, 1, 24 * 7);
         within(&mut p, "web.rate_limit_per_minute", w.rate_limit_per_minute, 1, 1000);
         within(
             &mut p,
@@ -665,6 +675,13 @@ impl Config {
             d.rate_limit_per_minute,
             1,
             600,
+        );
+        within(
+            &mut p,
+            "web.session_hours",
+            self.web.session_hours,
+            1,
+            24 * 7,
         );
         if self.storage.path.as_os_str().is_empty() {
             p.push("storage.path must not be empty".to_string());

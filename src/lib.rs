@@ -31,12 +31,15 @@
 //! - [`service::ratelimit`]: per-person message allowance.
 //! - [`service::tasks`]: a process's background tasks, stopped together; the first failure ends it.
 //! - [`service::health`]: what `/readyz` reports, part by part.
+//! - [`service::accounts`]: support accounts: argon2id, sessions, CSRF, throttled, audited sign-in.
+//! - [`service::analytics`]: per-day counters, the report and CSV, the kept declined questions.
 //! - [`serve`]: `esrbot serve`: every configured transport in one process, reload, graceful stop.
 //! - [`serve::admin`]: the admin listener: `/livez`, `/readyz`, `/metrics`, `POST /reload`.
 //! - [`store`]: the redb tables, one transaction per change.
 //! - [`store::keys`]: compact keys and values: lanes, due times, recipients.
 //! - `store::group`: group commit: messages handled at once share one transaction and fsync.
 //! - `store::panic_guard`: redb's panics on a damaged file, turned into errors.
+//! - `store::support`: the support team's tables, from accounts to kept questions.
 //! - [`transports`]: one folder per channel, and the registry.
 //! - [`transports::chat`]: the terminal: numbered choices, its own person's notices.
 //! - [`transports::discord`]: serenity: wiring, handlers, commands, rendering, delivery.
@@ -48,6 +51,7 @@
 //! - [`tools::convtest`]: conversation tests with a virtual clock (`esrbot test`).
 //! - [`tools::escalations`]: the support team's queue at the command line.
 //! - [`tools::backup`]: a consistent, verified copy of the database while the bot runs.
+//! - [`tools::support`]: support accounts and the analytics export at the command line.
 
 pub mod clock;
 pub mod config;

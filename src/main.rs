@@ -83,6 +83,16 @@ enum Command {
         #[command(subcommand)]
         command: EscalationCommand,
     },
+    /// The support team's dashboard accounts (works while the bot runs).
+    Support {
+        #[command(subcommand)]
+        command: SupportCommand,
+    },
+    /// Analytics: export the questions marked for the content team.
+    Analytics {
+        #[command(subcommand)]
+        command: AnalyticsCommand,
+    },
     /// E-mail: check the relay settings.
     Mail {
         #[command(subcommand)]
@@ -119,6 +129,29 @@ enum EscalationCommand {
         reference: String,
         #[arg(long, default_value = "admin")]
         by: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum SupportCommand {
+    /// Create an account; its one-time password is printed alone on the last line.
+    Add { name: String },
+    /// List the accounts.
+    List,
+    /// Remove an account and end its sessions.
+    Remove { name: String },
+    /// Give an account a new one-time password (printed alone on the last line) and end its
+    /// sessions.
+    Reset { name: String },
+}
+
+#[derive(Subcommand)]
+enum AnalyticsCommand {
+    /// Write the kept questions marked "should have been INTENT" as a `text<TAB>intent` file
+    /// for `esrbot eval` (to standard output without --output).
+    Export {
+        #[arg(long, value_name = "PATH")]
+        output: Option<PathBuf>,
     },
 }
 
@@ -187,6 +220,21 @@ fn escalations(config: &Config, command: &EscalationCommand) -> anyhow::Result<E
         EscalationCommand::Retry { reference, by } => {
             tools::escalations::act(config, store()?, reference, Action::Retry, by, None)
         }
+    }
+}
+
+fn support(config: &Config, command: &SupportCommand) -> anyhow::Result<ExitCode> {
+    // Like `escalations`: looking opens the file read-only, changing it opens it for writing
+    // alongside a running bot.
+    let path = config.storage_path();
+    let store = || Store::open(&path).context("opening the database");
+    match command {
+        SupportCommand::Add { name } => tools::support::add(&store()?, name),
+        SupportCommand::List => {
+            tools::support::list(&Store::open_read_only(&path).context("opening the database")?)
+        }
+        SupportCommand::Remove { name } => tools::support::remove(&store()?, name),
+        SupportCommand::Reset { name } => tools::support::reset(&store()?, name),
     }
 }
 
@@ -351,6 +399,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
         Command::Escalations { command } => escalations(&config, command),
+        Command::Support { command } => support(&config, command),
+        Command::Analytics {
+            command: AnalyticsCommand::Export { output },
+        } => {
+            let store =
+                Store::open_read_only(&config.storage_path()).context("opening the database")?;
+            tools::support::export(&store, output.as_deref())
+        }
         Command::Mail {
             command: MailCommand::Test,
         } => {

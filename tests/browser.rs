@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::root;
 use super::support::process::free_port;
-use super::web::start;
+use super::web::{start, support_account};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -106,6 +106,64 @@ async fn shows(c: &Client, text: &str) {
         .unwrap_or_else(|e| panic!("the page never showed {text:?}: {e}"));
 }
 
+/// Types `text` into the control labelled `label`.
+async fn fill(c: &Client, label: &str, text: &str) {
+    let xpath = format!("//label[normalize-space()='{label}']");
+    let l = c
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::XPath(&xpath))
+        .await
+        .unwrap_or_else(|e| panic!("no control labelled {label:?}: {e}"));
+    let id = l.attr("for").await.unwrap().expect("the label names its control");
+    c.find(Locator::Id(&id))
+        .await
+        .unwrap()
+        .send_keys(text)
+        .await
+        .unwrap();
+}
+
+/// Presses the button reading `text`.
+async fn press(c: &Client, text: &str) {
+    let xpath = format!("//button[normalize-space()='{text}']");
+    c.wait()
+        .at_most(WAIT)
+        .for_element(Locator::XPath(&xpath))
+        .await
+        .unwrap_or_else(|e| panic!("no button {text:?}: {e}"))
+        .click()
+        .await
+        .unwrap();
+}
+
+/// An iCalendar file as RFC 5545 lays it out: CRLF lines, each (unfolded) a `NAME:value` or
+/// `NAME;params:value`, BEGIN/END nested properly, one VEVENT with a VALARM and a UTC start.
+fn check_ics(text: &str) {
+    assert!(text.ends_with("\r\n"), "CRLF line ends: {text:?}");
+    let unfolded = text.replace("\r\n ", "").replace("\r\n\t", "");
+    let mut open: Vec<&str> = Vec::new();
+    let mut start = None;
+    for line in unfolded.split("\r\n").filter(|l| !l.is_empty()) {
+        let (name, value) = line.split_once(':').unwrap_or_else(|| panic!("not a property: {line:?}"));
+        let name = name.split(';').next().unwrap();
+        match name {
+            "BEGIN" => open.push(value),
+            "END" => assert_eq!(open.pop(), Some(value), "END:{value} closes what was open"),
+            "DTSTART" if open.last() == Some(&"VEVENT") => start = Some(value.to_string()),
+            _ => {}
+        }
+        assert!(line.len() > name.len(), "{line:?}");
+    }
+    assert!(open.is_empty(), "left open: {open:?}");
+    assert!(unfolded.contains("BEGIN:VEVENT") && unfolded.contains("BEGIN:VALARM"), "{text}");
+    let start = start.expect("the event has a start");
+    assert!(
+        chrono::NaiveDateTime::parse_from_str(&start, "%Y%m%dT%H%M%SZ").is_ok(),
+        "a UTC start: {start}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn staff_chat_in_a_real_browser() {
     let w = start(&[]).await;
@@ -136,6 +194,17 @@ async fn staff_chat_in_a_real_browser() {
     // The person's words are on the page (shown by the script), not from the server.
     shows(&c, "I'm locked out of ESR").await;
     screenshot(&c, "chat").await;
+    // The lock's end as a calendar file: the link downloads an .ics that parses.
+    let ics = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             const a = document.querySelector('#conversation .attachment a');
+             fetch(a.href).then(r => r.text()).then(done, e => done('failed: ' + e));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    check_ics(ics.as_str().expect("the file's text"));
     // The lock ends on the test clock: the notice arrives live, without a reload.
     w.clock
         .advance(chrono::Duration::hours(12) + chrono::Duration::seconds(1));
@@ -159,6 +228,52 @@ async fn staff_chat_in_a_real_browser() {
     let label = choice.text().await.unwrap();
     choice.click().await.unwrap();
     shows(&c, &label).await;
+    // A hand-over raised from the chat, resolved by a support account in the same browser.
+    let input = c.find(Locator::Id("message")).await.unwrap();
+    input
+        .send_keys("can I talk to a real person please\u{E007}")
+        .await
+        .unwrap();
+    shows(&c, "ESC-00001").await;
+    let password = support_account(&w, "ann");
+    c.goto(&format!("{}/support/login", w.base)).await.unwrap();
+    fill(&c, "Username", "ann").await;
+    fill(&c, "Password", &password).await;
+    press(&c, "Sign in").await;
+    // The first sign-in asks for a new password.
+    fill(&c, "New password", "a long new passphrase").await;
+    fill(&c, "New password again", "a long new passphrase").await;
+    press(&c, "Change password").await;
+    c.wait()
+        .at_most(WAIT)
+        .for_element(Locator::LinkText("ESC-00001"))
+        .await
+        .expect("the queue lists the escalation")
+        .click()
+        .await
+        .unwrap();
+    fill(&c, "Note for the staff member (optional)", "We have called you back").await;
+    screenshot(&c, "support-escalation").await;
+    press(&c, "Resolve").await;
+    c.wait()
+        .at_most(WAIT)
+        .for_element(Locator::XPath("//dd[@id='status' and normalize-space()='resolved']"))
+        .await
+        .expect("the escalation shows resolved");
+    c.goto(&format!("{}/support/queue", w.base)).await.unwrap();
+    screenshot(&c, "support-queue").await;
+    c.goto(&format!("{}/", w.base)).await.unwrap();
+    shows(&c, "We have called you back").await;
+    // The analytics page has its charts, drawn as SVG, with the numbers beside them.
+    c.goto(&format!("{}/support/analytics", w.base)).await.unwrap();
+    c.wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("#containment svg"))
+        .await
+        .expect("the containment chart");
+    let figure = c.find(Locator::Css("#containment")).await.unwrap().text().await.unwrap();
+    assert!(figure.contains("conversations") && !figure.contains(" of 0 conversations"), "{figure}");
+    screenshot(&c, "support-analytics").await;
     c.close().await.unwrap();
     w.stop().await;
 }

@@ -1,6 +1,9 @@
 //! Integration tests, one binary with a module per area (see each module's header).
 
+mod accounts;
+mod analytics;
 mod bad_input;
+mod browser;
 mod cli;
 mod conversations;
 mod discord;

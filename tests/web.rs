@@ -114,11 +114,23 @@ impl Page {
 }
 
 impl Browser {
+    /// Keeps what `Set-Cookie` says, one cookie per name (as `name=value; name2=value2`).
     fn keep_cookie(&mut self, headers: &HeaderMap) {
         for c in headers.get_all(SET_COOKIE) {
             let c = c.to_str().unwrap();
             let value = c.split(';').next().unwrap().to_string();
-            self.cookie = (!value.ends_with('=')).then_some(value);
+            let name = value.split('=').next().unwrap().to_string();
+            let mut all: Vec<String> = self
+                .cookie
+                .iter()
+                .flat_map(|c| c.split("; "))
+                .filter(|c| !c.starts_with(&format!("{name}=")))
+                .map(str::to_string)
+                .collect();
+            if !value.ends_with('=') {
+                all.push(value);
+            }
+            self.cookie = (!all.is_empty()).then(|| all.join("; "));
         }
     }
 
@@ -334,10 +346,10 @@ async fn sending_too_fast_is_refused_politely_per_browser_and_per_address() {
     assert!(r.body.contains("Please wait a minute"), "{}", r.body);
     // A second browser on the same address has its own allowance, until the address's runs out.
     let mut c = w.browser();
-    let csrf = c.get("/").await.csrf();
+    let c_csrf = c.get("/").await.csrf();
     let mut refused = 0;
     for _ in 0..10 {
-        let r = c.post("/send", &[("csrf", &csrf), ("message", "thanks")]).await;
+        let r = c.post("/send", &[("csrf", &c_csrf), ("message", "thanks")]).await;
         if r.status == StatusCode::TOO_MANY_REQUESTS {
             refused += 1;
         }
@@ -345,7 +357,7 @@ async fn sending_too_fast_is_refused_politely_per_browser_and_per_address() {
     assert_eq!(refused, 5, "the address allows 15 a minute in all");
     w.clock.advance(chrono::Duration::seconds(61));
     let r = b.post("/send", &[("csrf", &csrf), ("message", "thanks")]).await;
-    assert_ne!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "a minute later it is allowed again");
     w.stop().await;
 }
 
@@ -467,4 +479,169 @@ async fn no_message_text_reaches_the_database_file() {
             "{w} was written to the database"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_lock_answer_offers_a_calendar_file_to_that_browser_only() {
+    let w = start(&[]).await;
+    let mut b = w.browser();
+    let page = b.say("I'm locked out of ESR").await;
+    let at = page.body.find("href=\"/files/").expect("a download link");
+    let href = &page.body[at + 6..];
+    let href = href[..href.find('"').unwrap()].to_string();
+    let r = b.get(&href).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.headers["content-type"], "text/calendar; charset=utf-8");
+    let disposition = r.headers["content-disposition"].to_str().unwrap();
+    assert!(disposition.starts_with("attachment; filename=\""), "{disposition}");
+    assert!(disposition.ends_with(".ics\""), "{disposition}");
+    assert!(r.body.starts_with("BEGIN:VCALENDAR\r\n"), "{}", r.body);
+    assert!(r.body.contains("BEGIN:VALARM"));
+    assert_eq!(r.headers["cache-control"], "no-store");
+    // Nobody else gets it by its address.
+    let mut other = w.browser();
+    other.get("/").await;
+    assert_eq!(other.get(&href).await.status, StatusCode::NOT_FOUND);
+    w.stop().await;
+}
+
+/// A support account made as `esrbot support add` makes it; returns its one-time password.
+pub fn support_account(w: &WebBot, name: &str) -> String {
+    w.bot
+        .accounts()
+        .add(name, w.clock.now())
+        .expect("the account is added")
+        .password
+}
+
+/// Signs in at `/support/login`; returns the page it leads to (after the redirect).
+pub async fn sign_in(b: &mut Browser, name: &str, password: &str) -> Page {
+    let r = b
+        .post("/support/login", &[("username", name), ("password", password)])
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let next = r.headers[LOCATION].to_str().unwrap().to_string();
+    b.get(&next).await
+}
+
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_support_route_denies_without_a_session() {
+    let w = start(&[]).await;
+    let mut b = w.browser();
+    for path in [
+        "/support",
+        "/support/queue",
+        "/support/escalations/ESC-00001",
+        "/support/analytics",
+        "/support/analytics.csv",
+        "/support/declined",
+        "/support/password",
+    ] {
+        let mut r = b.get(path).await;
+        if path == "/support" {
+            r = b.get(r.headers[LOCATION].to_str().unwrap()).await;
+        }
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{path}");
+        assert_eq!(r.headers[LOCATION], "/support/login", "{path}");
+    }
+    let r = b
+        .post("/support/escalations/ESC-00001/resolve", &[("csrf", "x")])
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(r.headers[LOCATION], "/support/login");
+    // The live stream is an API: 401, not a redirect.
+    assert_eq!(b.get("/support/events").await.status, StatusCode::UNAUTHORIZED);
+    // A forged session cookie is no session.
+    b.cookie = Some("esrbot_support=0123456789abcdef".into());
+    assert_eq!(b.get("/support/queue").await.status, StatusCode::SEE_OTHER);
+    let login = b.get("/support/login").await;
+    for label in [">Username</label>", ">Password</label>", ">Sign in</button>"] {
+        assert!(login.body.contains(label), "{label}: {}", login.body);
+    }
+    w.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wrong_passwords_are_rate_limited() {
+    let w = start(&[]).await;
+    let password = support_account(&w, "ann");
+    let mut b = w.browser();
+    for _ in 0..5 {
+        let r = b
+            .post("/support/login", &[("username", "ann"), ("password", "not it at all")])
+            .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        assert!(r.body.contains("username or password is not right"), "{}", r.body);
+    }
+    // Now even the right password is refused for a while, without being checked.
+    let r = b
+        .post("/support/login", &[("username", "ann"), ("password", &password)])
+        .await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.body.contains("Too many failed sign-ins"), "{}", r.body);
+    assert!(b.cookie.is_none());
+    w.clock.advance(chrono::Duration::minutes(16));
+    let page = sign_in(&mut b, "ann", &password).await;
+    assert!(page.body.contains("Choose a new password"), "{}", page.body);
+    w.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_support_action_needs_its_csrf_token_and_is_recorded_under_the_signed_in_name() {
+    let w = start(&[]).await;
+    let mut staff = w.browser();
+    let page = staff.say("can I talk to a real person please").await;
+    assert!(page.body.contains("ESC-00001"), "{}", page.body);
+    let password = support_account(&w, "ann");
+    let mut b = w.browser();
+    let first = sign_in(&mut b, "ann", &password).await;
+    // The one-time password must be changed before anything else.
+    assert_eq!(b.get("/support/queue").await.headers[LOCATION], "/support/password");
+    let r = b
+        .post(
+            "/support/password",
+            &[
+                ("csrf", &first.csrf()),
+                ("new", "a long new passphrase"),
+                ("again", "a long new passphrase"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let queue = b.get("/support/queue").await;
+    assert!(queue.body.contains("ESC-00001"), "{}", queue.body);
+    let detail = b.get("/support/escalations/ESC-00001").await;
+    assert!(detail.body.contains(">Acknowledge</button>"), "{}", detail.body);
+    assert!(detail.body.contains(">Resolve</button>"));
+    // Without the token nothing changes.
+    let r = b
+        .post("/support/escalations/ESC-00001/resolve", &[("note", "done")])
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let e = w.bot.store.escalation("ESC-00001").unwrap().unwrap();
+    assert_eq!(e.status, esrbot::core::records::EscalationStatus::Open);
+    let r = b
+        .post(
+            "/support/escalations/ESC-00001/resolve",
+            &[("csrf", &detail.csrf()), ("note", "called them back")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let e = w.bot.store.escalation("ESC-00001").unwrap().unwrap();
+    assert_eq!(e.status, esrbot::core::records::EscalationStatus::Resolved);
+    let last = e.history.last().unwrap();
+    assert_eq!(last.by, "ann");
+    assert_eq!(last.note.as_deref(), Some("called them back"));
+    // The staff member's chat shows the resolution.
+    let mut shown = staff.get("/").await;
+    for _ in 0..100 {
+        if shown.body.contains("called them back") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        shown = staff.get("/").await;
+    }
+    assert!(shown.body.contains("called them back"), "{}", shown.body);
+    w.stop().await;
 }

@@ -780,6 +780,16 @@ impl Engine {
     }
 }
 
+/// Whether a message from someone in `state` continues a conversation: a topic or an open
+/// question from the last hour (what the engine itself still reads a follow-up against).
+pub fn in_conversation(state: &UserState, now: DateTime<Utc>) -> bool {
+    let topic = state
+        .topic
+        .as_ref()
+        .is_some_and(|(_, at)| now.timestamp_millis() - at <= PENDING_TTL_MINUTES * 60_000);
+    topic || (!matches!(state.pending, Pending::Nothing) && !pending_expired(&state.pending, now))
+}
+
 fn pending_expired(p: &Pending, now: DateTime<Utc>) -> bool {
     p.asked_at()
         .is_some_and(|asked| now - asked > Duration::minutes(PENDING_TTL_MINUTES))

@@ -38,7 +38,7 @@ pub fn claim_due(
             }
             let room = (limit - claimed).min(BATCH);
             let n = svc.write(|svc, txn, added| {
-                let (mut earliest_next, mut sent) = (None::<i64>, false);
+                let (mut earliest_next, mut sent) = (None::<i64>, 0u64);
                 let engine = svc.engine();
                 let n = txn.claim_due(lane, now, room, |job, state| {
                     let late = (now - job.due).num_milliseconds().max(0) as f64 / 1000.0;
@@ -51,7 +51,7 @@ pub fn claim_due(
                     // A reminder goes to the job's recipient, whose lane this is.
                     let send = outcome.tell.map(|(kind, at)| {
                         told(job, kind, at);
-                        sent = true;
+                        sent += 1;
                         Outgoing::new(job.recipient.clone(), Item::Reminder { kind, at }, now)
                     });
                     Claimed {
@@ -63,8 +63,11 @@ pub fn claim_due(
                 if let Some(due) = earliest_next {
                     added.jobs.push((lane.clone(), due));
                 }
-                if sent {
+                if sent > 0 {
                     added.outbox.push((lane.clone(), now.timestamp_millis()));
+                    // Counted with the claim that queued them.
+                    let day = crate::service::analytics::reminder_key(now, engine.rules.tz);
+                    txn.count([(day.as_slice(), sent)])?;
                 }
                 Ok(n)
             })?;

@@ -3,6 +3,8 @@
 //! per delivery outcome. Transports call only this. It knows no channel: it routes by `Routing`,
 //! which the transports' registry builds.
 
+pub mod accounts;
+pub mod analytics;
 pub mod health;
 pub mod jobs;
 pub mod outbox;
@@ -115,6 +117,12 @@ pub struct Service {
     job_wakers: Mutex<Vec<Arc<Waker>>>,
     /// The outbox runners running in this process.
     outbox_wakers: Mutex<Vec<Arc<Waker>>>,
+    /// How support accounts' sessions behave (`[web]`).
+    pub accounts_policy: accounts::Policy,
+    /// What analytics keep (`[analytics]`).
+    pub analytics: analytics::Settings,
+    /// Analytics counts of messages answered without a write, until the next flush.
+    tally: analytics::Tally,
 }
 
 /// What a transaction run through `Service::write` added, so the right tasks are woken after the
@@ -253,6 +261,10 @@ pub fn start_common(
     if let Some(mail) = crate::transports::mail::sender(config, svc, clock, tasks.stopped())? {
         tasks.spawn("the mail sender", mail);
     }
+    tasks.spawn(
+        "the analytics flush",
+        analytics::run(svc.clone(), clock.clone(), tasks.stopped()),
+    );
     Ok(())
 }
 
@@ -270,17 +282,77 @@ impl Service {
             health: health::Health::default(),
             job_wakers: Mutex::new(Vec::new()),
             outbox_wakers: Mutex::new(Vec::new()),
+            accounts_policy: accounts::Policy::default(),
+            analytics: analytics::Settings::default(),
+            tally: analytics::Tally::default(),
         }
     }
 
     /// The service on the configured database, routed as the registered transports say.
     pub fn open(engine: Arc<Engine>, config: &Config) -> anyhow::Result<Service> {
         let store = Store::open(&config.storage_path())?;
-        Ok(Service::new(
-            engine,
-            store,
-            crate::transports::routing(config),
-        ))
+        let mut svc = Service::new(engine, store, crate::transports::routing(config));
+        svc.configure(config);
+        Ok(svc)
+    }
+
+    /// Takes the accounts' and analytics' settings from `config`.
+    pub fn configure(&mut self, config: &Config) {
+        self.accounts_policy = accounts::Policy::from_config(config);
+        self.analytics = analytics::Settings {
+            keep_declined: config.analytics.keep_declined,
+        };
+    }
+
+    /// The support team's accounts and sessions on this service's database.
+    pub fn accounts(&self) -> accounts::Accounts<'_> {
+        accounts::Accounts::new(&self.store, self.accounts_policy.clone())
+    }
+
+    /// Writes the analytics counts held in memory (see `analytics`), and lets expired kept
+    /// messages go.
+    pub fn flush_analytics(&self, now: DateTime<Utc>) -> anyhow::Result<()> {
+        analytics::flush(&self.store, &self.tally, now)
+    }
+
+    /// The analytics report for local days `from..=to`, with every count made so far.
+    pub fn analytics_report(
+        &self,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<analytics::Report> {
+        self.flush_analytics(now)?;
+        analytics::report(&self.store, self.engine().rules.tz, from, to)
+    }
+
+    /// The kept messages the bot could not place (none unless `keep_declined` was on), oldest
+    /// first, each with the id to mark it by.
+    pub fn declined(
+        &self,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Vec<(String, analytics::Declined)>> {
+        analytics::declined(&self.store, now)
+    }
+
+    /// Marks a kept message "should have been INTENT" (a known intent id) or "rightly
+    /// declined", as `by` (the signed-in account).
+    pub fn mark_declined(
+        &self,
+        id: &str,
+        verdict: analytics::Verdict,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), analytics::MarkError> {
+        let engine = self.engine();
+        analytics::mark(
+            &self.store,
+            id,
+            verdict,
+            by,
+            engine.classifier().intent_ids(),
+            now,
+        )
     }
 
     /// The engine in force now.
@@ -453,8 +525,17 @@ impl Service {
         }
         let mut state = input.clone();
         let d = engine.handle(&who, &mut state, text, now, &reference(peek));
-        let (reply, outcome) = if state == input && d.changes_nothing_else() {
-            let outcome = crate::metrics::outcome(&d, &state);
+        let outcome = crate::metrics::outcome(&d, &state);
+        let keep = self.analytics.keep_declined && analytics::is_kept(&d, outcome);
+        let (reply, outcome) = if state == input && d.changes_nothing_else() && !keep {
+            // Counted in memory: the fast path stays free of writes (see `analytics`).
+            self.tally.add(analytics::message_keys(
+                &input,
+                &d,
+                outcome,
+                now,
+                engine.rules.tz,
+            ));
             (d.reply, outcome)
         } else {
             // The engine is a pure function of its inputs, so when the transaction reads what
@@ -539,15 +620,40 @@ impl Service {
             state.display_name = Some(name.to_string());
         }
         let peek = txn.peek_id("escalation")?;
+        let tz = engine.rules.tz;
         if let Some(e) = early.filter(|e| e.holds_for(&state, peek)) {
             self.commit_decision(txn, added, who, &e.state, &e.decision, now)?;
             let outcome = crate::metrics::outcome(&e.decision, &e.state);
+            self.count_in(txn, &e.input, &e.decision, outcome, text, now, tz)?;
             return Ok((e.decision.reply.clone(), outcome));
         }
+        let before = state.clone();
         let d = engine.handle(who, &mut state, text, now, &reference(peek));
         self.commit_decision(txn, added, who, &state, &d, now)?;
         let outcome = crate::metrics::outcome(&d, &state);
+        self.count_in(txn, &before, &d, outcome, text, now, tz)?;
         Ok((d.reply, outcome))
+    }
+
+    /// Counts a decision in its own transaction, and keeps the message's text when it was not
+    /// placed and `keep_declined` is on.
+    #[allow(clippy::too_many_arguments)]
+    fn count_in(
+        &self,
+        txn: &mut Txn,
+        before: &UserState,
+        d: &Decision,
+        outcome: &str,
+        text: &str,
+        now: DateTime<Utc>,
+        tz: chrono_tz::Tz,
+    ) -> anyhow::Result<()> {
+        let keys = analytics::message_keys(before, d, outcome, now, tz);
+        txn.count(keys.iter().map(|k| (k.as_slice(), 1)))?;
+        if self.analytics.keep_declined && analytics::is_kept(d, outcome) {
+            analytics::keep(txn, text, d, outcome, now)?;
+        }
+        Ok(())
     }
 
     fn commit_decision(

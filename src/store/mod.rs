@@ -9,6 +9,9 @@
 mod group;
 pub mod keys;
 mod panic_guard;
+mod support;
+
+pub use support::Table;
 
 use std::mem::ManuallyDrop;
 use std::path::{Path, PathBuf};
@@ -46,6 +49,21 @@ const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
 /// "table/key in hex" → the bytes of a record that could not be decoded, set aside so that one
 /// damaged record stops nothing else. Kept for an administrator to inspect.
 const QUARANTINE: TableDefinition<&str, &[u8]> = TableDefinition::new("quarantine");
+
+/// support account name → `service::accounts::Account`: its argon2id hash and flags.
+const SUPPORT_ACCOUNTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("support_accounts");
+/// BLAKE2s-256 of a session token → `service::accounts::Session`. The token itself is never kept.
+const SUPPORT_SESSIONS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("support_sessions");
+/// (time in Unix ms, id), big-endian → `service::accounts::SignIn`: every sign-in attempt,
+/// oldest first.
+const SIGN_INS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("sign_ins");
+/// "account:NAME" or "address:IP" → the times (Unix ms) of its recent failed sign-ins.
+const SIGN_IN_FAILURES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("sign_in_failures");
+/// (local day, kind, label) (`service::analytics::Key`) → a count. No text, no person.
+const ANALYTICS: TableDefinition<&[u8], u64> = TableDefinition::new("analytics");
+/// (time in Unix ms, id), big-endian → `service::analytics::Declined`: the text (secrets cut
+/// out) of a declined message, only while `[analytics] keep_declined` is on; 30 days at most.
+const DECLINED: TableDefinition<&[u8], &[u8]> = TableDefinition::new("declined");
 
 /// The database's page cache. redb's default (1 GiB) lets a large claim grow the process to that
 /// size; the working set here is small.
@@ -159,7 +177,10 @@ impl Store {
                 && r.open_table(TRANSPORT_REFS).is_ok()
                 && r.open_table(COUNTERS).is_ok()
                 && r.open_table(QUARANTINE).is_ok()
-                && r.open_table(WEB_INBOX).is_ok())
+                && r.open_table(WEB_INBOX).is_ok()
+
+                && support::TABLES.iter().all(|t| r.open_table(*t).is_ok())
+                && r.open_table(ANALYTICS).is_ok())
         })?;
         if !have_all {
             store
@@ -173,6 +194,10 @@ impl Store {
                     txn.w.open_table(COUNTERS)?;
                     txn.w.open_table(QUARANTINE)?;
                     txn.w.open_table(WEB_INBOX)?;
+                    for t in support::TABLES {
+                        txn.w.open_table(t)?;
+                    }
+                    txn.w.open_table(ANALYTICS)?;
                     Ok(())
                 })
                 .map_err(|e| {
@@ -495,6 +520,10 @@ impl Store {
             copy_table(r, &w, COUNTERS)?;
             copy_table(r, &w, QUARANTINE)?;
             copy_table(r, &w, WEB_INBOX)?;
+            for t in support::TABLES {
+                copy_table(r, &w, t)?;
+            }
+            copy_table(r, &w, ANALYTICS)?;
             // A durable commit: the copy's pages are on disk before it is renamed.
             w.commit()?;
             Ok(counts)
@@ -944,7 +973,7 @@ impl Txn {
         let cutoff = before.timestamp_millis();
         let mut n = 0;
         self.w.open_table(WEB_INBOX)?.retain(|_, v| {
-            let keep = keys::decode::<(i64, Message)>(v).map_or(false, |(at, _)| at >= cutoff);
+            let keep = keys::decode::<(i64, Message)>(v).is_ok_and(|(at, _)| at >= cutoff);
             n += usize::from(!keep);
             keep
         })?;

@@ -1,8 +1,9 @@
 //! Commands for the people who run and improve the bot: validation, accuracy figures,
-//! conversation tests and the support team's queue at the command line.
+//! conversation tests, the support team's queue and accounts at the command line.
 
 pub mod backup;
 pub mod check;
 pub mod convtest;
 pub mod escalations;
 pub mod eval;
+pub mod support;

@@ -128,6 +128,10 @@ pub async fn run(svc: Arc<Service>, config: &Config, user: String) -> anyhow::Re
     if let Some(mail) = crate::transports::mail::sender(config, &svc, &clock, tasks.stopped())? {
         tasks.spawn("the mail sender", mail);
     }
+    tasks.spawn(
+        "the analytics flush",
+        crate::service::analytics::run(svc.clone(), clock.clone(), tasks.stopped()),
+    );
 
     println!("{}", content.message("chat_welcome"));
     prompt();

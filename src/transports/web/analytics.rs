@@ -138,7 +138,7 @@ pub async fn csv(
 /// y axis up to `top` (or the largest value).
 fn bars(labels: &[String], values: &[f64], reference: Option<f64>, top: f64) -> String {
     let mut svg = String::new();
-    let drawn = (|| -> Result<(), Box<dyn std::error::Error + '_>> {
+    let drawn = (|| -> Result<(), Box<dyn std::error::Error>> {
         let root = SVGBackend::with_string(&mut svg, (440, 220)).into_drawing_area();
         root.fill(&WHITE)?;
         let max = values.iter().copied().fold(top.max(1.0), f64::max);
@@ -213,12 +213,12 @@ pub async fn declined(State(web): State<App>, headers: HeaderMap) -> Result<Resp
                         @match &d.mark {
                             Some(m) => {
                                 @match &m.verdict {
-                                    Verdict::ShouldHaveBeen(i) => { "should have been " (i) }
-                                    Verdict::RightlyDeclined => { "rightly declined" }
+                                    Verdict::ShouldHaveBeen(i) => { "should have been " (i) },
+                                    Verdict::RightlyDeclined => { "rightly declined" },
                                 }
                                 " (" (m.by) ")"
-                            }
-                            None => {}
+                            },
+                            None => {},
                         }
                     }
                     td {

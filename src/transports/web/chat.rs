@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
-use futures_util::Stream;
+use futures_util::stream::Stream;
 use serde::Deserialize;
 
 use super::identity::{COOKIE, Identity};
@@ -137,15 +137,16 @@ pub async fn send(
         return Ok(refusal(&web, &headers, StatusCode::FORBIDDEN, "web_session_changed"));
     };
     let now = web.clock.now();
+    // A browser over its own limit does not use up its address's allowance.
     let allowed = web
-        .per_address
+        .per_cookie
         .lock()
-        .map(|mut l| l.allow(&peer.ip().to_string(), now))
+        .map(|mut l| l.allow(&who.id, now))
         .unwrap_or(false)
         && web
-            .per_cookie
+            .per_address
             .lock()
-            .map(|mut l| l.allow(&who.id, now))
+            .map(|mut l| l.allow(&peer.ip().to_string(), now))
             .unwrap_or(false);
     if !allowed {
         return Ok(refusal(

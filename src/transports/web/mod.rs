@@ -6,13 +6,17 @@
 //! the next visit shows it, and an open page gets it live over server-sent events. The person's
 //! own words are never stored. Only this module imports the HTTP stack's layers and templates.
 //!
-//! This file wires the parts: `chat` (the handlers), `pages` (maud templates), `identity` (the
-//! cookie and CSRF token) and `security` (headers, limits and error pages).
+//! This file wires the parts: `chat` (the staff chat's handlers), `support` (the support team's
+//! sign-in, queue and actions), `analytics` (its figures, charts and declined questions), `pages`
+//! (maud templates), `identity` (the chat's cookie and CSRF token) and `security` (headers,
+//! limits and error pages).
 
+mod analytics;
 mod chat;
 mod identity;
 mod pages;
 mod security;
+mod support;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -70,6 +74,8 @@ pub(crate) struct Web {
     svc: Arc<Service>,
     clock: Arc<dyn Clock>,
     settings: WebSettings,
+    /// The zone times are shown in (`bot.timezone`).
+    tz: chrono_tz::Tz,
     keys: identity::Keys,
     per_cookie: Mutex<RateLimiter>,
     per_address: Mutex<RateLimiter>,
@@ -131,6 +137,7 @@ pub fn start(
         per_cookie: Mutex::new(RateLimiter::new(settings.rate_limit_per_minute)),
         per_address: Mutex::new(RateLimiter::new(settings.address_rate_limit_per_minute)),
         settings,
+        tz: config.timezone()?,
         keys,
         live,
         stopping,
@@ -175,10 +182,29 @@ fn router(web: App) -> Router {
         .route("/forget", get(chat::forget_page).post(chat::forget))
         .route("/files/{seq}/{n}", get(chat::file))
         .route("/static/{name}", get(security::asset))
+        .route("/support", get(support::home))
+        .route("/support/login", get(support::login_page).post(support::login))
+        .route("/support/logout", axum::routing::post(support::logout))
+        .route(
+            "/support/password",
+            get(support::password_page).post(support::password),
+        )
+        .route("/support/queue", get(support::queue))
+        .route("/support/escalations/{reference}", get(support::detail))
+        .route(
+            "/support/escalations/{reference}/{action}",
+            axum::routing::post(support::act),
+        )
+        .route("/support/analytics", get(analytics::page))
+        .route("/support/analytics.csv", get(analytics::csv))
+        .route("/support/declined", get(analytics::declined))
+        .route("/support/declined/{id}", axum::routing::post(analytics::mark))
         .fallback(security::not_found);
     let pages = security::bounded(pages);
     // The live stream stays open: it has no request timeout.
-    let streams = Router::new().route("/events", get(chat::events));
+    let streams = Router::new()
+        .route("/events", get(chat::events))
+        .route("/support/events", get(support::events));
     security::secured(pages.merge(streams), &settings).with_state(web)
 }
 

@@ -36,6 +36,11 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         include_bytes!("static/chat.js"),
     ),
     (
+        "support.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("static/support.js"),
+    ),
+    (
         "web.css",
         "text/css; charset=utf-8",
         include_bytes!("static/web.css"),

@@ -50,7 +50,9 @@
     data.set('after', String(after));
     var text = data.get('message') || '';
     if (!text.trim()) { return; }
-    mine(text);
+    // A choice is shown as the button read.
+    var button = form.querySelector('button');
+    mine(form.className === 'choice' && button ? button.textContent : text);
     if (form.id === 'send') { box.value = ''; }
     fetch('/send', {
       method: 'POST',
