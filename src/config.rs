@@ -222,7 +222,9 @@ impl WebSettings {
             return Ok(None);
         }
         listen.parse().map(Some).map_err(|_| {
-            anyhow::anyhow!("web.listen is not an address and port (e.g. 127.0.0.1:8080): {listen:?}")
+            anyhow::anyhow!(
+                "web.listen is not an address and port (e.g. 127.0.0.1:8080): {listen:?}"
+            )
         })
     }
 }
@@ -548,7 +550,13 @@ impl Config {
         if let Err(e) = w.address() {
             p.push(e.to_string());
         }
-        within(&mut p, "web.rate_limit_per_minute", w.rate_limit_per_minute, 1, 1000);
+        within(
+            &mut p,
+            "web.rate_limit_per_minute",
+            w.rate_limit_per_minute,
+            1,
+            1000,
+        );
         within(
             &mut p,
             "web.address_rate_limit_per_minute",

@@ -8,6 +8,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use esrbot::clock::Clock;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
@@ -115,7 +116,11 @@ async fn fill(c: &Client, label: &str, text: &str) {
         .for_element(Locator::XPath(&xpath))
         .await
         .unwrap_or_else(|e| panic!("no control labelled {label:?}: {e}"));
-    let id = l.attr("for").await.unwrap().expect("the label names its control");
+    let id = l
+        .attr("for")
+        .await
+        .unwrap()
+        .expect("the label names its control");
     c.find(Locator::Id(&id))
         .await
         .unwrap()
@@ -145,7 +150,9 @@ fn check_ics(text: &str) {
     let mut open: Vec<&str> = Vec::new();
     let mut start = None;
     for line in unfolded.split("\r\n").filter(|l| !l.is_empty()) {
-        let (name, value) = line.split_once(':').unwrap_or_else(|| panic!("not a property: {line:?}"));
+        let (name, value) = line
+            .split_once(':')
+            .unwrap_or_else(|| panic!("not a property: {line:?}"));
         let name = name.split(';').next().unwrap();
         match name {
             "BEGIN" => open.push(value),
@@ -156,7 +163,10 @@ fn check_ics(text: &str) {
         assert!(line.len() > name.len(), "{line:?}");
     }
     assert!(open.is_empty(), "left open: {open:?}");
-    assert!(unfolded.contains("BEGIN:VEVENT") && unfolded.contains("BEGIN:VALARM"), "{text}");
+    assert!(
+        unfolded.contains("BEGIN:VEVENT") && unfolded.contains("BEGIN:VALARM"),
+        "{text}"
+    );
     let start = start.expect("the event has a start");
     assert!(
         chrono::NaiveDateTime::parse_from_str(&start, "%Y%m%dT%H%M%SZ").is_ok(),
@@ -183,8 +193,12 @@ async fn staff_chat_in_a_real_browser() {
         .await
         .expect("a Forget me button");
     // Marks this page so a reload would be noticed.
-    c.execute("window.esrbotNoReload = true;", vec![]).await.unwrap();
-    box_.send_keys("I'm locked out of ESR\u{E007}").await.unwrap();
+    c.execute("window.esrbotNoReload = true;", vec![])
+        .await
+        .unwrap();
+    box_.send_keys("I'm locked out of ESR\u{E007}")
+        .await
+        .unwrap();
     shows(&c, "12 hours").await;
     let end = (w.clock.now() + chrono::Duration::hours(12))
         .with_timezone(&chrono_tz::Europe::London)
@@ -252,12 +266,19 @@ async fn staff_chat_in_a_real_browser() {
         .click()
         .await
         .unwrap();
-    fill(&c, "Note for the staff member (optional)", "We have called you back").await;
+    fill(
+        &c,
+        "Note for the staff member (optional)",
+        "We have called you back",
+    )
+    .await;
     screenshot(&c, "support-escalation").await;
     press(&c, "Resolve").await;
     c.wait()
         .at_most(WAIT)
-        .for_element(Locator::XPath("//dd[@id='status' and normalize-space()='resolved']"))
+        .for_element(Locator::XPath(
+            "//dd[@id='status' and normalize-space()='resolved']",
+        ))
         .await
         .expect("the escalation shows resolved");
     c.goto(&format!("{}/support/queue", w.base)).await.unwrap();
@@ -265,14 +286,25 @@ async fn staff_chat_in_a_real_browser() {
     c.goto(&format!("{}/", w.base)).await.unwrap();
     shows(&c, "We have called you back").await;
     // The analytics page has its charts, drawn as SVG, with the numbers beside them.
-    c.goto(&format!("{}/support/analytics", w.base)).await.unwrap();
+    c.goto(&format!("{}/support/analytics", w.base))
+        .await
+        .unwrap();
     c.wait()
         .at_most(WAIT)
         .for_element(Locator::Css("#containment svg"))
         .await
         .expect("the containment chart");
-    let figure = c.find(Locator::Css("#containment")).await.unwrap().text().await.unwrap();
-    assert!(figure.contains("conversations") && !figure.contains(" of 0 conversations"), "{figure}");
+    let figure = c
+        .find(Locator::Css("#containment"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        figure.contains("conversations") && !figure.contains(" of 0 conversations"),
+        "{figure}"
+    );
     screenshot(&c, "support-analytics").await;
     c.close().await.unwrap();
     w.stop().await;

@@ -107,7 +107,10 @@ pub struct Page {
 impl Page {
     /// The CSRF token in the page's forms.
     pub fn csrf(&self) -> String {
-        let at = self.body.find("name=\"csrf\" value=\"").expect("a form with a CSRF token");
+        let at = self
+            .body
+            .find("name=\"csrf\" value=\"")
+            .expect("a form with a CSRF token");
         let rest = &self.body[at + "name=\"csrf\" value=\"".len()..];
         rest[..rest.find('"').unwrap()].to_string()
     }
@@ -181,7 +184,13 @@ async fn a_browser_without_script_gets_the_answer_and_the_end_time() {
     let mut b = w.browser();
     let first = b.get("/").await;
     assert_eq!(first.status, StatusCode::OK);
-    assert!(first.body.contains("<label for=\"message\">Message</label>"), "{}", first.body);
+    assert!(
+        first
+            .body
+            .contains("<label for=\"message\">Message</label>"),
+        "{}",
+        first.body
+    );
     assert!(first.body.contains(">Send</button>"));
     assert!(first.body.contains(">Forget me</button>"));
     let page = b.say("I'm locked out of ESR").await;
@@ -190,7 +199,11 @@ async fn a_browser_without_script_gets_the_answer_and_the_end_time() {
         .with_timezone(&chrono_tz::Europe::London)
         .format("%H:%M")
         .to_string();
-    assert!(page.body.contains(&end), "the end time {end}: {}", page.body);
+    assert!(
+        page.body.contains(&end),
+        "the end time {end}: {}",
+        page.body
+    );
     // The person's own words are not kept, so not shown again either.
     assert!(!page.body.contains("locked out of ESR"));
     w.stop().await;
@@ -286,8 +299,14 @@ async fn a_forged_cookie_gets_a_new_identity_and_nobody_elses_data() {
         assert_ne!(new, forged);
         // Ann's answer is not there for the forged cookie's live stream or downloads either.
         mallory.cookie = Some(forged.clone());
-        assert_eq!(mallory.get("/events").await.status, StatusCode::UNAUTHORIZED);
-        assert_eq!(mallory.get("/files/1/0").await.status, StatusCode::NOT_FOUND);
+        assert_eq!(
+            mallory.get("/events").await.status,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            mallory.get("/files/1/0").await.status,
+            StatusCode::NOT_FOUND
+        );
     }
     // Ann still has hers.
     assert!(ann.get("/").await.body.contains("12 hours"));
@@ -301,7 +320,15 @@ async fn a_post_without_its_csrf_token_is_refused_and_changes_nothing() {
     let page = b.get("/").await;
     let who: esrbot::core::records::Recipient = format!(
         "web:{}",
-        b.cookie.as_ref().unwrap().split_once('=').unwrap().1.split_once('.').unwrap().0
+        b.cookie
+            .as_ref()
+            .unwrap()
+            .split_once('=')
+            .unwrap()
+            .1
+            .split_once('.')
+            .unwrap()
+            .0
     )
     .as_str()
     .into();
@@ -316,7 +343,10 @@ async fn a_post_without_its_csrf_token_is_refused_and_changes_nothing() {
     // Another browser's token does not work either.
     let other = w.browser().get("/").await.csrf();
     let r = b
-        .post("/send", &[("csrf", &other), ("message", "I'm locked out of ESR")])
+        .post(
+            "/send",
+            &[("csrf", &other), ("message", "I'm locked out of ESR")],
+        )
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert_eq!(r.status, StatusCode::FORBIDDEN);
@@ -325,7 +355,10 @@ async fn a_post_without_its_csrf_token_is_refused_and_changes_nothing() {
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     // With the page's token it works.
     let r = b
-        .post("/send", &[("csrf", &page.csrf()), ("message", "I'm locked out of ESR")])
+        .post(
+            "/send",
+            &[("csrf", &page.csrf()), ("message", "I'm locked out of ESR")],
+        )
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
     assert!(!w.bot.store.user(&who).unwrap().is_empty());
@@ -338,10 +371,14 @@ async fn sending_too_fast_is_refused_politely_per_browser_and_per_address() {
     let mut b = w.browser();
     let csrf = b.get("/").await.csrf();
     for i in 0..10 {
-        let r = b.post("/send", &[("csrf", &csrf), ("message", "thanks")]).await;
+        let r = b
+            .post("/send", &[("csrf", &csrf), ("message", "thanks")])
+            .await;
         assert_eq!(r.status, StatusCode::SEE_OTHER, "message {i}");
     }
-    let r = b.post("/send", &[("csrf", &csrf), ("message", "thanks")]).await;
+    let r = b
+        .post("/send", &[("csrf", &csrf), ("message", "thanks")])
+        .await;
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
     assert!(r.body.contains("Please wait a minute"), "{}", r.body);
     // A second browser on the same address has its own allowance, until the address's runs out.
@@ -349,15 +386,23 @@ async fn sending_too_fast_is_refused_politely_per_browser_and_per_address() {
     let c_csrf = c.get("/").await.csrf();
     let mut refused = 0;
     for _ in 0..10 {
-        let r = c.post("/send", &[("csrf", &c_csrf), ("message", "thanks")]).await;
+        let r = c
+            .post("/send", &[("csrf", &c_csrf), ("message", "thanks")])
+            .await;
         if r.status == StatusCode::TOO_MANY_REQUESTS {
             refused += 1;
         }
     }
     assert_eq!(refused, 5, "the address allows 15 a minute in all");
     w.clock.advance(chrono::Duration::seconds(61));
-    let r = b.post("/send", &[("csrf", &csrf), ("message", "thanks")]).await;
-    assert_eq!(r.status, StatusCode::SEE_OTHER, "a minute later it is allowed again");
+    let r = b
+        .post("/send", &[("csrf", &csrf), ("message", "thanks")])
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::SEE_OTHER,
+        "a minute later it is allowed again"
+    );
     w.stop().await;
 }
 
@@ -392,7 +437,12 @@ async fn every_page_has_the_security_headers_and_chat_pages_are_not_cached() {
     // The script is a file of our own, served as script.
     let js = b.get("/static/chat.js").await;
     assert_eq!(js.status, StatusCode::OK);
-    assert!(js.headers["content-type"].to_str().unwrap().starts_with("text/javascript"));
+    assert!(
+        js.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
     w.stop().await;
     // Over plain HTTP (a loopback test set-up) there is no HSTS and the cookie is not Secure.
     let w = start(&[]).await;
@@ -414,12 +464,16 @@ async fn oversized_bodies_and_headers_are_refused() {
     let mut b = w.browser();
     let csrf = b.get("/").await.csrf();
     let huge = "a".repeat(40_000);
-    let r = b.post("/send", &[("csrf", &csrf), ("message", &huge)]).await;
+    let r = b
+        .post("/send", &[("csrf", &csrf), ("message", &huge)])
+        .await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
     // Just under the limit, a long message gets the bot's own answer, not an error.
     let long = "a".repeat(5_000);
     let page = {
-        let r = b.post("/send", &[("csrf", &csrf), ("message", &long)]).await;
+        let r = b
+            .post("/send", &[("csrf", &csrf), ("message", &long)])
+            .await;
         assert_eq!(r.status, StatusCode::SEE_OTHER);
         b.get("/").await
     };
@@ -443,17 +497,33 @@ async fn forget_me_asks_first_then_erases_everything_and_the_cookie() {
     b.say("I'm locked out of ESR").await;
     let who: esrbot::core::records::Recipient = format!(
         "web:{}",
-        b.cookie.as_ref().unwrap().split_once('=').unwrap().1.split_once('.').unwrap().0
+        b.cookie
+            .as_ref()
+            .unwrap()
+            .split_once('=')
+            .unwrap()
+            .1
+            .split_once('.')
+            .unwrap()
+            .0
     )
     .as_str()
     .into();
     assert!(!w.bot.store.user(&who).unwrap().is_empty());
     let confirm = b.get("/forget").await;
     assert!(confirm.body.contains("Are you sure?"), "{}", confirm.body);
-    assert!(!w.bot.store.user(&who).unwrap().is_empty(), "asking erased nothing");
+    assert!(
+        !w.bot.store.user(&who).unwrap().is_empty(),
+        "asking erased nothing"
+    );
     let done = b.post("/forget", &[("csrf", &confirm.csrf())]).await;
     assert_eq!(done.status, StatusCode::SEE_OTHER);
-    assert!(done.headers[SET_COOKIE].to_str().unwrap().contains("Max-Age=0"));
+    assert!(
+        done.headers[SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
     assert!(b.cookie.is_none());
     assert!(w.bot.store.user(&who).unwrap().is_empty());
     assert!(w.bot.store.web_inbox(&who, 0, 100).unwrap().is_empty());
@@ -470,9 +540,9 @@ async fn no_message_text_reaches_the_database_file() {
     let words = "zebra ukulele marmalade";
     b.say(&format!("I'm locked out of ESR, {words}")).await;
     b.say(&format!("{words} quantum teapot")).await;
-    let db = w.db.clone();
+    // Every reply was committed (durably) before it was shown, so the file holds all there is.
+    let bytes = std::fs::read(&w.db).unwrap();
     w.stop().await;
-    let bytes = std::fs::read(&db).unwrap();
     for w in ["zebra", "ukulele", "marmalade", "teapot"] {
         assert!(
             !bytes.windows(w.len()).any(|x| x == w.as_bytes()),
@@ -493,7 +563,10 @@ async fn the_lock_answer_offers_a_calendar_file_to_that_browser_only() {
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.headers["content-type"], "text/calendar; charset=utf-8");
     let disposition = r.headers["content-disposition"].to_str().unwrap();
-    assert!(disposition.starts_with("attachment; filename=\""), "{disposition}");
+    assert!(
+        disposition.starts_with("attachment; filename=\""),
+        "{disposition}"
+    );
     assert!(disposition.ends_with(".ics\""), "{disposition}");
     assert!(r.body.starts_with("BEGIN:VCALENDAR\r\n"), "{}", r.body);
     assert!(r.body.contains("BEGIN:VALARM"));
@@ -517,13 +590,15 @@ pub fn support_account(w: &WebBot, name: &str) -> String {
 /// Signs in at `/support/login`; returns the page it leads to (after the redirect).
 pub async fn sign_in(b: &mut Browser, name: &str, password: &str) -> Page {
     let r = b
-        .post("/support/login", &[("username", name), ("password", password)])
+        .post(
+            "/support/login",
+            &[("username", name), ("password", password)],
+        )
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
     let next = r.headers[LOCATION].to_str().unwrap().to_string();
     b.get(&next).await
 }
-
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_support_route_denies_without_a_session() {
@@ -551,12 +626,19 @@ async fn every_support_route_denies_without_a_session() {
     assert_eq!(r.status, StatusCode::SEE_OTHER);
     assert_eq!(r.headers[LOCATION], "/support/login");
     // The live stream is an API: 401, not a redirect.
-    assert_eq!(b.get("/support/events").await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        b.get("/support/events").await.status,
+        StatusCode::UNAUTHORIZED
+    );
     // A forged session cookie is no session.
     b.cookie = Some("esrbot_support=0123456789abcdef".into());
     assert_eq!(b.get("/support/queue").await.status, StatusCode::SEE_OTHER);
     let login = b.get("/support/login").await;
-    for label in [">Username</label>", ">Password</label>", ">Sign in</button>"] {
+    for label in [
+        ">Username</label>",
+        ">Password</label>",
+        ">Sign in</button>",
+    ] {
         assert!(login.body.contains(label), "{label}: {}", login.body);
     }
     w.stop().await;
@@ -569,14 +651,24 @@ async fn wrong_passwords_are_rate_limited() {
     let mut b = w.browser();
     for _ in 0..5 {
         let r = b
-            .post("/support/login", &[("username", "ann"), ("password", "not it at all")])
+            .post(
+                "/support/login",
+                &[("username", "ann"), ("password", "not it at all")],
+            )
             .await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-        assert!(r.body.contains("username or password is not right"), "{}", r.body);
+        assert!(
+            r.body.contains("username or password is not right"),
+            "{}",
+            r.body
+        );
     }
     // Now even the right password is refused for a while, without being checked.
     let r = b
-        .post("/support/login", &[("username", "ann"), ("password", &password)])
+        .post(
+            "/support/login",
+            &[("username", "ann"), ("password", &password)],
+        )
         .await;
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
     assert!(r.body.contains("Too many failed sign-ins"), "{}", r.body);
@@ -597,7 +689,10 @@ async fn a_support_action_needs_its_csrf_token_and_is_recorded_under_the_signed_
     let mut b = w.browser();
     let first = sign_in(&mut b, "ann", &password).await;
     // The one-time password must be changed before anything else.
-    assert_eq!(b.get("/support/queue").await.headers[LOCATION], "/support/password");
+    assert_eq!(
+        b.get("/support/queue").await.headers[LOCATION],
+        "/support/password"
+    );
     let r = b
         .post(
             "/support/password",
@@ -612,11 +707,18 @@ async fn a_support_action_needs_its_csrf_token_and_is_recorded_under_the_signed_
     let queue = b.get("/support/queue").await;
     assert!(queue.body.contains("ESC-00001"), "{}", queue.body);
     let detail = b.get("/support/escalations/ESC-00001").await;
-    assert!(detail.body.contains(">Acknowledge</button>"), "{}", detail.body);
+    assert!(
+        detail.body.contains(">Acknowledge</button>"),
+        "{}",
+        detail.body
+    );
     assert!(detail.body.contains(">Resolve</button>"));
     // Without the token nothing changes.
     let r = b
-        .post("/support/escalations/ESC-00001/resolve", &[("note", "done")])
+        .post(
+            "/support/escalations/ESC-00001/resolve",
+            &[("note", "done")],
+        )
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     let e = w.bot.store.escalation("ESC-00001").unwrap().unwrap();

@@ -178,7 +178,6 @@ impl Store {
                 && r.open_table(COUNTERS).is_ok()
                 && r.open_table(QUARANTINE).is_ok()
                 && r.open_table(WEB_INBOX).is_ok()
-
                 && support::TABLES.iter().all(|t| r.open_table(*t).is_ok())
                 && r.open_table(ANALYTICS).is_ok())
         })?;
@@ -451,7 +450,9 @@ impl Store {
                 let Some(seq) = web_inbox_seq(k.value()) else {
                     continue;
                 };
-                if let Some((at, m)) = decode_or_log::<(i64, Message)>("web_inbox", k.value(), v.value()) {
+                if let Some((at, m)) =
+                    decode_or_log::<(i64, Message)>("web_inbox", k.value(), v.value())
+                {
                     out.push((seq, at, m));
                 }
                 if out.len() >= limit {

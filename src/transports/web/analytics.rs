@@ -53,7 +53,11 @@ pub async fn page(
         Err(r) => return Ok(r),
     };
     let rep = report(&web, &r).await?;
-    let days: Vec<String> = rep.days.iter().map(|d| d.date.format("%d %b").to_string()).collect();
+    let days: Vec<String> = rep
+        .days
+        .iter()
+        .map(|d| d.date.format("%d %b").to_string())
+        .collect();
     let containment: Vec<f64> = rep
         .days
         .iter()
@@ -126,7 +130,10 @@ pub async fn csv(
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
             (
                 header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"esrbot-{}-{}.csv\"", rep.from, rep.to),
+                format!(
+                    "attachment; filename=\"esrbot-{}-{}.csv\"",
+                    rep.from, rep.to
+                ),
             ),
         ],
         rep.to_csv(),
@@ -155,7 +162,11 @@ fn bars(labels: &[String], values: &[f64], reference: Option<f64>, top: f64) -> 
             .x_labels(n.min(8))
             .x_label_formatter(&|x| {
                 let i = x.floor() as usize;
-                if i % step == 0 { labels.get(i).cloned().unwrap_or_default() } else { String::new() }
+                if i % step == 0 {
+                    labels.get(i).cloned().unwrap_or_default()
+                } else {
+                    String::new()
+                }
             })
             .draw()?;
         chart.draw_series(values.iter().enumerate().map(|(i, v)| {

@@ -6,11 +6,11 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 
+use axum::Form;
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Form;
 use futures_util::stream::Stream;
 use serde::Deserialize;
 
@@ -68,7 +68,11 @@ fn identity(web: &App, headers: &HeaderMap) -> (Identity, Option<HeaderValue>) {
 }
 
 fn set_cookie(web: &App, value: &str, max_age: i64) -> Option<HeaderValue> {
-    let secure = if web.settings.cookie_secure { "; Secure" } else { "" };
+    let secure = if web.settings.cookie_secure {
+        "; Secure"
+    } else {
+        ""
+    };
     HeaderValue::from_str(&format!(
         "{COOKIE}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}"
     ))
@@ -105,7 +109,12 @@ pub async fn page(
         .is_some()
         .then(|| engine.message("web_forget_done", &[]));
     let csrf = web.keys.csrf(&who);
-    let page = pages::chat(&engine, &pages::Form { csrf: &csrf }, &entries, banner.as_deref());
+    let page = pages::chat(
+        &engine,
+        &pages::Form { csrf: &csrf },
+        &entries,
+        banner.as_deref(),
+    );
     Ok(with_cookie(page.into_response(), cookie))
 }
 
@@ -134,7 +143,12 @@ pub async fn send(
     Form(f): Form<SendForm>,
 ) -> Result<Response, Failure> {
     let Some(who) = verified(&web, &headers, &f.csrf) else {
-        return Ok(refusal(&web, &headers, StatusCode::FORBIDDEN, "web_session_changed"));
+        return Ok(refusal(
+            &web,
+            &headers,
+            StatusCode::FORBIDDEN,
+            "web_session_changed",
+        ));
     };
     let now = web.clock.now();
     // A browser over its own limit does not use up its address's allowance.
@@ -243,8 +257,11 @@ fn live(web: App, who: Identity, after: u64) -> impl Stream<Item = Result<Event,
                 let engine = s.web.svc.engine();
                 for entry in entries {
                     s.after = entry.0;
-                    let html =
-                        pages::entries(&engine, &pages::Form { csrf: &csrf }, std::slice::from_ref(&entry));
+                    let html = pages::entries(
+                        &engine,
+                        &pages::Form { csrf: &csrf },
+                        std::slice::from_ref(&entry),
+                    );
                     s.ready
                         .push_back(Event::default().id(entry.0.to_string()).data(html));
                 }
@@ -281,7 +298,12 @@ pub async fn forget(
     Form(f): Form<CsrfForm>,
 ) -> Result<Response, Failure> {
     let Some(who) = verified(&web, &headers, &f.csrf) else {
-        return Ok(refusal(&web, &headers, StatusCode::FORBIDDEN, "web_session_changed"));
+        return Ok(refusal(
+            &web,
+            &headers,
+            StatusCode::FORBIDDEN,
+            "web_session_changed",
+        ));
     };
     let (s, to, now) = (web.svc.clone(), who.recipient(), web.clock.now());
     tokio::task::spawn_blocking(move || s.forget(&to, now)).await??;
@@ -320,7 +342,11 @@ pub async fn file(
         .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
         .take(100)
         .collect();
-    let name = if name.is_empty() { "file".to_string() } else { name };
+    let name = if name.is_empty() {
+        "file".to_string()
+    } else {
+        name
+    };
     Ok((
         [
             (header::CONTENT_TYPE, media.to_string()),

@@ -78,8 +78,10 @@ impl Keys {
             .find(|(name, _)| *name == COOKIE)?
             .1;
         let (id, tag) = value.split_once('.')?;
-        let well_formed =
-            id.len() == ID_LEN && id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
+        let well_formed = id.len() == ID_LEN
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
         (well_formed && self.verify("id", id, tag)).then(|| Identity { id: id.to_string() })
     }
 

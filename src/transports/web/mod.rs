@@ -30,10 +30,10 @@ use tokio::sync::{broadcast, watch};
 use crate::clock::Clock;
 use crate::config::{Config, WebSettings};
 use crate::core::records::{Outgoing, Recipient};
+use crate::service::Service;
 use crate::service::outbox::{self, Deliver, Handed, Refused};
 use crate::service::ratelimit::RateLimiter;
 use crate::service::tasks::Tasks;
-use crate::service::Service;
 use crate::transports::TransportSpec;
 
 /// The web chat as the registry sees it: one lane for every browser (the server delivers them
@@ -183,7 +183,10 @@ fn router(web: App) -> Router {
         .route("/files/{seq}/{n}", get(chat::file))
         .route("/static/{name}", get(security::asset))
         .route("/support", get(support::home))
-        .route("/support/login", get(support::login_page).post(support::login))
+        .route(
+            "/support/login",
+            get(support::login_page).post(support::login),
+        )
         .route("/support/logout", axum::routing::post(support::logout))
         .route(
             "/support/password",
@@ -198,7 +201,10 @@ fn router(web: App) -> Router {
         .route("/support/analytics", get(analytics::page))
         .route("/support/analytics.csv", get(analytics::csv))
         .route("/support/declined", get(analytics::declined))
-        .route("/support/declined/{id}", axum::routing::post(analytics::mark))
+        .route(
+            "/support/declined/{id}",
+            axum::routing::post(analytics::mark),
+        )
         .fallback(security::not_found);
     let pages = security::bounded(pages);
     // The live stream stays open: it has no request timeout.

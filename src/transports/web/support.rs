@@ -68,7 +68,10 @@ fn same_site(headers: &HeaderMap) -> bool {
 }
 
 /// A signed-in page: the session, or the redirect to sign in (or to change a one-time password).
-pub(super) async fn page_session(web: &App, headers: &HeaderMap) -> Result<(String, Session), Response> {
+pub(super) async fn page_session(
+    web: &App,
+    headers: &HeaderMap,
+) -> Result<(String, Session), Response> {
     match session(web, headers).await {
         Some((_, s)) if s.must_change => Err(Redirect::to("/support/password").into_response()),
         Some(found) => Ok(found),
@@ -129,7 +132,11 @@ pub async fn login(
     .await?;
     match signed {
         Ok(s) => {
-            let secure = if web.settings.cookie_secure { "; Secure" } else { "" };
+            let secure = if web.settings.cookie_secure {
+                "; Secure"
+            } else {
+                ""
+            };
             let cookie = format!(
                 "{COOKIE}={}; Path=/support; Max-Age={}; HttpOnly; SameSite=Strict{secure}",
                 s.token,
@@ -147,9 +154,11 @@ pub async fn login(
             Ok(r)
         }
         Err(SignInError::Internal(e)) => Err(e.into()),
-        Err(e @ SignInError::Throttled { .. }) => {
-            Ok((StatusCode::TOO_MANY_REQUESTS, login_form(Some(&e.to_string()))).into_response())
-        }
+        Err(e @ SignInError::Throttled { .. }) => Ok((
+            StatusCode::TOO_MANY_REQUESTS,
+            login_form(Some(&e.to_string())),
+        )
+            .into_response()),
         Err(e) => Ok((StatusCode::UNAUTHORIZED, login_form(Some(&e.to_string()))).into_response()),
     }
 }
@@ -175,7 +184,9 @@ pub async fn logout(
     let mut r = to_login();
     r.headers_mut().append(
         header::SET_COOKIE,
-        HeaderValue::from_static("esrbot_support=; Path=/support; Max-Age=0; HttpOnly; SameSite=Strict"),
+        HeaderValue::from_static(
+            "esrbot_support=; Path=/support; Max-Age=0; HttpOnly; SameSite=Strict",
+        ),
     );
     Ok(r)
 }
@@ -256,7 +267,11 @@ pub async fn password(
     match changed {
         Ok(_) => Ok(Redirect::to("/support/queue").into_response()),
         Err(crate::service::accounts::PasswordError::Internal(e)) => Err(e.into()),
-        Err(e) => Ok((StatusCode::BAD_REQUEST, password_form(&s, Some(&e.to_string()))).into_response()),
+        Err(e) => Ok((
+            StatusCode::BAD_REQUEST,
+            password_form(&s, Some(&e.to_string())),
+        )
+            .into_response()),
     }
 }
 
@@ -345,7 +360,11 @@ pub async fn detail(
     let Some(e) = found else {
         return Ok((
             StatusCode::NOT_FOUND,
-            layout("Not found", Some(&s), html! { p { "There is no escalation " (reference) "." } }),
+            layout(
+                "Not found",
+                Some(&s),
+                html! { p { "There is no escalation " (reference) "." } },
+            ),
         )
             .into_response());
     };
@@ -422,7 +441,12 @@ pub async fn act(
         return Ok(StatusCode::NOT_FOUND.into_response());
     };
     let note = Some(f.note.trim().to_string()).filter(|n| !n.is_empty());
-    let (svc, by, now, r) = (web.svc.clone(), s.account.clone(), web.clock.now(), reference.clone());
+    let (svc, by, now, r) = (
+        web.svc.clone(),
+        s.account.clone(),
+        web.clock.now(),
+        reference.clone(),
+    );
     let done = tokio::task::spawn_blocking(move || {
         svc.escalation_action(&r, action, &by, note.as_deref(), now)
     })
@@ -454,10 +478,16 @@ pub async fn events(State(web): State<App>, headers: HeaderMap) -> Response {
         |(web, mut last, mut stopping)| async move {
             loop {
                 let svc = web.svc.clone();
-                let now = tokio::task::spawn_blocking(move || fingerprint(&svc)).await.ok()?.ok()?;
+                let now = tokio::task::spawn_blocking(move || fingerprint(&svc))
+                    .await
+                    .ok()?
+                    .ok()?;
                 if last.is_some_and(|l| l != now) {
                     let e = Event::default().event("escalations").data("changed");
-                    return Some((Ok::<_, std::convert::Infallible>(e), (web, Some(now), stopping)));
+                    return Some((
+                        Ok::<_, std::convert::Infallible>(e),
+                        (web, Some(now), stopping),
+                    ));
                 }
                 last = Some(now);
                 tokio::select! {
@@ -467,7 +497,9 @@ pub async fn events(State(web): State<App>, headers: HeaderMap) -> Response {
             }
         },
     );
-    Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
 }
 
 /// A digest of every escalation's reference, status and history length.
