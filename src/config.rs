@@ -18,6 +18,7 @@ const NOT_SETTINGS: &[&str] = &[
     "ESRBOT_LOG_FORMAT",
     "ESRBOT_FAULT",
     "ESRBOT_SCALE_USERS",
+    "ESRBOT_WEB_KEY",
 ];
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -177,18 +178,55 @@ impl AdminSettings {
     }
 }
 
-/// The web transport and the support team's dashboard. Only what the accounts need is here so
-/// far; the web transport adds its own keys beside it.
+/// The web transport (`esrbot serve`): the staff chat at `/` and the support pages. The key that
+/// signs its cookies comes only from the environment (`ESRBOT_WEB_KEY`) or the database.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WebSettings {
-    /// How long a support account's sign-in lasts before it must sign in again.
+    /// Address to listen on (empty: no web server).
+    pub listen: String,
+    /// The address staff reach it at (`https://esr-help.trust.nhs.uk`), for links; empty: the
+    /// request's own host.
+    pub public_url: String,
+    /// Who may embed the pages in a frame: the CSP `frame-ancestors` sources, e.g.
+    /// `https://intranet.trust.nhs.uk`. Empty: nobody ('none').
+    pub frame_ancestors: Vec<String>,
+    /// Cookies only over HTTPS, and HSTS. False only for plain-HTTP testing on loopback.
+    pub cookie_secure: bool,
+    /// How long a support session lasts.
     pub session_hours: u32,
+    /// Messages one browser (its cookie) may send a minute.
+    pub rate_limit_per_minute: u32,
+    /// Messages one network address may send a minute (a trust's staff may share one address).
+    pub address_rate_limit_per_minute: u32,
 }
 
 impl Default for WebSettings {
     fn default() -> Self {
-        WebSettings { session_hours: 8 }
+        WebSettings {
+            listen: String::new(),
+            public_url: String::new(),
+            frame_ancestors: Vec::new(),
+            cookie_secure: true,
+            session_hours: 8,
+            rate_limit_per_minute: 10,
+            address_rate_limit_per_minute: 300,
+        }
+    }
+}
+
+impl WebSettings {
+    /// The address to listen on, or None when the web server is off.
+    pub fn address(&self) -> anyhow::Result<Option<std::net::SocketAddr>> {
+        let listen = self.listen.trim();
+        if listen.is_empty() {
+            return Ok(None);
+        }
+        listen.parse().map(Some).map_err(|_| {
+            anyhow::anyhow!(
+                "web.listen is not an address and port (e.g. 127.0.0.1:8080): {listen:?}"
+            )
+        })
     }
 }
 
@@ -621,6 +659,42 @@ impl Config {
         }
         if let Err(e) = self.admin.address() {
             p.push(e.to_string());
+        }
+        let w = &self.web;
+        if let Err(e) = w.address() {
+            p.push(e.to_string());
+        }
+        within(
+            &mut p,
+            "web.rate_limit_per_minute",
+            w.rate_limit_per_minute,
+            1,
+            1000,
+        );
+        within(
+            &mut p,
+            "web.address_rate_limit_per_minute",
+            w.address_rate_limit_per_minute,
+            1,
+            100_000,
+        );
+        for source in &w.frame_ancestors {
+            let ok = source == "'self'"
+                || ((source.starts_with("https://") || source.starts_with("http://"))
+                    && !source.contains(|c: char| c.is_whitespace() || c == ';' || c == ','));
+            if !ok {
+                p.push(format!(
+                    "web.frame_ancestors: each must be 'self' or an http(s):// origin (got {source:?})"
+                ));
+            }
+        }
+        if !w.public_url.is_empty()
+            && !(w.public_url.starts_with("https://") || w.public_url.starts_with("http://"))
+        {
+            p.push(format!(
+                "web.public_url must be an http(s):// address (got {:?})",
+                w.public_url
+            ));
         }
         let g = &self.guide;
         within(&mut p, "guide.link_valid_hours", g.link_valid_hours, 1, 72);

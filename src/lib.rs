@@ -46,6 +46,7 @@
 //! - [`transports::discord`]: serenity: wiring, handlers, commands, rendering, delivery.
 //! - [`transports::teams`]: the Bot Connector: signed requests in, tokens, cards, delivery.
 //! - [`transports::mail`]: lettre: the escalation e-mail and its delivery.
+//! - [`transports::web`]: axum: the staff chat at `/` (signed-cookie identity, live reminders).
 //! - [`tools`]: commands for the people who run and improve the bot.
 //! - [`tools::check`]: validation of config, intents and data (`esrbot check`).
 //! - [`tools::eval`]: accuracy figures on a labelled file (`esrbot eval`).

@@ -3,6 +3,7 @@
 mod accounts;
 mod analytics;
 mod bad_input;
+mod browser;
 mod cli;
 mod conversations;
 mod discord;
@@ -14,6 +15,7 @@ mod restart;
 mod serve;
 mod teams;
 mod understanding;
+mod web;
 
 mod support {
     pub mod bot_framework;

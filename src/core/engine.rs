@@ -355,6 +355,11 @@ impl Engine {
         &self.ids[idx]
     }
 
+    /// Every intent's id, in the classifier's order.
+    pub fn intent_ids(&self) -> Vec<String> {
+        self.ids.clone()
+    }
+
     /// Handles one message from `who`, whose state is `state` (changed in place).
     /// `next_reference` is the reference an escalation made by this message would get.
     pub fn handle(

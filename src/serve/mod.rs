@@ -110,6 +110,12 @@ pub async fn run(s: Serve, shutdown: impl Future<Output = ()> + Send) -> anyhow:
         }
         None => tracing::info!("teams.listen is empty: Teams is off"),
     }
+    match crate::transports::web::bind(&config.web).await? {
+        Some(listener) => {
+            crate::transports::web::start(&mut tasks, &config, &svc, &clock, listener)?
+        }
+        None => tracing::info!("web.listen is empty: the web chat is off"),
+    }
     systemd::ready();
     if let Some(every) = systemd::watchdog_interval() {
         let stopped = tasks.stopped();

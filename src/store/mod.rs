@@ -27,7 +27,7 @@ use redb::{
 };
 use serde::de::DeserializeOwned;
 
-use crate::core::records::{Escalation, Job, JobRef, Outgoing, Recipient, UserState};
+use crate::core::records::{Escalation, Job, JobRef, Message, Outgoing, Recipient, UserState};
 
 /// recipient (`keys::recipient`) → `UserState`.
 const USERS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("users");
@@ -45,6 +45,9 @@ const SEEN: TableDefinition<&str, i64> = TableDefinition::new("seen_events");
 /// one person are keyed "<recipient>#<what>" ("teams:29:1a#reference" → how to reach them) and
 /// are erased with the person.
 const TRANSPORT_REFS: TableDefinition<&str, &str> = TableDefinition::new("transport_refs");
+/// (recipient, 0xFF, sequence number) → `keys::encode((Unix ms, Message))`: what the web chat has
+/// delivered to one browser identity, shown on every visit until it is trimmed or forgotten.
+const WEB_INBOX: TableDefinition<&[u8], &[u8]> = TableDefinition::new("web_inbox");
 /// counter name → last value handed out (escalation references, outbox ids).
 const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
 /// "table/key in hex" → the bytes of a record that could not be decoded, set aside so that one
@@ -199,6 +202,7 @@ impl Store {
                 && r.open_table(TRANSPORT_REFS).is_ok()
                 && r.open_table(COUNTERS).is_ok()
                 && r.open_table(QUARANTINE).is_ok()
+                && r.open_table(WEB_INBOX).is_ok()
                 && support::TABLES.iter().all(|t| r.open_table(*t).is_ok())
                 && r.open_table(ANALYTICS).is_ok())
         })?;
@@ -213,6 +217,7 @@ impl Store {
                     txn.w.open_table(TRANSPORT_REFS)?;
                     txn.w.open_table(COUNTERS)?;
                     txn.w.open_table(QUARANTINE)?;
+                    txn.w.open_table(WEB_INBOX)?;
                     for t in support::TABLES {
                         txn.w.open_table(t)?;
                     }
@@ -497,6 +502,36 @@ impl Store {
             .collect())
     }
 
+    /// What the web chat delivered to `who` after sequence number `after`, oldest first (at most
+    /// `limit`). An entry that cannot be decoded is skipped (and logged).
+    pub fn web_inbox(
+        &self,
+        who: &Recipient,
+        after: u64,
+        limit: usize,
+    ) -> anyhow::Result<Vec<(u64, i64, Message)>> {
+        self.read(|r| {
+            let t = r.open_table(WEB_INBOX)?;
+            let (start, end) = web_inbox_range(who, after.saturating_add(1));
+            let mut out = Vec::new();
+            for row in t.range(start.as_slice()..end.as_slice())? {
+                let (k, v) = row?;
+                let Some(seq) = web_inbox_seq(k.value()) else {
+                    continue;
+                };
+                if let Some((at, m)) =
+                    decode_or_log::<(i64, Message)>("web_inbox", k.value(), v.value())
+                {
+                    out.push((seq, at, m));
+                }
+                if out.len() >= limit {
+                    break;
+                }
+            }
+            Ok(out)
+        })
+    }
+
     pub fn transport_ref(&self, key: &str) -> anyhow::Result<Option<String>> {
         self.read(|r| {
             let t = r.open_table(TRANSPORT_REFS)?;
@@ -554,6 +589,7 @@ impl Store {
             copy_table(r, &w, TRANSPORT_REFS)?;
             copy_table(r, &w, COUNTERS)?;
             copy_table(r, &w, QUARANTINE)?;
+            copy_table(r, &w, WEB_INBOX)?;
             for t in support::TABLES {
                 copy_table(r, &w, t)?;
             }
@@ -651,6 +687,22 @@ impl std::fmt::Display for Counts {
             self.users, self.jobs, self.escalations, self.outbox
         )
     }
+}
+
+/// The web inbox keys of `who` from sequence number `from` on: the recipient, 0xFF (never in a
+/// recipient key's text, which is UTF-8), then the number big-endian so they sort in order.
+fn web_inbox_range(who: &Recipient, from: u64) -> (Vec<u8>, Vec<u8>) {
+    let mut start = keys::recipient(who);
+    start.push(0xFF);
+    let mut end = start.clone();
+    start.extend_from_slice(&from.to_be_bytes());
+    end.extend_from_slice(&[0xFF; 9]);
+    (start, end)
+}
+
+fn web_inbox_seq(key: &[u8]) -> Option<u64> {
+    let tail = key.get(key.len().checked_sub(8)?..)?;
+    Some(u64::from_be_bytes(tail.try_into().ok()?))
 }
 
 /// Copies every row of `def` from a snapshot into a write transaction; returns how many.
@@ -962,6 +1014,47 @@ impl Txn {
         Ok(())
     }
 
+    /// Adds a message to `who`'s web inbox under the next sequence number (returned), keeping only
+    /// their `keep` newest entries.
+    pub fn web_deliver(
+        &mut self,
+        who: &Recipient,
+        at: DateTime<Utc>,
+        message: &Message,
+        keep: usize,
+    ) -> anyhow::Result<u64> {
+        let seq = self.next_id("web_inbox")?;
+        let mut t = self.w.open_table(WEB_INBOX)?;
+        let (start, end) = web_inbox_range(who, 0);
+        let mut key = start.clone();
+        key.truncate(start.len() - 8);
+        key.extend_from_slice(&seq.to_be_bytes());
+        t.insert(
+            key.as_slice(),
+            keys::encode(&(at.timestamp_millis(), message))?.as_slice(),
+        )?;
+        let held: Vec<Vec<u8>> = t
+            .range(start.as_slice()..end.as_slice())?
+            .map(|row| row.map(|(k, _)| k.value().to_vec()))
+            .collect::<Result<_, _>>()?;
+        for old in held.iter().take(held.len().saturating_sub(keep)) {
+            t.remove(old.as_slice())?;
+        }
+        Ok(seq)
+    }
+
+    /// Removes web inbox entries delivered before `before` (anyone's); returns how many.
+    pub fn web_forget_before(&mut self, before: DateTime<Utc>) -> anyhow::Result<usize> {
+        let cutoff = before.timestamp_millis();
+        let mut n = 0;
+        self.w.open_table(WEB_INBOX)?.retain(|_, v| {
+            let keep = keys::decode::<(i64, Message)>(v).is_ok_and(|(at, _)| at >= cutoff);
+            n += usize::from(!keep);
+            keep
+        })?;
+        Ok(n)
+    }
+
     /// Erases what is stored about `who`: their state, their jobs in `lane`, their escalations
     /// and what is queued for them. Returns the references of the escalations removed.
     pub fn erase_user(&mut self, who: &Recipient, lane: &str) -> anyhow::Result<Vec<String>> {
@@ -991,6 +1084,15 @@ impl Txn {
         self.w
             .open_table(TRANSPORT_REFS)?
             .retain_in(from.as_str()..to.as_str(), |_, _| false)?;
+        let (start, end) = web_inbox_range(who, 0);
+        let mut t = self.w.open_table(WEB_INBOX)?;
+        let shown: Vec<Vec<u8>> = t
+            .range(start.as_slice()..end.as_slice())?
+            .map(|row| row.map(|(k, _)| k.value().to_vec()))
+            .collect::<Result<_, _>>()?;
+        for k in &shown {
+            t.remove(k.as_slice())?;
+        }
         Ok(refs)
     }
 

@@ -6,6 +6,7 @@ pub mod chat;
 pub mod discord;
 pub mod mail;
 pub mod teams;
+pub mod web;
 
 use crate::config::Config;
 use crate::core::engine::Engine;
@@ -29,7 +30,13 @@ pub struct TransportSpec {
 
 /// Every transport, in order of preference for the support team's home: the first whose
 /// `hosts_support` holds is it.
-pub const REGISTRY: &[TransportSpec] = &[discord::SPEC, teams::SPEC, chat::SPEC, mail::SPEC];
+pub const REGISTRY: &[TransportSpec] = &[
+    discord::SPEC,
+    teams::SPEC,
+    chat::SPEC,
+    web::SPEC,
+    mail::SPEC,
+];
 
 /// The transport where the support team works with these settings.
 pub fn support_home(config: &Config) -> Option<&'static TransportSpec> {
