@@ -688,8 +688,9 @@ impl Config {
                 ));
             }
         }
-        if !w.public_url.is_empty()
-            && !(w.public_url.starts_with("https://") || w.public_url.starts_with("http://"))
+        if !(w.public_url.is_empty()
+            || w.public_url.starts_with("https://")
+            || w.public_url.starts_with("http://"))
         {
             p.push(format!(
                 "web.public_url must be an http(s):// address (got {:?})",

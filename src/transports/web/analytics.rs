@@ -162,7 +162,7 @@ fn bars(labels: &[String], values: &[f64], reference: Option<f64>, top: f64) -> 
             .x_labels(n.min(8))
             .x_label_formatter(&|x| {
                 let i = x.floor() as usize;
-                if i % step == 0 {
+                if i.is_multiple_of(step) {
                     labels.get(i).cloned().unwrap_or_default()
                 } else {
                     String::new()

@@ -59,7 +59,7 @@ fn cookies(headers: &HeaderMap) -> Option<&str> {
 
 /// The browser's identity, or a new one (and the cookie that makes it so).
 fn identity(web: &App, headers: &HeaderMap) -> (Identity, Option<HeaderValue>) {
-    if let Some(who) = web.keys.from_cookies(cookies(headers)) {
+    if let Some(who) = web.keys.read_cookies(cookies(headers)) {
         return (who, None);
     }
     let who = web.keys.fresh();
@@ -131,7 +131,7 @@ fn refusal(web: &App, headers: &HeaderMap, status: StatusCode, key: &str) -> Res
 /// The identity of a state-changing request, when its cookie and CSRF token hold.
 fn verified(web: &App, headers: &HeaderMap, csrf: &str) -> Option<Identity> {
     web.keys
-        .from_cookies(cookies(headers))
+        .read_cookies(cookies(headers))
         .filter(|who| web.keys.csrf_holds(who, csrf))
 }
 
@@ -210,7 +210,7 @@ pub async fn events(
     headers: HeaderMap,
     Query(q): Query<EventsQuery>,
 ) -> Response {
-    let Some(who) = web.keys.from_cookies(cookies(&headers)) else {
+    let Some(who) = web.keys.read_cookies(cookies(&headers)) else {
         return StatusCode::UNAUTHORIZED.into_response();
     };
     let after = headers
@@ -320,7 +320,7 @@ pub async fn file(
     headers: HeaderMap,
     Path((seq, n)): Path<(u64, usize)>,
 ) -> Result<Response, Failure> {
-    let Some(who) = web.keys.from_cookies(cookies(&headers)) else {
+    let Some(who) = web.keys.read_cookies(cookies(&headers)) else {
         return Ok(StatusCode::NOT_FOUND.into_response());
     };
     let entries = inbox(&web, who.recipient(), seq.saturating_sub(1)).await?;

@@ -71,7 +71,7 @@ impl Keys {
     }
 
     /// The identity in a `Cookie` header, if one is there and its signature holds.
-    pub fn from_cookies(&self, header: Option<&str>) -> Option<Identity> {
+    pub fn read_cookies(&self, header: Option<&str>) -> Option<Identity> {
         let value = header?
             .split(';')
             .filter_map(|c| c.trim().split_once('='))
@@ -117,7 +117,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 || !s.is_ascii() {
+    if !s.len().is_multiple_of(2) || !s.is_ascii() {
         return None;
     }
     (0..s.len())
@@ -141,17 +141,17 @@ mod tests {
         let k = keys("a key of at least thirty-two characters");
         let who = k.fresh();
         let header = format!("other=1; {COOKIE}={}", k.cookie_value(&who));
-        assert_eq!(k.from_cookies(Some(&header)), Some(who.clone()));
+        assert_eq!(k.read_cookies(Some(&header)), Some(who.clone()));
         let mut forged = k.cookie_value(&who);
         forged.replace_range(0..1, if forged.starts_with('a') { "b" } else { "a" });
-        assert_eq!(k.from_cookies(Some(&format!("{COOKIE}={forged}"))), None);
+        assert_eq!(k.read_cookies(Some(&format!("{COOKIE}={forged}"))), None);
         let other = keys("another key of at least thirty-two chars");
         assert_eq!(
-            other.from_cookies(Some(&format!("{COOKIE}={}", k.cookie_value(&who)))),
+            other.read_cookies(Some(&format!("{COOKIE}={}", k.cookie_value(&who)))),
             None
         );
-        assert_eq!(k.from_cookies(Some(&format!("{COOKIE}=x.y"))), None);
-        assert_eq!(k.from_cookies(None), None);
+        assert_eq!(k.read_cookies(Some(&format!("{COOKIE}=x.y"))), None);
+        assert_eq!(k.read_cookies(None), None);
     }
 
     #[test]
