@@ -177,6 +177,7 @@ pub fn required_messages() -> Vec<&'static str> {
     for t in crate::transports::REGISTRY {
         keys.extend(t.messages);
     }
+    keys.extend(crate::transports::card::MESSAGES);
     keys.sort_unstable();
     keys.dedup();
     keys

@@ -5,6 +5,19 @@ use crate::core::records::{Choice, ChoiceStyle, Escalation, EscalationStatus, Re
 use crate::service::Service;
 use crate::understanding::text::{Breaks, for_display};
 
+/// The `[message]` keys the card and its actions use, for every transport that shows it.
+pub const MESSAGES: &[&str] = &[
+    "choice_acknowledge",
+    "choice_resolve",
+    "choice_retry_email",
+    "card",
+    "card_address",
+    "card_problem",
+    "card_contact",
+    "card_last_change",
+    "card_erased",
+];
+
 /// A field someone typed (a name, a note, an address) as the card shows it: on one line, with
 /// control and bidi characters visible and harmless, so it cannot forge a line of the card.
 fn shown(s: &str) -> String {

@@ -47,15 +47,6 @@ pub const SPEC: TransportSpec = TransportSpec {
         "discord_forget_cancelled",
         "choice_forget_confirm",
         "choice_cancel",
-        "choice_acknowledge",
-        "choice_resolve",
-        "choice_retry_email",
-        "card",
-        "card_address",
-        "card_problem",
-        "card_contact",
-        "card_last_change",
-        "card_erased",
     ],
 };
 
