@@ -6,7 +6,9 @@
 //! **Days** are the configured time zone's (`bot.timezone`, Europe/London by default): the day
 //! the support team would say it happened.
 //!
-//! **Counted**, each in the same write transaction as what it counts:
+//! **Counted**, each in the same write transaction as what it counts (summed in the transaction
+//! and written once per counter when it commits, so a batch of messages committing together reads
+//! and writes each counter once):
 //! - every message, by the intent acted on and its outcome (answered, clarified, declined,
 //!   escalated: `metrics::outcome`);
 //! - every conversation: a message from someone with no topic or open question from the last
@@ -341,7 +343,7 @@ pub fn flush(store: &Store, tally: &Tally, now: DateTime<Utc>) -> anyhow::Result
         return Ok(());
     }
     let written = store.write(|txn| {
-        txn.count(counts.iter().map(|(k, n)| (k.as_slice(), *n)))?;
+        txn.count(counts.iter().map(|(k, n)| (k.as_slice(), *n)));
         txn.remove_records_before(Table::Declined, &cutoff(now))?;
         Ok(())
     });

@@ -67,7 +67,7 @@ pub fn claim_due(
                     added.outbox.push((lane.clone(), now.timestamp_millis()));
                     // Counted with the claim that queued them.
                     let day = crate::service::analytics::reminder_key(now, engine.rules.tz);
-                    txn.count([(day.as_slice(), sent)])?;
+                    txn.count([(day.as_slice(), sent)]);
                 }
                 Ok(n)
             })?;

@@ -146,8 +146,14 @@ impl Early {
     /// Whether the engine, given what the transaction read, would decide the same. The next
     /// escalation number matters only to a message that records an escalation (the engine reads
     /// it for nothing else): other people's escalations, made meanwhile, change nothing here.
-    fn holds_for(&self, state: &UserState, peek: u64) -> bool {
-        *state == self.input && (peek == self.peek || self.decision.escalation.is_none())
+    /// `peek` reads the next number, only when it matters (it costs a table lookup in the
+    /// batch's serial part).
+    fn holds_for(
+        &self,
+        state: &UserState,
+        peek: impl FnOnce() -> anyhow::Result<u64>,
+    ) -> anyhow::Result<bool> {
+        Ok(*state == self.input && (self.decision.escalation.is_none() || peek()? == self.peek))
     }
 }
 
@@ -620,14 +626,16 @@ impl Service {
         if let Some(name) = display_name {
             state.display_name = Some(name.to_string());
         }
-        let peek = txn.peek_id("escalation")?;
         let tz = engine.rules.tz;
-        if let Some(e) = early.filter(|e| e.holds_for(&state, peek)) {
-            self.commit_decision(txn, added, who, &e.state, &e.decision, now)?;
-            let outcome = crate::metrics::outcome(&e.decision, &e.state);
-            self.count_in(txn, &e.input, &e.decision, outcome, text, now, tz)?;
-            return Ok((e.decision.reply.clone(), outcome));
+        if let Some(e) = early {
+            if e.holds_for(&state, || txn.peek_id("escalation"))? {
+                self.commit_decision(txn, added, who, &e.state, &e.decision, now)?;
+                let outcome = crate::metrics::outcome(&e.decision, &e.state);
+                self.count_in(txn, &e.input, &e.decision, outcome, text, now, tz)?;
+                return Ok((e.decision.reply.clone(), outcome));
+            }
         }
+        let peek = txn.peek_id("escalation")?;
         let before = state.clone();
         let d = engine.handle(who, &mut state, text, now, &reference(peek));
         self.commit_decision(txn, added, who, &state, &d, now)?;
@@ -650,7 +658,7 @@ impl Service {
         tz: chrono_tz::Tz,
     ) -> anyhow::Result<()> {
         let keys = analytics::message_keys(before, d, outcome, now, tz);
-        txn.count(keys.iter().map(|k| (k.as_slice(), 1)))?;
+        txn.count(keys.iter().map(|k| (k.as_slice(), 1)));
         if self.analytics.keep_declined && analytics::is_kept(d, outcome) {
             analytics::keep(txn, text, d, outcome, now)?;
         }

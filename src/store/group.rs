@@ -160,7 +160,7 @@ impl super::Store {
         let batch = &mine;
         let outcome = match self.db.begin_write() {
             Ok(w) => {
-                let mut txn = Txn { w };
+                let mut txn = Txn::new(w);
                 let mut ok = step(&mut txn);
                 // Run the members as they come, until none is waiting; then close the batch (a
                 // failure closes it at once: the rest would only be run again).

@@ -287,7 +287,7 @@ impl Store {
     pub fn write<R>(&self, f: impl FnOnce(&mut Txn) -> anyhow::Result<R>) -> anyhow::Result<R> {
         self.guarded(|| {
             let w = self.db.begin_write().context("begin write transaction")?;
-            let mut txn = Txn { w };
+            let mut txn = Txn::new(w);
             let out = f(&mut txn)?;
             self.commit(txn).context("commit")?;
             Ok(out)
@@ -333,8 +333,9 @@ impl Store {
         })
     }
 
-    /// Commits `txn` durably, timing it, and retires the shared recent snapshot it makes stale.
-    fn commit(&self, txn: Txn) -> Result<(), redb::CommitError> {
+    /// Commits `txn` durably (with the analytics counts it gathered), timing it, and retires the
+    /// shared recent snapshot it makes stale.
+    fn commit(&self, txn: Txn) -> anyhow::Result<()> {
         let done = timed_commit(txn);
         let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
         recent.commits += 1;
@@ -663,9 +664,10 @@ impl Store {
 }
 
 /// Commits durably, recording how long the commit (its fsync) took.
-fn timed_commit(txn: Txn) -> Result<(), redb::CommitError> {
+fn timed_commit(mut txn: Txn) -> anyhow::Result<()> {
+    txn.write_counts()?;
     let started = std::time::Instant::now();
-    let done = txn.w.commit();
+    let done = txn.w.commit().map_err(anyhow::Error::from);
     metrics::histogram!(crate::metrics::COMMIT_SECONDS).record(started.elapsed());
     done
 }
@@ -733,9 +735,18 @@ fn damage_message(path: &Path) -> String {
 /// One open write transaction. Dropping it without `Store::write` finishing aborts it.
 pub struct Txn {
     w: WriteTransaction,
+    /// Analytics counts to add when it commits (`Txn::count`).
+    counts: std::collections::BTreeMap<Vec<u8>, u64>,
 }
 
 impl Txn {
+    fn new(w: WriteTransaction) -> Txn {
+        Txn {
+            w,
+            counts: Default::default(),
+        }
+    }
+
     /// A person's state as this transaction sees it. A record that cannot be decoded is set
     /// aside and the person starts afresh.
     pub fn user(&mut self, who: &Recipient) -> anyhow::Result<UserState> {

@@ -206,15 +206,27 @@ impl Txn {
         Ok(doomed.len())
     }
 
-    /// Adds each `n` to its analytics counter, opening the table once.
-    pub fn count<'k>(
-        &mut self,
-        counts: impl IntoIterator<Item = (&'k [u8], u64)>,
-    ) -> anyhow::Result<()> {
-        let mut t = self.w.open_table(ANALYTICS)?;
+    /// Adds each `n` to its analytics counter when the transaction commits (`write_counts`).
+    pub fn count<'k>(&mut self, counts: impl IntoIterator<Item = (&'k [u8], u64)>) {
         for (key, n) in counts {
-            let old = t.get(key)?.map_or(0, |v| v.value());
-            t.insert(key, old.saturating_add(n))?;
+            let c = match self.counts.get_mut(key) {
+                Some(c) => c,
+                None => self.counts.entry(key.to_vec()).or_insert(0),
+            };
+            *c = c.saturating_add(n);
+        }
+    }
+
+    /// Adds the counts gathered by `count` to the table: once per key and transaction, so a
+    /// batch of messages committing together reads and writes each day's counter once.
+    pub(super) fn write_counts(&mut self) -> anyhow::Result<()> {
+        if self.counts.is_empty() {
+            return Ok(());
+        }
+        let mut t = self.w.open_table(ANALYTICS)?;
+        for (key, n) in std::mem::take(&mut self.counts) {
+            let old = t.get(key.as_slice())?.map_or(0, |v| v.value());
+            t.insert(key.as_slice(), old.saturating_add(n))?;
         }
         Ok(())
     }
