@@ -627,13 +627,13 @@ impl Service {
             state.display_name = Some(name.to_string());
         }
         let tz = engine.rules.tz;
-        if let Some(e) = early {
-            if e.holds_for(&state, || txn.peek_id("escalation"))? {
-                self.commit_decision(txn, added, who, &e.state, &e.decision, now)?;
-                let outcome = crate::metrics::outcome(&e.decision, &e.state);
-                self.count_in(txn, &e.input, &e.decision, outcome, text, now, tz)?;
-                return Ok((e.decision.reply.clone(), outcome));
-            }
+        if let Some(e) = early
+            && e.holds_for(&state, || txn.peek_id("escalation"))?
+        {
+            self.commit_decision(txn, added, who, &e.state, &e.decision, now)?;
+            let outcome = crate::metrics::outcome(&e.decision, &e.state);
+            self.count_in(txn, &e.input, &e.decision, outcome, text, now, tz)?;
+            return Ok((e.decision.reply.clone(), outcome));
         }
         let peek = txn.peek_id("escalation")?;
         let before = state.clone();
