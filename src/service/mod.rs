@@ -12,7 +12,7 @@ pub mod queue;
 pub mod ratelimit;
 pub mod tasks;
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use arc_swap::ArcSwap;
 
@@ -123,6 +123,34 @@ pub struct Service {
     pub analytics: analytics::Settings,
     /// Analytics counts of messages answered without a write, until the next flush.
     tally: analytics::Tally,
+    /// Escalation numbers promised to messages being handled (`Service::reserve`).
+    reserved: Mutex<Reserved>,
+}
+
+/// Escalation numbers handed to messages decided outside the write transaction: two messages of
+/// one batch that each record an escalation cannot both have the number their snapshot shows, so
+/// the second is decided with the next one, in parallel, instead of again in the batch's serial
+/// part. A promise is only a guess: the transaction still checks it against the counter (a
+/// message that gave up its number, or another process's escalation, makes the next ones decide
+/// again inside).
+#[derive(Default)]
+struct Reserved {
+    next: u64,
+    /// Messages holding a number now; when none does, the next starts from the snapshot again.
+    holders: usize,
+}
+
+/// A promised escalation number, given back when the message is handled.
+struct Reservation<'a> {
+    number: u64,
+    of: &'a Mutex<Reserved>,
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        let mut r = self.of.lock().unwrap_or_else(PoisonError::into_inner);
+        r.holders -= 1;
+    }
 }
 
 /// What a transaction run through `Service::write` added, so the right tasks are woken after the
@@ -292,6 +320,7 @@ impl Service {
             accounts_policy: accounts::Policy::default(),
             analytics: analytics::Settings::default(),
             tally: analytics::Tally::default(),
+            reserved: Mutex::default(),
         }
     }
 
@@ -400,6 +429,19 @@ impl Service {
                     w.notify.notify_one();
                 }
             }
+        }
+    }
+
+    /// The escalation number for a message whose snapshot shows `peek` as the next (see
+    /// `Reserved`).
+    fn reserve(&self, peek: u64) -> Reservation<'_> {
+        let mut r = self.reserved.lock().unwrap_or_else(PoisonError::into_inner);
+        let number = if r.holders == 0 { peek } else { r.next.max(peek) };
+        r.next = number + 1;
+        r.holders += 1;
+        Reservation {
+            number,
+            of: &self.reserved,
         }
     }
 
@@ -531,7 +573,19 @@ impl Service {
             input.display_name = Some(name.to_string());
         }
         let mut state = input.clone();
-        let d = engine.handle(&who, &mut state, text, now, &reference(peek));
+        let mut d = engine.handle(&who, &mut state, text, now, &reference(peek));
+        let mut peek = peek;
+        let _promised = if d.escalation.is_some() {
+            let promised = self.reserve(peek);
+            if promised.number != peek {
+                peek = promised.number;
+                state = input.clone();
+                d = engine.handle(&who, &mut state, text, now, &reference(peek));
+            }
+            Some(promised)
+        } else {
+            None
+        };
         let outcome = crate::metrics::outcome(&d, &state);
         let keep = self.analytics.keep_declined && analytics::is_kept(&d, outcome);
         let (reply, outcome) = if state == input && d.changes_nothing_else() && !keep {
@@ -858,6 +912,45 @@ mod tests {
                 assert_eq!(a, unnamed, "{text:?}");
             }
         }
+    }
+
+    /// Escalation numbers promised outside the transaction (`Reserved`) never reach a record or
+    /// a reply unchecked: people asking for a person at the same moment each get their own
+    /// reference, with no gaps, and the one their reply names.
+    #[test]
+    fn people_asking_for_a_person_at_once_each_get_their_own_reference() {
+        let dir = tempfile::tempdir().unwrap();
+        let svc = Arc::new(Service::new(
+            engine(),
+            Store::open(&dir.path().join("s.redb")).unwrap(),
+            Routing::default(),
+        ));
+        let now: DateTime<Utc> = "2026-03-02T09:00:00Z".parse().unwrap();
+        let workers: Vec<_> = (0..24)
+            .map(|n| {
+                let svc = svc.clone();
+                std::thread::spawn(move || {
+                    let who = Recipient::new("discord", &format!("9{n:03}"));
+                    let reply = svc
+                        .handle(who.clone(), Some("Staff"), "can i speak to someone", now)
+                        .unwrap();
+                    (who, reply.text)
+                })
+            })
+            .collect();
+        let replies: Vec<(Recipient, String)> =
+            workers.into_iter().map(|w| w.join().unwrap()).collect();
+        let escalations = svc.store.escalations().unwrap();
+        let mut refs: Vec<String> = escalations.iter().map(|e| e.reference.clone()).collect();
+        refs.sort();
+        let expected: Vec<String> = (1..=24).map(reference).collect();
+        assert_eq!(refs, expected);
+        for (who, text) in replies {
+            let mine = escalations.iter().find(|e| e.user == who).unwrap();
+            assert!(text.contains(&mine.reference), "{who:?}: {text}");
+        }
+        // Nothing is promised once everyone is answered: the next starts from the counter.
+        assert_eq!(svc.reserve(25).number, 25);
     }
 
     #[test]
