@@ -21,6 +21,7 @@
 //! - [`understanding::content`]: `data/`: replies, scope words, variant words; templates.
 //! - [`understanding::classifier`]: patterns plus linear models over n-grams.
 //! - [`understanding::language`]: English or Welsh (lingua, two models only).
+//! - [`understanding::details`]: an old address or staff number a person offers for a hand-over.
 //! - [`understanding::text`]: cleaning hostile input, the normal form, address checks.
 //! - [`understanding::privacy`]: cutting passwords and dates of birth out.
 //! - [`understanding::timeexpr`]: times in messages: patterns, resolution, words, formatting.

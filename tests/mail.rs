@@ -173,6 +173,45 @@ async fn the_email_arrives_with_headers_and_body_and_the_staff_member_is_told() 
     );
 }
 
+/// What the person volunteered (the old address, an assignment number) reaches the training
+/// team, as values on their own lines; the words they came in do not.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_email_carries_what_the_staff_member_volunteered_and_never_their_words() {
+    let smtp = TestSmtp::start(TestSmtpOptions::default()).await;
+    let (_dir, db) = temp_db();
+    let config = config_with(mail_env(&db, smtp.port()));
+    let bot = Arc::new(Service::open(engine(), &config).unwrap());
+    let now = Utc::now();
+    let said = [
+        "my email changed from sam.old@nhs.net to sam.new@nhs.net",
+        "yes",
+        "oh and my assignment number is 12345678-2",
+    ];
+    for text in said {
+        bot.handle("chat:sam", Some("Sam Lee"), text, now).unwrap();
+    }
+    let sender = start_sender(bot.clone(), &config, None);
+    wait_until("the e-mail", 10, || smtp.messages().len() == 1).await;
+    sender.stop().await;
+    let sent = smtp.messages();
+    let parsed = mail_parser::MessageParser::default()
+        .parse(&sent[0].data)
+        .unwrap();
+    let body = parsed.body_text(0).unwrap();
+    let lines: Vec<&str> = body.lines().map(str::trim_end).collect();
+    for want in [
+        "New address:      sam.new@nhs.net",
+        "Old address:      sam.old@nhs.net",
+        "Assignment number: 12345678-2",
+        "Staff member:     Sam Lee",
+    ] {
+        assert!(lines.contains(&want), "{want:?} missing from:\n{body}");
+    }
+    for words in said.iter().filter(|w| w.len() > 3) {
+        assert!(!body.contains(words), "{words:?} is in:\n{body}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn starttls_and_auth_are_used_when_configured() {
     let smtp = TestSmtp::start(TestSmtpOptions {

@@ -12,7 +12,8 @@ use crate::core::engine::{Decision, Engine, attempts_phrase, plural, time_left};
 use crate::core::records::{
     Choice, ChoiceStyle, EscalationKind, HandoverStep, Pending, Recipient, UserState,
 };
-use crate::understanding::text::{find_email, is_nhs_net};
+use crate::understanding::details::new_address;
+use crate::understanding::text::is_nhs_net;
 use crate::understanding::timeexpr::{TimeProblem, format_when};
 
 /// One turn of the dialogue as a handler sees it: who, their state, the message (secrets already
@@ -178,6 +179,8 @@ pub const MESSAGES: &[&str] = &[
     "handover_ask_phone",
     "handover_done",
     "handover_when",
+    "details_added",
+    "details_kept",
     "welsh",
     "time_impossible",
     "time_future",
@@ -434,7 +437,7 @@ fn email_changed(engine: &Engine, t: &mut Turn, id: &str) -> String {
     }
     t.d.reply.choices = engine.yes_no("choice_pass_on");
     // The new address given with the news is confirmed, not asked for again.
-    if let Some(address) = find_email(t.text).filter(|a| is_nhs_net(a)) {
+    if let Some(address) = new_address(t.text).filter(|a| is_nhs_net(a)) {
         let address = address.to_ascii_lowercase();
         t.state.pending = Pending::EmailOffer {
             asked_at: t.now,
@@ -468,7 +471,7 @@ fn talk_to_human(engine: &Engine, t: &mut Turn, id: &str) -> String {
 pub(crate) fn email_address(engine: &Engine, t: &mut Turn, text: &str) -> String {
     t.d.reply.personal = true;
     t.d.reply.intent = Some("email_changed".into());
-    let address = find_email(text).unwrap_or_default();
+    let address = new_address(text).unwrap_or_default();
     if !is_nhs_net(address) {
         t.state.pending = Pending::EmailAddress { asked_at: t.now };
         let key = if address.is_ascii() {

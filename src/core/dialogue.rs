@@ -13,6 +13,7 @@ use crate::core::records::{
     Choice, ChoiceStyle, Contact, Escalation, EscalationKind, EscalationStatus, HandoverStep,
     Pending, StatusChange,
 };
+use crate::understanding::details::{new_address, volunteered};
 use crate::understanding::intents::OUT_OF_SCOPE;
 use crate::understanding::language::is_welsh;
 use crate::understanding::text::find_email;
@@ -144,16 +145,30 @@ impl Engine {
                 } else if NO.is_match(norm) {
                     t.d.reply.personal = true;
                     Some(self.email_cancelled())
-                } else if find_email(text).is_some() {
+                } else if new_address(text).is_some() {
                     // They gave the address straight away.
                     Some(behaviours::email_address(self, t, text))
+                } else if !volunteered(text).is_empty() {
+                    // Only their old address or a number: noted (`take_volunteered`), and the
+                    // offer stands.
+                    t.d.reply.personal = true;
+                    t.d.reply.choices = self.yes_no("choice_pass_on");
+                    t.state.pending = Pending::EmailOffer {
+                        asked_at: t.now,
+                        address,
+                    };
+                    Some(self.message("explain_email_offer", &[]))
                 } else {
                     None
                 }
             }
             Pending::EmailAddress { .. } => {
-                if find_email(text).is_some() {
+                if new_address(text).is_some() {
                     Some(behaviours::email_address(self, t, text))
+                } else if !volunteered(text).is_empty() {
+                    t.d.reply.personal = true;
+                    t.state.pending = Pending::EmailAddress { asked_at: t.now };
+                    Some(self.content().message("email_ask").to_string())
                 } else if NO.is_match(norm) {
                     t.d.reply.personal = true;
                     Some(self.email_cancelled())
@@ -210,6 +225,7 @@ impl Engine {
             new_address,
             problem: None,
             contact: None,
+            volunteered: Default::default(),
             created_at: t.now,
             status: EscalationStatus::Open,
             history: vec![StatusChange {

@@ -16,10 +16,11 @@ use crate::core::calendar;
 use crate::core::escalation::SupportHours;
 use crate::core::records::{
     Attachment, Choice, Contact, Escalation, Job, JobKind, JobRef, Message, Pending, Recipient,
-    UserState,
+    UserState, Volunteered,
 };
 use crate::understanding::classifier::{Classification, Classifier};
 use crate::understanding::content::{Content, render};
+use crate::understanding::details;
 use crate::understanding::intents::{Intent, OUT_OF_SCOPE};
 use crate::understanding::privacy;
 use crate::understanding::text::{MAX_MESSAGE_CHARS, clean_input, normalize};
@@ -158,6 +159,8 @@ pub struct EscalationUpdate {
     pub reference: Option<String>,
     pub problem: Option<String>,
     pub contact: Option<Contact>,
+    /// Details they offered about themselves, added to what it has.
+    pub volunteered: Volunteered,
 }
 
 impl Decision {
@@ -422,12 +425,33 @@ impl Engine {
                 time_problem: None,
                 time_assumed: false,
             };
+            let before = (
+                turn.state.declines,
+                turn.state.pending.clone(),
+                turn.state.topic.clone(),
+            );
             let body = match self.meta(&mut turn, &msg) {
                 Some(reply) => reply,
                 None => match self.continue_dialogue(&mut turn, &msg) {
                     Some(reply) => reply,
                     None => self.answer_fresh(&mut turn, &msg),
                 },
+            };
+            let body = match self.take_volunteered(&mut turn) {
+                // Nothing but the details ("my assignment number is 12345678"): that is the
+                // answer, not a decline, and an open question stays open.
+                Some(noted) if turn.d.reply.intent.as_deref() == Some(OUT_OF_SCOPE) => {
+                    (turn.state.declines, turn.state.pending, turn.state.topic) = before;
+                    turn.d.reply.intent = None;
+                    turn.d.reply.choices.clear();
+                    turn.d.reply.personal = true;
+                    noted
+                }
+                Some(noted) => {
+                    turn.notes.push(noted);
+                    body
+                }
+                None => body,
             };
             // Whatever is kept must be forgotten some day: a record with no job gets a purge.
             if turn.state.jobs.is_empty() && !turn.state.is_empty() {
@@ -520,6 +544,58 @@ impl Engine {
     }
 
     /// A message from `data/replies.toml` filled with the guide's facts and `extra`.
+    /// Puts what the person volunteered about themselves (`understanding::details`) on the
+    /// hand-over it belongs to: the escalation this turn records, else (while an e-mail change is
+    /// being offered) their state until they say yes, else their newest open escalation. With no
+    /// hand-over in sight it is not kept at all.
+    /// Returns what to tell them about it, when this message offered something.
+    fn take_volunteered(&self, t: &mut Turn) -> Option<String> {
+        let found = details::volunteered(t.text);
+        let mut all = std::mem::take(&mut t.state.volunteered);
+        all.merge(&found);
+        if all.is_empty() {
+            return None;
+        }
+        let reference = if let Some(e) = &mut t.d.escalation {
+            e.volunteered.merge(&all);
+            Some(e.reference.clone())
+        } else if matches!(
+            t.state.pending,
+            Pending::EmailOffer { .. } | Pending::EmailAddress { .. }
+        ) {
+            t.state.volunteered = all;
+            None
+        } else if let Some((_, reference)) = t.state.open_escalations.last() {
+            let u = &mut t.d.escalation_update;
+            if u.reference.is_none() {
+                u.reference = Some(reference.clone());
+            }
+            if u.reference.as_ref() != Some(reference) {
+                return None;
+            }
+            u.volunteered.merge(&all);
+            Some(reference.clone())
+        } else {
+            return None;
+        };
+        if found.is_empty() {
+            return None;
+        }
+        let what = found
+            .lines()
+            .iter()
+            .map(|(label, value)| format!("{} ({value})", label.to_lowercase()))
+            .collect::<Vec<_>>()
+            .join(" and ");
+        Some(match reference {
+            Some(reference) => self.message(
+                "details_added",
+                &[("details", what), ("reference", reference)],
+            ),
+            None => self.message("details_kept", &[("details", what)]),
+        })
+    }
+
     pub fn message(&self, key: &str, extra: &[(&str, String)]) -> String {
         self.say(self.content.message(key), extra)
     }

@@ -115,6 +115,7 @@ mod tests {
             user: Recipient::from("chat:ann"),
             display_name: None,
             new_address: None,
+            volunteered: Default::default(),
             problem: None,
             contact: None,
             created_at: at,

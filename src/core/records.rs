@@ -102,6 +102,10 @@ pub struct UserState {
     /// What the conversation is about (the last intent acted on) and since when: a short
     /// follow-up ("it still doesn't work") is read against it.
     pub topic: Option<(String, i64)>,
+    /// Details offered while an e-mail change is being offered, for its record once they say
+    /// yes; dropped with the offer (appended in a later version: see `appended`).
+    #[serde(default, deserialize_with = "appended")]
+    pub volunteered: Volunteered,
 }
 
 impl UserState {
@@ -219,6 +223,76 @@ impl Contact {
             Contact::Phone(n) => format!("phone {n}"),
         }
     }
+}
+
+/// What a person offered about themselves for a hand-over, beyond the problem and the contact
+/// route: what the people who take it on would otherwise have to ask for. Values only, never the
+/// message they came in.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Volunteered {
+    /// The address they had before an e-mail change.
+    pub old_address: Option<String>,
+    /// A staff or assignment number.
+    pub number: Option<StaffNumber>,
+}
+
+/// A number that identifies someone in ESR, as they named it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaffNumber {
+    pub kind: NumberKind,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NumberKind {
+    Assignment,
+    Staff,
+}
+
+impl Volunteered {
+    pub fn is_empty(&self) -> bool {
+        self.old_address.is_none() && self.number.is_none()
+    }
+
+    /// Adds what `newer` has, which replaces what this had.
+    pub fn merge(&mut self, newer: &Volunteered) {
+        if newer.old_address.is_some() {
+            self.old_address.clone_from(&newer.old_address);
+        }
+        if newer.number.is_some() {
+            self.number.clone_from(&newer.number);
+        }
+    }
+
+    /// Each detail as (label, value), for the support team and the training mailbox.
+    pub fn lines(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        if let Some(a) = &self.old_address {
+            out.push(("Old address", a.clone()));
+        }
+        if let Some(n) = &self.number {
+            out.push((n.kind.label(), n.value.clone()));
+        }
+        out
+    }
+}
+
+impl NumberKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            NumberKind::Assignment => "Assignment number",
+            NumberKind::Staff => "Staff number",
+        }
+    }
+}
+
+/// Reads a field added to a stored record after records were written without it: an older record
+/// ends before the field (postcard has no field names), and reads as its default. Only for the
+/// last fields of a record, each added after the one before.
+fn appended<'de, D: serde::Deserializer<'de>, T: Deserialize<'de> + Default>(
+    d: D,
+) -> Result<T, D::Error> {
+    Ok(T::deserialize(d).unwrap_or_default())
 }
 
 /// Timed work for one person. Each job, when it falls due, may tell them something and may
@@ -390,6 +464,9 @@ pub struct Escalation {
     pub created_at: DateTime<Utc>,
     pub status: EscalationStatus,
     pub history: Vec<StatusChange>,
+    /// What they offered about themselves (appended in a later version: see `appended`).
+    #[serde(default, deserialize_with = "appended")]
+    pub volunteered: Volunteered,
 }
 
 /// How a choice looks where a transport can show it (a Discord button's colour).

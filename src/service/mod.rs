@@ -436,7 +436,11 @@ impl Service {
     /// `Reserved`).
     fn reserve(&self, peek: u64) -> Reservation<'_> {
         let mut r = self.reserved.lock().unwrap_or_else(PoisonError::into_inner);
-        let number = if r.holders == 0 { peek } else { r.next.max(peek) };
+        let number = if r.holders == 0 {
+            peek
+        } else {
+            r.next.max(peek)
+        };
         r.next = number + 1;
         r.holders += 1;
         Reservation {
@@ -768,6 +772,7 @@ impl Service {
             if u.contact.is_some() {
                 e.contact.clone_from(&u.contact);
             }
+            e.volunteered.merge(&u.volunteered);
             txn.put_escalation(&e)?;
             self.card_update(txn, added, reference, now)?;
         }

@@ -199,4 +199,47 @@ mod tests {
         assert!(decode::<(u32, String)>(b"{\"json\":1}").is_err());
         assert!(decode::<(u32, String)>(b"").is_err());
     }
+
+    /// A record written before `volunteered` was appended to escalations and people's state
+    /// ends where that field would start, and still reads, with nothing volunteered; one written
+    /// with it keeps it.
+    #[test]
+    fn records_from_before_an_appended_field_still_read() {
+        use crate::core::records::{
+            Escalation, EscalationKind, EscalationStatus, NumberKind, StaffNumber, UserState,
+            Volunteered,
+        };
+        let at = DateTime::from_timestamp_millis(1_770_000_000_000).unwrap();
+        let mut e = Escalation {
+            reference: "ESC-00001".into(),
+            kind: EscalationKind::EmailChanged,
+            user: "chat:ann".into(),
+            display_name: Some("Ann".into()),
+            new_address: Some("ann.new@nhs.net".into()),
+            problem: None,
+            contact: None,
+            created_at: at,
+            status: EscalationStatus::Open,
+            history: Vec::new(),
+            volunteered: Volunteered::default(),
+        };
+        let state = UserState {
+            failed_attempts: 2,
+            ..UserState::default()
+        };
+        // Nothing volunteered is two empty options at the end: the older layout lacks them.
+        let old_escalation = encode(&e).unwrap();
+        let old_state = encode(&state).unwrap();
+        let older = |b: &[u8]| b[..b.len() - 2].to_vec();
+        assert_eq!(decode::<Escalation>(&older(&old_escalation)).unwrap(), e);
+        assert_eq!(decode::<UserState>(&older(&old_state)).unwrap(), state);
+        e.volunteered = Volunteered {
+            old_address: Some("ann.old@nhs.net".into()),
+            number: Some(StaffNumber {
+                kind: NumberKind::Assignment,
+                value: "12345678-2".into(),
+            }),
+        };
+        assert_eq!(decode::<Escalation>(&encode(&e).unwrap()).unwrap(), e);
+    }
 }

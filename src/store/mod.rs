@@ -1255,6 +1255,7 @@ mod tests {
             user: "chat:ann".into(),
             display_name: None,
             new_address: None,
+            volunteered: Default::default(),
             problem: None,
             contact: None,
             created_at: at("2026-03-02T09:00:00Z"),

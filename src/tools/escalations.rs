@@ -75,6 +75,13 @@ pub fn show(store: &Store, reference: &str) -> anyhow::Result<ExitCode> {
     if let Some(c) = &e.contact {
         println!("contact:     {}", safe(&c.describe()));
     }
+    for (label, value) in e.volunteered.lines() {
+        println!(
+            "{:<13}{}",
+            format!("{}: ", label.to_lowercase()),
+            safe(&value)
+        );
+    }
     println!(
         "created:     {} UTC",
         e.created_at.format("%Y-%m-%d %H:%M:%S")

@@ -14,6 +14,7 @@ pub const MESSAGES: &[&str] = &[
     "card_address",
     "card_problem",
     "card_contact",
+    "card_detail",
     "card_last_change",
     "card_erased",
 ];
@@ -70,6 +71,13 @@ pub fn card(
             &svc.engine()
                 .message("card_contact", &[("contact", shown(&c.describe()))]),
         );
+    }
+    for (label, value) in e.volunteered.lines() {
+        text.push('\n');
+        text.push_str(&svc.engine().message(
+            "card_detail",
+            &[("label", label.into()), ("value", shown(&value))],
+        ));
     }
     if let Some(last) = e.history.last().filter(|_| e.history.len() > 1) {
         text.push('\n');

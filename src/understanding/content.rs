@@ -55,6 +55,8 @@ pub const PLACEHOLDERS: &[&str] = &[
     "problem",
     "contact",
     "ran_out",
+    "details",
+    "value",
 ];
 
 #[derive(Debug, Deserialize)]

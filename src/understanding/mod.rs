@@ -3,6 +3,7 @@
 
 pub mod classifier;
 pub mod content;
+pub mod details;
 pub mod intents;
 pub mod language;
 pub mod model;

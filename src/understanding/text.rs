@@ -163,9 +163,14 @@ pub fn is_nhs_net(s: &str) -> bool {
 /// The first thing in `text` that looks like an e-mail address (possibly invalid), trimmed of
 /// surrounding punctuation.
 pub fn find_email(text: &str) -> Option<&str> {
+    emails(text).next()
+}
+
+/// Everything in `text` that looks like an e-mail address, in order, trimmed like `find_email`.
+pub fn emails(text: &str) -> impl Iterator<Item = &str> {
     text.split(|c: char| c.is_whitespace() || "<>,;()[]\"".contains(c))
         .map(|w| w.trim_matches(|c: char| ".:!?'".contains(c)))
-        .find(|w| w.contains('@'))
+        .filter(|w| w.contains('@'))
 }
 
 /// Splits a reply into pieces of at most `max` characters for transports with a length limit,

@@ -96,6 +96,13 @@ pub fn escalation_message(e: &Escalation, tz: chrono_tz::Tz, content: &Content) 
         .as_deref()
         .map(one_line)
         .unwrap_or_else(|| "(none given)".into());
+    // What they volunteered (an old address, a staff or assignment number), a line each.
+    let details: String = e
+        .volunteered
+        .lines()
+        .iter()
+        .map(|(label, value)| format!("{:<18}{}\n", format!("{label}: "), one_line(value)))
+        .collect();
     let id = message_id(&e.reference);
     let user = one_line(e.user.as_str());
     let vars = [
@@ -104,6 +111,7 @@ pub fn escalation_message(e: &Escalation, tz: chrono_tz::Tz, content: &Content) 
         ("name", name.as_str()),
         ("who", user.as_str()),
         ("address", address.as_str()),
+        ("details", details.as_str()),
         ("asked", asked.as_str()),
         ("message_id", id.as_str()),
     ];

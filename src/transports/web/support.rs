@@ -395,6 +395,7 @@ fn escalation(web: &App, s: &Session, e: &Escalation, problem: Option<&str>) -> 
             @if let Some(a) = &e.new_address { dt { "New address" } dd { (for_display(a, Breaks::Show)) } }
             @if let Some(p) = &e.problem { dt { "About" } dd { (p) } }
             @if let Some(c) = &e.contact { dt { "Contact" } dd { (for_display(&c.describe(), Breaks::Show)) } }
+            @for (label, value) in e.volunteered.lines() { dt { (label) } dd { (for_display(&value, Breaks::Show)) } }
             dt { "Created" } dd { (e.created_at.with_timezone(&tz).format("%Y-%m-%d %H:%M")) }
         }
         h2 { "History" }
