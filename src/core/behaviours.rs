@@ -96,7 +96,7 @@ pub const BEHAVIOURS: &[Behaviour] = &[
     },
     Behaviour {
         intent: "timer_status",
-        variants: &["none"],
+        variants: &["none", "none_link", "none_lock"],
         for_someone_else: None,
         act: timer_status,
     },
@@ -181,6 +181,9 @@ pub const MESSAGES: &[&str] = &[
     "handover_when",
     "details_added",
     "details_kept",
+    "reference_email_change",
+    "reference_support",
+    "reference_none",
     "welsh",
     "time_impossible",
     "time_future",
@@ -200,6 +203,14 @@ const TRIAGE: &[&str] = &[
     "first_login",
 ];
 
+/// A question about reset links or e-mails, and one about the lock (on the normal form).
+static LINK_WORDS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(?:links?|reset e-?mails?|e-?mails?|resets?)\b").expect("pattern")
+});
+static LOCK_WORDS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(?:locks?|locked|lockout|lock out|locked out)\b").expect("pattern")
+});
+
 static SOMEONE_ELSE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?x)
         ^(?:she|he|they)\b
@@ -207,7 +218,8 @@ static SOMEONE_ELSE: LazyLock<Regex> = LazyLock::new(|| {
         | \bmy\s+(?:colleague|colleagues|friend|manager|staff|team\s+member|student|nurse|hca|mentee|wife|husband|partner|mum|daughter|son)\b
         | \b(?:a|one\s+of\s+my|one\s+of\s+our|our\s+new|a\s+new)\s+(?:staff\s+member|member\s+of\s+staff|colleague|nurse|hca|starter|student|member\s+of\s+my\s+team)\b
         | \bfor\s+(?:her|him|someone|a\s+colleague|my\s+colleague)\b
-        | \b(?:her|his)\s+(?:esr|account|password|login|reset|link)\b
+        | \b(?:her|his)\s+(?:esr|account|password|login|reset|link|manager|lock|username)\b
+        | \b(?:she|he)\s+(?:just\s+)?(?:reset|unlock|log|get|do|use|change|try)\b
     ").expect("pattern")
 });
 static DONE: LazyLock<Regex> = LazyLock::new(|| {
@@ -405,8 +417,34 @@ fn account_locked(engine: &Engine, t: &mut Turn, id: &str) -> String {
     promise(engine, t, id, "text", &locked_vars(engine, until, t.now))
 }
 
-fn timer_status(engine: &Engine, t: &mut Turn, _id: &str) -> String {
+fn timer_status(engine: &Engine, t: &mut Turn, id: &str) -> String {
     t.d.reply.personal = true;
+    // With nothing running, "how long does the link last?" asks for the rule, not their times.
+    let running = t.state.link_valid_until.is_some()
+        || t.state.locked_at(t.now).is_some()
+        || t.state.failed_attempts > 0;
+    if !running {
+        let about = match (LINK_WORDS.is_match(t.norm), LOCK_WORDS.is_match(t.norm)) {
+            (true, false) => Some(("reset_requested", "none_link")),
+            (false, true) => Some(("account_locked", "none_lock")),
+            _ => None,
+        };
+        if let Some((event, rule)) = about {
+            // "locked out about 10 mins ago, when can i try again": the event with its time.
+            if t.time.is_some()
+                && let Some(b) = find(event)
+            {
+                t.d.reply.intent = Some(event.into());
+                return (b.act)(engine, t, event);
+            }
+            let mut text = answer(engine, id, rule, &[]);
+            if let Some(reference) = t.state.open_escalation(EscalationKind::TalkToHuman) {
+                let vars = engine.support_vars(t, reference);
+                text = format!("{text}\n{}", engine.message("status_handover", &vars));
+            }
+            return text;
+        }
+    }
     let mut status = engine.status(t.state, t.now);
     if let Some(reference) = t.state.open_escalation(EscalationKind::TalkToHuman) {
         let vars = engine.support_vars(t, reference);

@@ -34,6 +34,10 @@ static WHAT_DO_YOU_MEAN: LazyLock<Regex> = LazyLock::new(|| {
 static WHEN_CONTACT: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\b(?:when|how long|how soon)\b.*\b(?:contact|call|ring|hear|get back|reply|respond|email|e-mail|message|be in touch|get in touch)\b|\bheard nothing\b|\bany news\b|\bstill waiting\b").expect("pattern")
 });
+/// "what's my reference?", "whats the ref again", "reference number?" (on the normal form).
+static ASK_REFERENCE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(?:what'?s|whats|what is|what was|what are|give me|tell me|need|forgot|lost|remind me of|quote)\b.*\b(?:ref|refs|reference|references|ref number|reference number|case number|ticket number)\b|^(?:my\s+|the\s+)?(?:ref|reference|reference number|ref number)\s*\??$").expect("pattern")
+});
 static PHONE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?:\+44\s?|0)(?:\d[\s-]?){9,10}\b").expect("pattern"));
 /// Swearing and words of exasperation (matched on the normal form).
@@ -67,6 +71,25 @@ impl Engine {
     pub(crate) fn meta(&self, t: &mut Turn, msg: &Incoming) -> Option<String> {
         if WHAT_DO_YOU_MEAN.is_match(msg.norm) && t.state.pending != Pending::Nothing {
             return Some(self.ask_again(t));
+        }
+        if ASK_REFERENCE.is_match(msg.norm) {
+            t.d.reply.personal = true;
+            if t.state.open_escalations.is_empty() {
+                return Some(self.message("reference_none", &[]));
+            }
+            let open: Vec<String> = t
+                .state
+                .open_escalations
+                .iter()
+                .map(|(kind, reference)| {
+                    let key = match kind {
+                        EscalationKind::EmailChanged => "reference_email_change",
+                        EscalationKind::TalkToHuman => "reference_support",
+                    };
+                    self.message(key, &[("reference", reference.clone())])
+                })
+                .collect();
+            return Some(open.join("\n"));
         }
         if WHEN_CONTACT.is_match(msg.norm)
             && let Some(reference) = t.state.open_escalation(EscalationKind::TalkToHuman)
@@ -135,7 +158,7 @@ impl Engine {
                 }
             },
             Pending::EmailOffer { address, .. } => {
-                if YES.is_match(norm) {
+                if YES.is_match(norm) && new_address(text).is_none() {
                     t.d.reply.personal = true;
                     if let Some(address) = address {
                         return Some(behaviours::pass_on_address(self, t, address));
