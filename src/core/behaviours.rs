@@ -203,6 +203,12 @@ const TRIAGE: &[&str] = &[
     "first_login",
 ];
 
+/// A request to pass a new address on, made with it (on the normal form).
+static PASS_ON: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(?:can|could|would|will|please|pls|plz)\s+(?:you\s+)?(?:let|tell|inform|pass|send|forward|notify)\s+(?:the\s+)?(?:training|them|it|this|that)\b|\bpass\s+(?:it|this|that)\s+on\b")
+        .expect("pattern")
+});
+
 /// A question about reset links or e-mails, and one about the lock (on the normal form).
 static LINK_WORDS: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\b(?:links?|reset e-?mails?|e-?mails?|resets?)\b").expect("pattern")
@@ -474,9 +480,14 @@ fn email_changed(engine: &Engine, t: &mut Turn, id: &str) -> String {
         return answer(engine, id, "exists", &[("reference", existing.to_string())]);
     }
     t.d.reply.choices = engine.yes_no("choice_pass_on");
-    // The new address given with the news is confirmed, not asked for again.
+    // The new address given with the news is confirmed, not asked for again; given with a
+    // request to pass it on ("can you let the training team know"), it is passed on.
     if let Some(address) = new_address(t.text).filter(|a| is_nhs_net(a)) {
         let address = address.to_ascii_lowercase();
+        if PASS_ON.is_match(t.norm) {
+            t.d.reply.choices.clear();
+            return pass_on_address(engine, t, address);
+        }
         t.state.pending = Pending::EmailOffer {
             asked_at: t.now,
             address: Some(address.clone()),

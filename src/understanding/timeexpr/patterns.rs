@@ -42,7 +42,7 @@ const TIME: &str = r"
 /// "by" are left out on purpose: they usually set a deadline.
 const PREFIX: &str = r"
 (?:
-    %B%(?:at|around|about|approx(?:imately|\.)?|roughly|since|before|after)
+    %B%(?:at|around|about|approx(?:imately|\.)?|roughly|since|before|after|it\s+was)
     (?:\s+(?:around|about|approx(?:imately|\.)?|roughly|exactly|precisely|just))?\s*
   | @\s*
   | ~\s*

@@ -56,6 +56,8 @@ fn clock_times() {
         ("at 12:30am", "2026-01-14T00:30:00Z"),
         ("at 12pm", "2026-01-14T12:00:00Z"),
         ("at half 9", "2026-01-14T09:30:00Z"),
+        // A correction: "no it was half 9".
+        ("sorry no it was half 9", "2026-01-14T09:30:00Z"),
         ("at half past 9", "2026-01-14T09:30:00Z"),
         ("quarter to ten", "2026-01-14T09:45:00Z"),
         ("at ten past 9", "2026-01-14T09:10:00Z"),
