@@ -543,7 +543,6 @@ impl Engine {
         render(template, &refs)
     }
 
-    /// A message from `data/replies.toml` filled with the guide's facts and `extra`.
     /// Puts what the person volunteered about themselves (`understanding::details`) on the
     /// hand-over it belongs to: the escalation this turn records, else (while an e-mail change is
     /// being offered) their state until they say yes, else their newest open escalation. With no
@@ -596,6 +595,7 @@ impl Engine {
         })
     }
 
+    /// A message from `data/replies.toml` filled with the guide's facts and `extra`.
     pub fn message(&self, key: &str, extra: &[(&str, String)]) -> String {
         self.say(self.content.message(key), extra)
     }
