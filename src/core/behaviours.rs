@@ -184,6 +184,7 @@ pub const MESSAGES: &[&str] = &[
     "reference_email_change",
     "reference_support",
     "reference_none",
+    "who_to_contact",
     "welsh",
     "time_impossible",
     "time_future",

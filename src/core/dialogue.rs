@@ -38,6 +38,10 @@ static WHEN_CONTACT: LazyLock<Regex> = LazyLock::new(|| {
 static ASK_REFERENCE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\b(?:what'?s|whats|what is|what was|what are|give me|tell me|need|forgot|lost|remind me of|quote)\b.*\b(?:ref|refs|reference|references|ref number|reference number|case number|ticket number)\b|^(?:my\s+|the\s+)?(?:ref|reference|reference number|ref number)\s*\??$").expect("pattern")
 });
+/// "so who do i ring then", "who should i contact" (on the normal form): asking for a person.
+static WHO_TO_CONTACT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(?:so\s+|and\s+|ok\s+|okay\s+|right\s+|then\s+)*who\s+(?:do|should|can|could|would)\s+i\s+(?:ring|call|phone|contact|speak\s+to|talk\s+to|e-?mail|ask|get\s+hold\s+of|go\s+to)\b").expect("pattern")
+});
 static PHONE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?:\+44\s?|0)(?:\d[\s-]?){9,10}\b").expect("pattern"));
 /// Swearing and words of exasperation (matched on the normal form).
@@ -90,6 +94,16 @@ impl Engine {
                 })
                 .collect();
             return Some(open.join("\n"));
+        }
+        // Asking whom to contact is asking for a person: offered, recorded only on "yes".
+        if WHO_TO_CONTACT.is_match(msg.norm)
+            && t.state
+                .open_escalation(EscalationKind::TalkToHuman)
+                .is_none()
+        {
+            t.state.pending = Pending::SupportOffer { asked_at: t.now };
+            t.d.reply.choices = self.yes_no("choice_yes_support");
+            return Some(self.message("who_to_contact", &[]));
         }
         if WHEN_CONTACT.is_match(msg.norm)
             && let Some(reference) = t.state.open_escalation(EscalationKind::TalkToHuman)
