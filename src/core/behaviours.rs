@@ -430,29 +430,24 @@ fn timer_status(engine: &Engine, t: &mut Turn, id: &str) -> String {
     let running = t.state.link_valid_until.is_some()
         || t.state.locked_at(t.now).is_some()
         || t.state.failed_attempts > 0;
-    if !running {
-        let about = match (LINK_WORDS.is_match(t.norm), LOCK_WORDS.is_match(t.norm)) {
-            (true, false) => Some(("reset_requested", "none_link")),
-            (false, true) => Some(("account_locked", "none_lock")),
-            _ => None,
-        };
-        if let Some((event, rule)) = about {
-            // "locked out about 10 mins ago, when can i try again": the event with its time.
-            if t.time.is_some()
-                && let Some(b) = find(event)
-            {
-                t.d.reply.intent = Some(event.into());
-                return (b.act)(engine, t, event);
-            }
-            let mut text = answer(engine, id, rule, &[]);
-            if let Some(reference) = t.state.open_escalation(EscalationKind::TalkToHuman) {
-                let vars = engine.support_vars(t, reference);
-                text = format!("{text}\n{}", engine.message("status_handover", &vars));
-            }
-            return text;
-        }
+    let about = match (LINK_WORDS.is_match(t.norm), LOCK_WORDS.is_match(t.norm)) {
+        _ if running => None,
+        (true, false) => Some(("reset_requested", "none_link")),
+        (false, true) => Some(("account_locked", "none_lock")),
+        _ => None,
+    };
+    // "locked out about 10 mins ago, when can i try again": the event with its time.
+    if let Some((event, _)) = about
+        && t.time.is_some()
+        && let Some(b) = find(event)
+    {
+        t.d.reply.intent = Some(event.into());
+        return (b.act)(engine, t, event);
     }
-    let mut status = engine.status(t.state, t.now);
+    let mut status = match about {
+        Some((_, rule)) => answer(engine, id, rule, &[]),
+        None => engine.status(t.state, t.now),
+    };
     if let Some(reference) = t.state.open_escalation(EscalationKind::TalkToHuman) {
         let vars = engine.support_vars(t, reference);
         status = format!("{status}\n{}", engine.message("status_handover", &vars));

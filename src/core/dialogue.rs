@@ -172,7 +172,8 @@ impl Engine {
                 }
             },
             Pending::EmailOffer { address, .. } => {
-                if YES.is_match(norm) && new_address(text).is_none() {
+                let given = new_address(text).is_some();
+                if YES.is_match(norm) && !given {
                     t.d.reply.personal = true;
                     if let Some(address) = address {
                         return Some(behaviours::pass_on_address(self, t, address));
@@ -182,7 +183,7 @@ impl Engine {
                 } else if NO.is_match(norm) {
                     t.d.reply.personal = true;
                     Some(self.email_cancelled())
-                } else if new_address(text).is_some() {
+                } else if given {
                     // They gave the address straight away.
                     Some(behaviours::email_address(self, t, text))
                 } else if !volunteered(text).is_empty() {
