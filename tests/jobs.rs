@@ -65,6 +65,48 @@ fn each_terminal_prints_only_its_own_persons_notices() {
 }
 
 #[test]
+fn terminals_started_together_on_a_new_database_all_open_it() {
+    // Each starts on a path that does not exist yet: none may find the file another has just
+    // made still empty (which reads as a truncated database) and give up.
+    for round in 0..4 {
+        let (dir, db) = super::temp_db();
+        let children: Vec<std::process::Child> = (0..6)
+            .map(|i| {
+                let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_esrbot"))
+                    .args(["chat", "--user", &format!("nurse{i}")])
+                    .current_dir(super::root())
+                    .env_remove("ESRBOT_FAULT")
+                    .envs(env(&db))
+                    .stdin(std::process::Stdio::piped())
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap();
+                use std::io::Write;
+                let _ = child.stdin.take().unwrap().write_all(b"hello\n");
+                child
+            })
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            assert!(
+                out.status.success() && !out.stdout.is_empty(),
+                "round {round}: {}\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| e.file_name())
+            .filter(|n| n != "esrbot.redb")
+            .collect();
+        assert!(left.is_empty(), "files left beside the database: {left:?}");
+    }
+}
+
+#[test]
 fn a_crash_between_claiming_a_notice_and_printing_it_loses_nothing() {
     let (_dir, db) = super::temp_db();
     let mut kim = ChatProcess::start(&env(&db));

@@ -182,6 +182,9 @@ impl Store {
                 path.display()
             );
         }
+        if !path.exists() {
+            Self::create_whole(path)?;
+        }
         let store = Store {
             db: ManuallyDrop::new(Db::Writable(Self::create(path)?)),
             path: path.to_path_buf(),
@@ -265,6 +268,37 @@ impl Store {
             group: group::Group::default(),
             recent: Mutex::default(),
         })
+    }
+
+    /// Makes a new database file that appears whole: it is initialised beside `path` and linked
+    /// into place. Two processes starting at once on a new path (two terminals, or the bot and an
+    /// administrator's command) then never see it empty, which reads as a truncated file. Where
+    /// the file system has no hard links, redb initialises it in place as before.
+    fn create_whole(path: &Path) -> anyhow::Result<()> {
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let tmp = tempfile::Builder::new()
+            .prefix(".esrbot-new-")
+            .tempfile_in(dir)
+            .with_context(|| format!("cannot create a file in {}", dir.display()))?;
+        drop(Self::create(tmp.path())?);
+        match std::fs::hard_link(tmp.path(), path) {
+            Ok(()) => {
+                // The new name is durable before anything is committed under it.
+                if let Ok(d) = std::fs::File::open(dir) {
+                    let _ = d.sync_all();
+                }
+                Ok(())
+            }
+            // Another process made it first: open theirs.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+            Err(e) => {
+                tracing::debug!(error = %e, "no hard link: the database is initialised in place");
+                Ok(())
+            }
+        }
     }
 
     fn create(path: &Path) -> anyhow::Result<Database> {
