@@ -293,6 +293,11 @@ impl Engine {
             return options.get(n).cloned();
         }
         let c = self.classifier().classify(norm);
+        // A message a pattern reads as something else ("password reset not working" after "what
+        // happens when you try?") says something new; it does not pick the option it resembles.
+        if c.by_pattern && !options.iter().any(|o| o == self.intent_id(c.top().0)) {
+            return None;
+        }
         let best = c
             .ranked
             .iter()
