@@ -230,6 +230,14 @@ impl Engine {
                     Some(self.act(idx, t))
                 } else if NO.is_match(norm) {
                     t.state.declines = 0;
+                    // "no dont bother. what time was it again": the "no" answers the offer and
+                    // the rest is a question of its own, answered as one.
+                    let question = norm.split_whitespace().count() > 3
+                        && matches!(msg.understood(self), Understood::Intent { id, .. }
+                            if !["thanks", "greeting", "talk_to_human"].contains(&self.intent_id(id)));
+                    if question {
+                        return None;
+                    }
                     Some(self.message("support_declined", &[]))
                 } else {
                     // Something else: read it afresh, and keep the offer open if it is not placed.

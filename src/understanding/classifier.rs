@@ -125,6 +125,8 @@ pub struct Classifier {
     patterns: RegexSet,
     /// For each pattern in `patterns`, the intent it belongs to.
     pattern_intent: Vec<usize>,
+    /// For each label, the labels its patterns beat.
+    outranks: Vec<Vec<usize>>,
 }
 
 /// What a classifier is built of before training: labels, the catch-all's index (usize::MAX when
@@ -136,6 +138,8 @@ struct Parts {
     in_scope: Vec<usize>,
     pattern_src: Vec<String>,
     pattern_intent: Vec<usize>,
+    /// For each label, the labels whose patterns its patterns beat (`outranks`).
+    outranks: Vec<Vec<usize>>,
 }
 
 impl Parts {
@@ -153,7 +157,17 @@ impl Parts {
                 pattern_intent.push(idx);
             }
         }
+        let outranks = intents
+            .iter()
+            .map(|i| {
+                i.outranks
+                    .iter()
+                    .filter_map(|o| ids.iter().position(|id| id == o))
+                    .collect()
+            })
+            .collect();
         Parts {
+            outranks,
             in_scope: (0..ids.len()).filter(|&i| i != oos).collect(),
             ids,
             oos,
@@ -182,6 +196,7 @@ impl Parts {
             in_scope: self.in_scope,
             patterns,
             pattern_intent: self.pattern_intent,
+            outranks: self.outranks,
         }
     }
 }
@@ -325,10 +340,13 @@ impl Classifier {
         if !self.patterns.is_empty() && !vetoed {
             let matched = self.patterns.matches(&norm);
             if matched.matched_any() {
-                // Among the intents whose patterns match, the classifier's favourite wins.
-                let best = matched
+                // Among the intents whose patterns match, and that no other match outranks, the
+                // classifier's favourite wins.
+                let hits: Vec<usize> = matched.iter().map(|p| self.pattern_intent[p]).collect();
+                let best = hits
                     .iter()
-                    .map(|p| self.pattern_intent[p])
+                    .copied()
+                    .filter(|i| !hits.iter().any(|h| self.outranks[*h].contains(i)))
                     .max_by(|a, b| probs[*a].total_cmp(&probs[*b]));
                 if let Some(best) = best {
                     let pos = ranked.iter().position(|(c, _)| *c == best).unwrap_or(0);

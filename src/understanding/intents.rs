@@ -25,6 +25,9 @@ struct IntentFile {
     examples: Vec<String>,
     #[serde(default)]
     follow_up: Vec<FollowUpFile>,
+    /// Intents whose patterns this one's beat when both match the same message.
+    #[serde(default)]
+    outranks: Vec<String>,
 }
 
 /// `[[follow_up]]`: a short message that means this intent when it follows one of `after`.
@@ -62,6 +65,10 @@ pub struct Intent {
     pub examples: Vec<String>,
     /// Short messages that mean this intent after another (`[[follow_up]]`).
     pub follow_ups: Vec<FollowUp>,
+    /// When this intent's pattern and one of these intents' patterns both match, this one wins:
+    /// the cause over its symptom ("my nhs.net address changed and now the reset e-mail never
+    /// comes" is an e-mail change).
+    pub outranks: Vec<String>,
     pub file: PathBuf,
 }
 
@@ -163,6 +170,17 @@ pub fn load_dir(dir: &Path, required: &[&str]) -> Result<Vec<Intent>, Vec<FilePr
                         format!("follow_up after `{a}`: there is no such intent"),
                     ));
                 }
+            }
+        }
+    }
+    for i in &intents {
+        for o in &i.outranks {
+            if o == &i.id || !intents.iter().any(|j| j.id == *o) {
+                problems.push(FileProblem::new(
+                    &i.file,
+                    1,
+                    format!("outranks `{o}`: there is no such other intent"),
+                ));
             }
         }
     }
@@ -284,6 +302,44 @@ fn load_file(file: &Path) -> Result<Intent, Vec<FileProblem>> {
         patterns,
         examples: raw.examples,
         follow_ups,
+        outranks: raw.outranks,
         file: file.to_path_buf(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, id: &str, extra: &str) {
+        let examples: Vec<String> = (0..MIN_EXAMPLES)
+            .map(|n| format!("\"{id} example {n}\""))
+            .collect();
+        let text = format!(
+            "id = \"{id}\"\ndescription = \"{id}\"\n{extra}\nexamples = [{}]\n",
+            examples.join(", ")
+        );
+        std::fs::write(dir.join(format!("{id}.toml")), text).unwrap();
+    }
+
+    #[test]
+    fn outranks_must_name_another_intent() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "cause", "outranks = [\"symptom\"]");
+        write(dir.path(), "symptom", "");
+        let intents = load_dir(dir.path(), &[]).expect("valid");
+        assert_eq!(intents[0].outranks, vec!["symptom".to_string()]);
+
+        write(dir.path(), "cause", "outranks = [\"sympton\", \"cause\"]");
+        let problems = load_dir(dir.path(), &[]).expect_err("a typo and itself");
+        let said: Vec<String> = problems.iter().map(|p| p.message.clone()).collect();
+        assert_eq!(
+            said,
+            vec![
+                "outranks `sympton`: there is no such other intent",
+                "outranks `cause`: there is no such other intent",
+            ],
+            "{said:?}"
+        );
+    }
 }
