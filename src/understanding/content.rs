@@ -76,6 +76,8 @@ struct RepliesFile {
 struct ScopeFile {
     esr_words: Vec<String>,
     other_systems: Vec<String>,
+    mail_services: Vec<String>,
+    esr_mail_context: Vec<String>,
 }
 
 /// Which systems a message names: ESR itself, or another one the bot does not cover.
@@ -83,12 +85,18 @@ struct ScopeFile {
 pub struct Scope {
     esr: Regex,
     other: Regex,
+    /// Personal mail services: another system, unless named as where an ESR e-mail was sent.
+    mail: Regex,
+    mail_context: Regex,
 }
 
 impl Scope {
-    /// True when the (normalised) message names another system and not ESR.
+    /// True when the (normalised) message names another system and not ESR. A personal mail
+    /// service named as where the reset went ("i put my hotmail in the box") is ESR's business.
     pub fn names_other_system(&self, norm: &str) -> bool {
-        self.other.is_match(norm) && !self.esr.is_match(norm)
+        let other = self.other.is_match(norm)
+            || (self.mail.is_match(norm) && !self.mail_context.is_match(norm));
+        other && !self.esr.is_match(norm)
     }
 
     fn load(data_dir: &Path) -> Result<Scope, Vec<FileProblem>> {
@@ -111,6 +119,8 @@ impl Scope {
         Ok(Scope {
             esr: words(&raw.esr_words, "esr_words")?,
             other: words(&raw.other_systems, "other_systems")?,
+            mail: words(&raw.mail_services, "mail_services")?,
+            mail_context: words(&raw.esr_mail_context, "esr_mail_context")?,
         })
     }
 }
@@ -437,5 +447,25 @@ mod tests {
             placeholders("a {b} c {d}").collect::<Vec<_>>(),
             vec!["b", "d"]
         );
+    }
+
+    #[test]
+    fn a_mail_service_is_another_system_unless_an_esr_email_went_there() {
+        let scope = Scope::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("data")).unwrap();
+        let n = |t: &str| crate::understanding::text::normalize(t);
+        for declined in [
+            "forgot my hotmail password",
+            "my gmail is locked",
+            "cant get into my outlook.com account",
+        ] {
+            assert!(scope.names_other_system(&n(declined)), "{declined}");
+        }
+        for esr in [
+            "reset email never came. i put my hotmail in the box",
+            "i think it went to my gmail instead",
+            "my hotmail is locked and so is esr",
+        ] {
+            assert!(!scope.names_other_system(&n(esr)), "{esr}");
+        }
     }
 }
