@@ -1,9 +1,9 @@
 //! Understanding: which intent a message means, and how sure the bot is. Precise regex patterns
 //! from `intents/` decide when they match (unless the scope model is sure the message is not
 //! about ESR); logistic regressions over IDF-weighted hashed word and character n-grams, trained
-//! on the intents' examples (and saved, see `model`), carry unseen phrasings and typos; a lexicon of staff's variant words
-//! (`data/synonyms.toml`) is applied first. Pure and allocation-light: classifying one message is
-//! on the hot path (target < 10 µs).
+//! on the intents' examples (and saved, see `model`), carry unseen phrasings and typos; a lexicon
+//! of staff's variant words (`data/synonyms.toml`) is applied first. Pure and allocation-light:
+//! classifying one message is on the hot path (target < 10 µs).
 
 use std::collections::HashMap;
 
