@@ -58,8 +58,8 @@ pub const BEHAVIOURS: &[Behaviour] = &[
     },
     Behaviour {
         intent: "forgot_password",
-        variants: &["text", "locked", "locked_quiet"],
-        for_someone_else: Some("text"),
+        variants: &["text", "locked", "locked_quiet", "general"],
+        for_someone_else: Some("general"),
         act: forgot_password,
     },
     Behaviour {
