@@ -64,8 +64,8 @@ pub const BEHAVIOURS: &[Behaviour] = &[
     },
     Behaviour {
         intent: "link_expired",
-        variants: &["text", "locked", "locked_quiet"],
-        for_someone_else: Some("text"),
+        variants: &["text", "locked", "locked_quiet", "general"],
+        for_someone_else: Some("general"),
         act: link_expired,
     },
     Behaviour {
