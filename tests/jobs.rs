@@ -9,7 +9,7 @@ use redb::{Database, TableDefinition};
 
 use super::at;
 use super::support::fixtures::Scene;
-use super::support::process::{ChatProcess, admin, wait_for};
+use super::support::process::{ChatProcess, admin, chat_command, wait_for};
 
 fn env(db: &std::path::Path) -> Vec<(String, String)> {
     vec![
@@ -72,13 +72,7 @@ fn terminals_started_together_on_a_new_database_all_open_it() {
         let (dir, db) = super::temp_db();
         let children: Vec<std::process::Child> = (0..6)
             .map(|i| {
-                let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_esrbot"))
-                    .args(["chat", "--user", &format!("nurse{i}")])
-                    .current_dir(super::root())
-                    .env_remove("ESRBOT_FAULT")
-                    .envs(env(&db))
-                    .stdin(std::process::Stdio::piped())
-                    .stdout(std::process::Stdio::piped())
+                let mut child = chat_command(&format!("nurse{i}"), &env(&db))
                     .stderr(std::process::Stdio::piped())
                     .spawn()
                     .unwrap();

@@ -33,13 +33,7 @@ impl ChatProcess {
 
     /// `esrbot chat --user USER` with these settings (and `ESRBOT_FAULT` only if `env` sets it).
     pub fn start_as(user: &str, env: &[(String, String)]) -> ChatProcess {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_esrbot"))
-            .args(["chat", "--user", user])
-            .current_dir(root())
-            .env_remove("ESRBOT_FAULT")
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
+        let mut child = chat_command(user, env)
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
@@ -85,6 +79,20 @@ impl Drop for ChatProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The command for `esrbot chat --user USER` with these settings, standard input and output
+/// piped (and `ESRBOT_FAULT` only if `env` sets it).
+pub fn chat_command(user: &str, env: &[(String, String)]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_esrbot"));
+    command
+        .args(["chat", "--user", user])
+        .current_dir(root())
+        .env_remove("ESRBOT_FAULT")
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped());
+    command
 }
 
 /// Runs `esrbot ARGS` on the database at `db`: (exit code, standard output and error).
