@@ -361,7 +361,19 @@ impl Engine {
             t.d.reply.confidence = 1.0;
             return self.act(idx, t);
         }
-        match msg.understood(self) {
+        let mut understood = msg.understood(self);
+        // Two close readings, one of them what the conversation is about: the topic decides
+        // ("what do i need to fill in on the form" after a forgotten username).
+        if let Understood::Ambiguous { options } = &understood {
+            let topic = Self::recent_topic(t).and_then(|id| self.classifier().index_of(id));
+            if let Some(id) = topic.filter(|i| options.contains(i)) {
+                understood = Understood::Intent {
+                    id,
+                    confidence: self.rules.threshold,
+                };
+            }
+        }
+        match understood {
             Understood::Intent { id, confidence } => {
                 t.state.declines = 0;
                 let intent = self.intent_id(id).to_string();
@@ -400,12 +412,25 @@ impl Engine {
             }
             Understood::Ambiguous { options } => {
                 t.state.declines = 0;
-                let ids: Vec<String> = options
+                let mut ids: Vec<String> = options
                     .iter()
                     .map(|i| self.intent_id(*i).to_string())
                     .collect();
                 t.d.reply.intent = None;
-                self.ask_which(t, ids, "clarify")
+                // Frustration is acknowledged here too, with a person as one more option.
+                let frustrated = frustrated(text, norm);
+                if frustrated && !ids.iter().any(|i| i == "talk_to_human") {
+                    ids.push("talk_to_human".into());
+                }
+                let question = self.ask_which(t, ids, "clarify");
+                if frustrated {
+                    return format!(
+                        "{}\n\n{question}\n\n{}",
+                        self.message("frustration_ack", &[]),
+                        self.message("offer_support_short", &[])
+                    );
+                }
+                question
             }
             Understood::OutOfScope { confidence } => {
                 t.d.reply.intent = Some(OUT_OF_SCOPE.into());

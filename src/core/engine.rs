@@ -301,33 +301,43 @@ impl Engine {
     fn decide(&self, c: &Classification) -> Understood {
         let oos = self.classifier().out_of_scope();
         let (top, p) = c.top();
-        if top == oos {
-            return Understood::OutOfScope { confidence: p };
-        }
         if c.by_pattern {
             return Understood::Intent {
                 id: top,
                 confidence: p,
             };
         }
-        if p < self.rules.threshold {
-            return Understood::OutOfScope {
-                confidence: 1.0 - p,
-            };
-        }
-        let close: Vec<usize> = c
+        // Declined when the bot is not `threshold` sure the message is about ESR access, or not
+        // even half that sure of any one ESR intent (a vague message spread over many);
+        // otherwise the likeliest intent, or a question when two or three are close.
+        let p_oos = c
             .ranked
             .iter()
-            .take(3)
-            .filter(|(i, q)| *i != oos && p - q < self.rules.margin)
-            .map(|(i, _)| *i)
+            .find(|(i, _)| *i == oos)
+            .map_or(0.0, |r| r.1);
+        let p_in = 1.0 - p_oos;
+        let mut candidates = c.ranked.iter().filter(|(i, _)| *i != oos);
+        let Some(&(best, q)) = candidates.next() else {
+            return Understood::OutOfScope { confidence: 1.0 };
+        };
+        if p_in < self.rules.threshold || q < self.rules.threshold / 2.0 {
+            return Understood::OutOfScope { confidence: p_oos };
+        }
+        // Closeness is judged among the ESR readings alone (probabilities given it is about ESR).
+        let close: Vec<usize> = std::iter::once(best)
+            .chain(
+                candidates
+                    .take(2)
+                    .filter(|(_, r)| (q - r) / p_in < self.rules.margin)
+                    .map(|(i, _)| *i),
+            )
             .collect();
         if close.len() >= 2 {
             return Understood::Ambiguous { options: close };
         }
         Understood::Intent {
-            id: top,
-            confidence: p,
+            id: best,
+            confidence: q,
         }
     }
 
@@ -348,7 +358,15 @@ impl Engine {
     pub fn answered_as(&self, c: &Classification, u: &Understood) -> (&str, f32) {
         match *u {
             Understood::Intent { id, confidence } => (self.intent_id(id), confidence),
-            Understood::Ambiguous { .. } => (self.intent_id(c.top().0), c.top().1),
+            Understood::Ambiguous { ref options } => {
+                let best = options[0];
+                let p = c
+                    .ranked
+                    .iter()
+                    .find(|(i, _)| *i == best)
+                    .map_or(0.0, |r| r.1);
+                (self.intent_id(best), p)
+            }
             Understood::OutOfScope { confidence } => (OUT_OF_SCOPE, confidence),
         }
     }
@@ -501,16 +519,19 @@ impl Engine {
 
     /// The intent a short follow-up means after the conversation's recent topic, if any.
     pub(crate) fn follow_up(&self, t: &Turn) -> Option<usize> {
-        let (topic, at) = t.state.topic.as_ref()?;
-        let recent = t.now.timestamp_millis() - at <= PENDING_TTL_MINUTES * 60_000;
-        if !recent {
-            return None;
-        }
+        let topic = Self::recent_topic(t)?;
         let (id, _) = self
             .follow_ups
             .iter()
             .find(|(_, f)| f.matches(topic, t.norm))?;
         self.classifier().index_of(id)
+    }
+
+    /// The conversation's topic, while it is recent enough to read a message with.
+    pub(crate) fn recent_topic<'t>(t: &'t Turn) -> Option<&'t str> {
+        let (topic, at) = t.state.topic.as_ref()?;
+        let recent = t.now.timestamp_millis() - at <= PENDING_TTL_MINUTES * 60_000;
+        recent.then_some(topic.as_str())
     }
 
     /// How an intent reads as an option ("did you mean…").
@@ -784,6 +805,15 @@ impl Engine {
             }
         };
         out.tell = tell.filter(|_| !state.reminders_off);
+        // A reminder starts a conversation of its own: "what do i do now" answers it.
+        if let Some((kind, _)) = out.tell {
+            let topic = match kind {
+                JobKind::LockOver => "forgot_password",
+                JobKind::LinkExpired => "link_expired",
+                JobKind::LinkWarning | JobKind::Purge => "reset_requested",
+            };
+            state.topic = Some((topic.to_string(), now.timestamp_millis()));
+        }
         // A record never outlives its jobs: what is left after this one is purged later.
         let next = next.or_else(|| {
             (job.kind != JobKind::Purge && state.jobs.is_empty() && !state.is_empty())

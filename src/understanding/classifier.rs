@@ -12,17 +12,24 @@ use regex::RegexSet;
 use crate::understanding::intents::{Intent, OUT_OF_SCOPE};
 use crate::understanding::text::normalize;
 
-/// Number of hash buckets (a power of two). 2^16 rows of one f32 per intent keep the model
-/// under 5 MB. The examples have about 40,000 distinct features, so some share a bucket; 2^14
-/// and 2^15 scored within one tuning row of 2^16.
-const BUCKETS: usize = 1 << 16;
-/// Passes over the examples. The saved model (`esrbot train`) keeps training out of start-up, so
-/// both models train close to convergence: 60 passes beat 20–30 on the tuning sets and on
-/// cross-validation; 150 gained on cross-validation and lost on dev2.
-const SCOPE_EPOCHS: usize = 60;
-const INTENT_EPOCHS: usize = 60;
-const LEARNING_RATE: f32 = 0.5;
-const L2: f32 = 1e-6;
+/// Number of hash buckets (a power of two). The examples have about 40,000 distinct features;
+/// with 2^16 buckets a quarter of them shared one, and 2^18 gained on cross-validation and on
+/// both tuning sets. Only the rows with a weight are kept in the model file.
+const BUCKETS: usize = 1 << 18;
+/// The SVMs' cost of a margin violation (liblinear's C); 0.5 and 2 scored the same on the tuning
+/// sets and within a point on cross-validation.
+const COST: f32 = 1.0;
+/// Dual coordinate descent stops when the projected gradients span less than `TOLERANCE`
+/// (liblinear's default), or after `MAX_PASSES` passes.
+const MAX_PASSES: usize = 200;
+const TOLERANCE: f32 = 0.1;
+/// SVM margins become probabilities: P(about ESR) = σ(SCOPE_SCALE · (margin − SCOPE_SHIFT)),
+/// and P(intent | about ESR) = softmax(INTENT_SCALE · margins). The shift asks a little more than
+/// the zero margin before a message counts as about ESR: on the tuning sets it declined every
+/// out-of-scope message but one and cost two ESR questions.
+const SCOPE_SCALE: f32 = 4.0;
+const SCOPE_SHIFT: f32 = 0.25;
+const INTENT_SCALE: f32 = 4.0;
 /// Lowest probability a pattern match is reported with: a pattern is a precise, hand-written signal.
 const PATTERN_CONFIDENCE: f32 = 0.9;
 /// A pattern is overruled only when the scope model is at least this sure the message is not
@@ -222,15 +229,9 @@ impl Classifier {
             .enumerate()
             .flat_map(|(idx, i)| i.examples.iter().map(move |e| (idx, e.as_str())))
             .collect();
-        let featurize = |part: &[(usize, &str)]| -> Vec<(Vec<u32>, usize)> {
+        let featurize = |part: &[(usize, &str)]| -> Vec<(Hashed, usize)> {
             part.iter()
-                .map(|&(idx, ex)| {
-                    let mut f = Vec::new();
-                    features(&lexicon.canonical(&normalize(ex)), &mut f);
-                    f.sort_unstable();
-                    f.dedup();
-                    (f, idx)
-                })
+                .map(|&(idx, ex)| (Hashed::of(&lexicon.canonical(&normalize(ex))), idx))
                 .collect()
         };
         let (first, second) = examples.split_at(examples.len() / 2);
@@ -248,21 +249,26 @@ impl Classifier {
             (patterns, labelled)
         });
 
-        let idf = Idf::of(labelled.iter().map(|(f, _)| f.as_slice()), labelled.len());
-        let mut scope_data: Vec<(Vec<(u32, f32)>, usize)> = labelled
+        let idf = Idf::of(
+            labelled.iter().map(|(f, _)| f.ids.as_slice()),
+            labelled.len(),
+        );
+        let scope_data: Vec<(Vec<(u32, f32)>, usize)> = labelled
             .iter()
             .map(|(f, idx)| (idf.weigh(f), usize::from(*idx != oos)))
             .collect();
-        let mut intent_data: Vec<(Vec<(u32, f32)>, usize)> = labelled
+        let intent_data: Vec<(Vec<(u32, f32)>, usize)> = labelled
             .into_iter()
             .filter_map(|(f, idx)| Some((idf.weigh(&f), in_scope.iter().position(|&i| i == idx)?)))
             .collect();
-        // The two models are independent: train them side by side (start-up time is a target).
-        let mut scope = Linear::new(2);
-        let mut intent = Linear::new(in_scope.len().max(1));
-        std::thread::scope(|s| {
-            s.spawn(|| scope.fit(&mut scope_data, SCOPE_EPOCHS));
-            intent.fit(&mut intent_data, INTENT_EPOCHS);
+        // The two models are independent: train them side by side.
+        let (scope, intent) = std::thread::scope(|s| {
+            let scope = s.spawn(|| Linear::fit(&scope_data, 1));
+            let intent = Linear::fit(&intent_data, in_scope.len().max(1));
+            let scope = scope
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p));
+            (scope, intent)
         });
         parts.build(lexicon, idf, scope, intent, patterns)
     }
@@ -271,8 +277,7 @@ impl Classifier {
     /// with other settings is stale (see `understanding::model`).
     pub fn training_signature() -> String {
         format!(
-            "linear-v2 idf buckets={BUCKETS} scope_epochs={SCOPE_EPOCHS} intent_epochs={INTENT_EPOCHS} \
-             lr={LEARNING_RATE} l2={L2}"
+            "svm-v3 idf buckets={BUCKETS} cost={COST} passes={MAX_PASSES} tolerance={TOLERANCE}"
         )
     }
 
@@ -291,7 +296,7 @@ impl Classifier {
         let parts = Parts::of(intents);
         let mut rest = bytes;
         let idf = Idf::decode(&mut rest)?;
-        let scope = Linear::decode(&mut rest, 2)?;
+        let scope = Linear::decode(&mut rest, 1)?;
         let intent = Linear::decode(&mut rest, parts.in_scope.len().max(1))?;
         if !rest.is_empty() {
             return None;
@@ -303,31 +308,34 @@ impl Classifier {
     /// Probability of each label: P(out of scope) from the scope model, and
     /// P(in scope) × P(intent | in scope) for the others.
     fn probabilities(&self, feats: &[(u32, f32)], probs: &mut [f32]) {
-        let mut scope = [0.0f32; 2];
-        self.scope.scores(feats, &mut scope);
-        softmax(&mut scope);
+        let mut margin = [0.0f32; 1];
+        self.scope.scores(feats, &mut margin);
+        let p_in = if self.has_oos {
+            1.0 / (1.0 + (-SCOPE_SCALE * (margin[0] - SCOPE_SHIFT)).exp())
+        } else {
+            1.0
+        };
         let mut inner = vec![0.0f32; self.intent.k];
         self.intent.scores(feats, &mut inner);
+        let scale = INTENT_SCALE;
+        inner.iter_mut().for_each(|s| *s *= scale);
         softmax(&mut inner);
         probs.iter_mut().for_each(|p| *p = 0.0);
         if self.has_oos {
-            probs[self.oos] = scope[0];
+            probs[self.oos] = 1.0 - p_in;
         }
         for (pos, &label) in self.in_scope.iter().enumerate() {
-            probs[label] = scope[1] * inner[pos];
+            probs[label] = p_in * inner[pos];
         }
     }
 
     /// Classifies a cleaned message (see `text::clean_input`).
     pub fn classify(&self, text: &str) -> Classification {
         let norm = normalize(text);
-        let mut feats = Vec::with_capacity(norm.len() * 3);
-        features(&self.lexicon.canonical(&norm), &mut feats);
-        feats.sort_unstable();
-        feats.dedup();
+        let feats = Hashed::of(&self.lexicon.canonical(&norm));
         let k = self.ids.len();
         let mut probs = vec![0.0f32; k];
-        if feats.is_empty() {
+        if feats.ids.is_empty() {
             probs[self.oos] = 1.0;
         } else {
             self.probabilities(&self.idf.weigh(&feats), &mut probs);
@@ -438,46 +446,42 @@ impl Linear {
         Some(linear)
     }
 
-    /// Stochastic gradient descent on the cross-entropy, classes balanced so that a class with
-    /// many examples (the catch-all) does not swallow the others.
-    fn fit(&mut self, data: &mut [(Vec<(u32, f32)>, usize)], epochs: usize) {
-        let k = self.k;
-        let mut counts = vec![0usize; k];
-        for (_, l) in data.iter() {
+    /// One-vs-rest linear SVMs: `k` = 1 trains one (label 1 against label 0), otherwise one per
+    /// class against the rest. Each example is weighted inversely to its class's size, so that
+    /// the catch-all, with a quarter of the examples, does not swallow the others.
+    fn fit(data: &[(Vec<(u32, f32)>, usize)], k: usize) -> Linear {
+        let classes = if k == 1 { 2 } else { k };
+        let mut counts = vec![0usize; classes];
+        for (_, l) in data {
             counts[*l] += 1;
         }
-        let mean = data.len() as f32 / k as f32;
-        let class_weight: Vec<f32> = counts
+        let c = COST;
+        let cost: Vec<f32> = counts
             .iter()
-            .map(|&c| (mean / c.max(1) as f32).sqrt())
+            .map(|&n| c * data.len() as f32 / (classes * n.max(1)) as f32)
             .collect();
-        let mut rng = 0x2545_f491_4f6c_dd1d_u64;
-        let mut probs = vec![0.0f32; k];
-        for epoch in 0..epochs {
-            // Fisher–Yates with a fixed xorshift seed: reproducible training.
-            for i in (1..data.len()).rev() {
-                rng ^= rng << 13;
-                rng ^= rng >> 7;
-                rng ^= rng << 17;
-                data.swap(i, (rng % (i as u64 + 1)) as usize);
-            }
-            let lr = LEARNING_RATE / (1.0 + epoch as f32 * 0.2);
-            for (feats, label) in data.iter() {
-                let cw = class_weight[*label];
-                self.scores(feats, &mut probs);
-                softmax(&mut probs);
-                probs[*label] -= 1.0;
-                for &(f, x) in feats {
-                    let row = &mut self.weights[f as usize * k..(f as usize + 1) * k];
-                    for (w, g) in row.iter_mut().zip(&probs) {
-                        *w -= lr * (cw * g * x + L2 * *w);
-                    }
-                }
-                for (b, g) in self.bias.iter_mut().zip(&probs) {
-                    *b -= lr * cw * g * 0.1;
-                }
+        let positive: Vec<usize> = if k == 1 { vec![1] } else { (0..k).collect() };
+        // The one-vs-rest problems are independent: two threads share them.
+        let solved: Vec<(Vec<f32>, f32)> = std::thread::scope(|s| {
+            let half = positive.len().div_ceil(2);
+            let (a, b) = positive.split_at(half);
+            let other = s.spawn(|| b.iter().map(|&p| solve(data, p, &cost)).collect::<Vec<_>>());
+            let mut out: Vec<_> = a.iter().map(|&p| solve(data, p, &cost)).collect();
+            out.extend(
+                other
+                    .join()
+                    .unwrap_or_else(|p| std::panic::resume_unwind(p)),
+            );
+            out
+        });
+        let mut linear = Linear::new(k);
+        for (class, (w, b)) in solved.into_iter().enumerate() {
+            linear.bias[class] = b;
+            for (row, x) in w.into_iter().enumerate() {
+                linear.weights[row * k + class] = x;
             }
         }
+        linear
     }
 
     fn scores(&self, feats: &[(u32, f32)], out: &mut [f32]) {
@@ -488,6 +492,82 @@ impl Linear {
             for (o, w) in out.iter_mut().zip(row) {
                 *o += w * x;
             }
+        }
+    }
+}
+
+/// A binary L2-regularised, squared-hinge linear SVM (`positive` against every other label),
+/// solved in the dual by coordinate descent (Hsieh et al., 2008, as in liblinear): deterministic,
+/// and converged in a few dozen passes. The bias is a constant feature of 1, as in liblinear.
+fn solve(data: &[(Vec<(u32, f32)>, usize)], positive: usize, cost: &[f32]) -> (Vec<f32>, f32) {
+    let n = data.len();
+    let mut w = vec![0.0f32; BUCKETS];
+    let mut bias = 0.0f32;
+    let mut alpha = vec![0.0f32; n];
+    let diag: Vec<f32> = data.iter().map(|(_, l)| 0.5 / cost[*l]).collect();
+    let q: Vec<f32> = data
+        .iter()
+        .zip(&diag)
+        .map(|((x, _), d)| x.iter().map(|(_, v)| v * v).sum::<f32>() + 1.0 + d)
+        .collect();
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut rng = 0x2545_f491_4f6c_dd1d_u64 ^ positive as u64;
+    for _ in 0..MAX_PASSES {
+        // Fisher–Yates with a fixed xorshift seed: reproducible training.
+        for i in (1..n).rev() {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            order.swap(i, (rng % (i as u64 + 1)) as usize);
+        }
+        let (mut most, mut least) = (f32::NEG_INFINITY, f32::INFINITY);
+        for &i in &order {
+            let (x, label) = &data[i];
+            let y = if *label == positive { 1.0 } else { -1.0 };
+            let score = bias + x.iter().map(|&(f, v)| w[f as usize] * v).sum::<f32>();
+            let g = y * score - 1.0 + diag[i] * alpha[i];
+            let pg = if alpha[i] == 0.0 { g.min(0.0) } else { g };
+            most = most.max(pg);
+            least = least.min(pg);
+            if pg != 0.0 {
+                let old = alpha[i];
+                alpha[i] = (old - g / q[i]).max(0.0);
+                let step = (alpha[i] - old) * y;
+                for &(f, v) in x {
+                    w[f as usize] += step * v;
+                }
+                bias += step;
+            }
+        }
+        if most - least < TOLERANCE {
+            break;
+        }
+    }
+    (w, bias)
+}
+
+/// A message's hashed features: its word n-grams, then its character n-grams, each part sorted
+/// and without repeats.
+struct Hashed {
+    ids: Vec<u32>,
+    /// How many of `ids` are word n-grams.
+    words: usize,
+}
+
+impl Hashed {
+    fn of(canonical: &str) -> Hashed {
+        let mut words = Vec::with_capacity(16);
+        let mut chars = Vec::with_capacity(canonical.len() * 3);
+        features(canonical, &mut words, &mut chars);
+        words.sort_unstable();
+        words.dedup();
+        chars.sort_unstable();
+        chars.dedup();
+        let n = words.len();
+        words.extend(chars);
+        Hashed {
+            ids: words,
+            words: n,
         }
     }
 }
@@ -513,33 +593,53 @@ impl Idf {
             .collect())
     }
 
-    /// Each (sorted, distinct) feature with its weight, the vector scaled to unit length.
-    fn weigh(&self, feats: &[u32]) -> Vec<(u32, f32)> {
-        let norm = feats
-            .iter()
-            .map(|&f| self.0[f as usize].powi(2))
-            .sum::<f32>()
-            .sqrt()
-            .max(f32::MIN_POSITIVE);
-        feats
-            .iter()
-            .map(|&f| (f, self.0[f as usize] / norm))
-            .collect()
+    /// Each feature with its weight, the word part and the character part each scaled to unit
+    /// length: otherwise the many character n-grams would drown the few words.
+    fn weigh(&self, feats: &Hashed) -> Vec<(u32, f32)> {
+        let mut out = Vec::with_capacity(feats.ids.len());
+        let (words, chars) = feats.ids.split_at(feats.words);
+        for part in [words, chars] {
+            let norm = part
+                .iter()
+                .map(|&f| self.0[f as usize].powi(2))
+                .sum::<f32>()
+                .sqrt()
+                .max(f32::MIN_POSITIVE);
+            out.extend(part.iter().map(|&f| (f, self.0[f as usize] / norm)));
+        }
+        out
     }
 
+    /// The weight of a bucket no example has, then (bucket, weight) for the others.
     fn encode(&self, out: &mut Vec<u8>) {
-        for w in &self.0 {
+        let unseen = self.0.iter().copied().fold(0.0f32, f32::max);
+        out.extend_from_slice(&unseen.to_le_bytes());
+        let seen: Vec<(usize, f32)> = self
+            .0
+            .iter()
+            .copied()
+            .enumerate()
+            .filter(|(_, w)| *w != unseen)
+            .collect();
+        out.extend_from_slice(&(seen.len() as u32).to_le_bytes());
+        for (bucket, w) in seen {
+            out.extend_from_slice(&(bucket as u32).to_le_bytes());
             out.extend_from_slice(&w.to_le_bytes());
         }
     }
 
     fn decode(bytes: &mut &[u8]) -> Option<Idf> {
-        let (head, rest) = bytes.split_at_checked(BUCKETS * 4)?;
-        *bytes = rest;
-        let weights = head
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect::<Vec<f32>>();
+        let mut word = || -> Option<[u8; 4]> {
+            let (head, rest) = bytes.split_at_checked(4)?;
+            *bytes = rest;
+            head.try_into().ok()
+        };
+        let unseen = f32::from_le_bytes(word()?);
+        let mut weights = vec![unseen; BUCKETS];
+        for _ in 0..u32::from_le_bytes(word()?) {
+            let bucket = u32::from_le_bytes(word()?) as usize;
+            *weights.get_mut(bucket)? = f32::from_le_bytes(word()?);
+        }
         weights
             .iter()
             .all(|w| w.is_finite())
@@ -578,15 +678,14 @@ fn bucket(h: u64) -> u32 {
 
 /// Word unigrams and bigrams, and character 3–5-grams of each word padded with spaces (so
 /// "pasword" still shares most of its n-grams with "password").
-fn features(norm: &str, out: &mut Vec<u32>) {
-    out.clear();
+fn features(norm: &str, words: &mut Vec<u32>, chars: &mut Vec<u32>) {
     let mut prev: Option<&str> = None;
     let mut padded = Vec::with_capacity(32);
     for word in norm.split(' ').filter(|w| !w.is_empty()) {
-        out.push(bucket(fnv(1, word.as_bytes())));
+        words.push(bucket(fnv(1, word.as_bytes())));
         if let Some(p) = prev {
             let h = fnv(2, p.as_bytes());
-            out.push(bucket(fnv(h, word.as_bytes())));
+            words.push(bucket(fnv(h, word.as_bytes())));
         }
         prev = Some(word);
         padded.clear();
@@ -598,7 +697,7 @@ fn features(norm: &str, out: &mut Vec<u32>) {
                 break;
             }
             for gram in padded.windows(n) {
-                out.push(bucket(fnv(n as u64 * 7, gram)));
+                chars.push(bucket(fnv(n as u64 * 7, gram)));
             }
         }
     }
