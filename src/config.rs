@@ -63,7 +63,8 @@ pub struct GuideSettings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct UnderstandingSettings {
-    /// Below this confidence a message is treated as out of scope.
+    /// How sure the bot must be that a message is about ESR access (and half as sure of one
+    /// intent) to answer it; otherwise it is treated as out of scope.
     pub threshold: f32,
     /// When the two best intents are closer than this, the bot asks which one was meant.
     pub ambiguity_margin: f32,
