@@ -84,8 +84,8 @@ pub const BEHAVIOURS: &[Behaviour] = &[
     },
     Behaviour {
         intent: "login_attempts",
-        variants: &["text", "counted", "now_locked", "now_locked_quiet"],
-        for_someone_else: Some("text"),
+        variants: &["text", "counted", "now_locked", "now_locked_quiet", "general"],
+        for_someone_else: Some("general"),
         act: login_attempts,
     },
     Behaviour {
@@ -102,8 +102,8 @@ pub const BEHAVIOURS: &[Behaviour] = &[
     },
     Behaviour {
         intent: "after_reset",
-        variants: &["text", "not_yet"],
-        for_someone_else: Some("text"),
+        variants: &["text", "not_yet", "general"],
+        for_someone_else: Some("general"),
         act: after_reset,
     },
     Behaviour {
