@@ -63,7 +63,7 @@ pub struct GuideSettings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct UnderstandingSettings {
-    /// How sure the bot must be that a message is about ESR access (and half as sure of one
+    /// How sure the bot must be that a message is about ESR access (and 70% of that sure of one
     /// intent) to answer it; otherwise it is treated as out of scope.
     pub threshold: f32,
     /// When the two best intents are closer than this, the bot asks which one was meant.

@@ -83,8 +83,20 @@ pub const BEHAVIOURS: &[Behaviour] = &[
         act: reset_requested,
     },
     Behaviour {
+        intent: "reset_email_missing",
+        variants: &["text"],
+        for_someone_else: Some("text"),
+        act: reset_email_missing,
+    },
+    Behaviour {
         intent: "login_attempts",
-        variants: &["text", "counted", "now_locked", "now_locked_quiet", "general"],
+        variants: &[
+            "text",
+            "counted",
+            "now_locked",
+            "now_locked_quiet",
+            "general",
+        ],
         for_someone_else: Some("general"),
         act: login_attempts,
     },
@@ -96,15 +108,21 @@ pub const BEHAVIOURS: &[Behaviour] = &[
     },
     Behaviour {
         intent: "timer_status",
-        variants: &["none", "none_link", "none_lock"],
-        for_someone_else: None,
+        variants: &["none", "none_link", "none_lock", "general"],
+        for_someone_else: Some("general"),
         act: timer_status,
     },
     Behaviour {
         intent: "after_reset",
-        variants: &["text", "not_yet", "general"],
+        variants: &["text", "not_yet", "not_yet_live", "general"],
         for_someone_else: Some("general"),
         act: after_reset,
+    },
+    Behaviour {
+        intent: "thanks",
+        variants: &["text"],
+        for_someone_else: None,
+        act: thanks,
     },
     Behaviour {
         intent: "email_changed",
@@ -223,7 +241,7 @@ static SOMEONE_ELSE: LazyLock<Regex> = LazyLock::new(|| {
         ^(?:she|he|they)\b
         | \b(?:she|he)(?:'s|\s+is|\s+has|\s+was|\s+cant|\s+can't|\s+cannot|\s+got|\s+keeps)\b
         | \bmy\s+(?:colleague|colleagues|friend|manager|staff|team\s+member|student|nurse|hca|mentee|wife|husband|partner|mum|daughter|son)\b
-        | \b(?:a|one\s+of\s+my|one\s+of\s+our|our\s+new|a\s+new)\s+(?:staff\s+member|member\s+of\s+staff|colleague|nurse|hca|starter|student|member\s+of\s+my\s+team)\b
+        | \b(?:a|one\s+of\s+my|one\s+of\s+our|one\s+of\s+the|our\s+new|a\s+new)\s+(?:staff\s+members?|members?\s+of\s+staff|colleagues?|nurses?|hcas?|starters?|students?|members?\s+of\s+my\s+team)\b
         | \bfor\s+(?:her|him|someone|a\s+colleague|my\s+colleague)\b
         | \b(?:her|his)\s+(?:esr|account|password|login|reset|link|manager|lock|username)\b
         | \b(?:she|he)\s+(?:just\s+)?(?:reset|unlock|log|get|do|use|change|try)\b
@@ -234,13 +252,24 @@ static DONE: LazyLock<Regex> = LazyLock::new(|| {
         .expect("pattern")
 });
 static WRONG_AGAIN: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\b(?:wrong again|another wrong|failed again|typed it wrong|got it wrong|entered it wrong|put it in wrong|incorrect again|still wrong|one more wrong|wrong one)\b")
+    Regex::new(r"\b(?:wrong again|another wrong|failed again|typed it wrong|got it wrong|entered it wrong|put it in wrong|incorrect again|still wrong|one more wrong|wrong one|once more|tried again|one more go|one more try)\b")
         .expect("pattern")
+});
+
+/// The writer's own problem, whoever else the message names ("got locked out of esr this
+/// morning… my manager needs my training done").
+static ABOUT_ME: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?x)
+        ^(?:i\s+)?(?:got|been|am|just\s+got)\s+locked\b
+        | \b(?:i'?m|im|i\s+am|i'?ve\s+been|ive\s+been|i\s+got|i\s+was|i\s+have\s+been)\s+(?:locked|blocked)\b
+        | \bmy\s+(?:esr\s+)?(?:account|password|login|username|reset|link)\b
+        | \bi\s+(?:forgot|forget|cant\s+remember|can't\s+remember)\b
+    ").expect("pattern")
 });
 
 /// True when the message is about someone other than the person writing.
 pub fn about_someone_else(norm: &str) -> bool {
-    SOMEONE_ELSE.is_match(norm)
+    SOMEONE_ELSE.is_match(norm) && !ABOUT_ME.is_match(norm)
 }
 
 /// "I've requested a reset": starts the link timer from now.
@@ -372,6 +401,17 @@ fn reset_requested(engine: &Engine, t: &mut Turn, id: &str) -> String {
     }
 }
 
+/// "did the reset 20 mins ago and nothing has come": where the e-mail goes, and the request's
+/// time recorded as for `reset_requested`, so its link times and reminder follow.
+fn reset_email_missing(engine: &Engine, t: &mut Turn, id: &str) -> String {
+    let advice = answer(engine, id, "text", &[]);
+    if t.time.is_none() && t.time_problem.is_none() {
+        return advice;
+    }
+    let times = reset_requested(engine, t, "reset_requested");
+    format!("{advice}\n\n{times}")
+}
+
 fn login_attempts(engine: &Engine, t: &mut Turn, id: &str) -> String {
     // "wrong again", "typed it wrong": one more than we knew of.
     let count = t.count.or_else(|| {
@@ -459,14 +499,36 @@ fn after_reset(engine: &Engine, t: &mut Turn, id: &str) -> String {
     t.d.reply.personal = true;
     // "what now?" is not a statement that the reset was finished: the link stays.
     if !DONE.is_match(t.norm) {
-        return answer(engine, id, "not_yet", &[]);
+        return match t.state.link_valid_until.filter(|exp| *exp > t.now) {
+            Some(exp) => {
+                let vars = [
+                    ("expires_at", engine.clock(exp, t.now)),
+                    ("time_left", time_left(exp - t.now)),
+                ];
+                answer(engine, id, "not_yet_live", &vars)
+            }
+            None => answer(engine, id, "not_yet", &[]),
+        };
     }
+    now_in(engine, t);
+    answer(engine, id, "text", &[])
+}
+
+/// They are in: no link to warn about, no lock holding them, and the count starts again.
+fn now_in(engine: &Engine, t: &mut Turn) {
     engine.clear_link(t);
-    // In, so no lock is holding them and the count starts again.
     engine.cancel(t, |k| k == crate::core::records::JobKind::LockOver);
     t.state.locked_until = None;
     t.state.failed_attempts = 0;
     t.state.attempts_at = None;
+}
+
+/// "done, it worked!! im in, thanks": thanked, and the recorded problem cleared as for
+/// `after_reset`, so no reminder follows about a link they no longer need.
+fn thanks(engine: &Engine, t: &mut Turn, id: &str) -> String {
+    if DONE.is_match(t.norm) && !about_someone_else(t.norm) {
+        now_in(engine, t);
+    }
     answer(engine, id, "text", &[])
 }
 
@@ -563,6 +625,7 @@ mod tests {
             "one of my staff forgot her password",
             "a staff member on my ward is locked out",
             "how do i reset it for her",
+            "one of my hcas is locked out of esr",
         ] {
             assert!(about_someone_else(other), "{other}");
         }
@@ -570,6 +633,8 @@ mod tests {
             "i'm locked out",
             "locked out of esr",
             "the reset link expired",
+            "got locked out of esr this morning at 8 my manager needs my training done today",
+            "i forgot my password and my manager wants it done today",
             "she",
         ] {
             assert!(!about_someone_else(own) || own == "she", "{own}");

@@ -32,7 +32,7 @@ static WHAT_DO_YOU_MEAN: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^(?:what|sorry|pardon|huh|eh|come again)?\s*(?:do you mean|d'?you mean|does that mean|you mean|what do you mean|what\?+|i don'?t understand|dont understand|not sure what you mean|what is that)\b").expect("pattern")
 });
 static WHEN_CONTACT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\b(?:when|how long|how soon)\b.*\b(?:contact|call|ring|hear|get back|reply|respond|email|e-mail|message|be in touch|get in touch)\b|\bheard nothing\b|\bany news\b|\bstill waiting\b").expect("pattern")
+    Regex::new(r"\b(?:when|how long|how soon)\b.*\b(?:contact|contacted|call|called|ring|hear|get back|reply|respond|email|e-mail|message|be in touch|get in touch)\b|\bheard nothing\b|\bany news\b|\bstill waiting\b").expect("pattern")
 });
 /// "what's my reference?", "whats the ref again", "reference number?" (on the normal form).
 static ASK_REFERENCE: LazyLock<Regex> = LazyLock::new(|| {
@@ -150,8 +150,16 @@ impl Engine {
                     let idx = self.classifier().index_of(&id)?;
                     t.d.reply.intent = Some(id);
                     t.d.reply.confidence = 1.0;
-                    t.time = time;
-                    t.count = count;
+                    // "3. did it about 20 mins ago": a time or count given with the choice
+                    // counts, else the one from the message that was asked about.
+                    let mention = find_past_time(text, t.now, self.rules.tz);
+                    t.time_problem = mention.as_ref().and_then(|m| m.problem);
+                    t.time_assumed = mention.as_ref().is_some_and(|m| m.assumed);
+                    t.time = mention
+                        .filter(|m| m.problem.is_none())
+                        .map(|m| m.at)
+                        .or(time);
+                    t.count = attempts_in(norm, self.rules.max_attempts).or(count);
                     Some(self.act(idx, t))
                 }
                 None => {
@@ -526,6 +534,7 @@ impl Engine {
             ("reference", reference.to_string()),
             ("support_hours", self.rules.support.describe()),
             ("reply_by", self.clock(by, t.now)),
+            ("reply_within", self.rules.support.describe_target()),
         ]
     }
 

@@ -29,6 +29,11 @@ use crate::understanding::timeexpr::{format_clock, number_word};
 /// A question the bot asked, and the conversation's topic, are forgotten after this long: an old
 /// "yes" must not trigger it.
 const PENDING_TTL_MINUTES: i64 = 60;
+/// How sure of one intent, as a share of `understanding.threshold`, the bot must be to answer
+/// with it: 0.5 answered more on cross-validation but guessed at vague messages in the tuning
+/// conversations ("the thing from before, the blue one" read as a greeting); 0.7 kept most of
+/// the gain.
+const INTENT_FLOOR: f32 = 0.7;
 /// The names of the "add to calendar" files.
 pub const CALENDAR_LINK_FILE: &str = "esr-reset-link.ics";
 pub const CALENDAR_LOCK_FILE: &str = "esr-unlock.ics";
@@ -307,8 +312,9 @@ impl Engine {
                 confidence: p,
             };
         }
-        // Declined when the bot is not `threshold` sure the message is about ESR access, or not
-        // even half that sure of any one ESR intent (a vague message spread over many);
+        // Declined when the bot is not `threshold` sure the message is about ESR access, or less
+        // than `INTENT_FLOOR` of that sure of any one ESR intent (a vague message spread over
+        // many);
         // otherwise the likeliest intent, or a question when two or three are close.
         let p_oos = c
             .ranked
@@ -320,7 +326,7 @@ impl Engine {
         let Some(&(best, q)) = candidates.next() else {
             return Understood::OutOfScope { confidence: 1.0 };
         };
-        if p_in < self.rules.threshold || q < self.rules.threshold / 2.0 {
+        if p_in < self.rules.threshold || q < self.rules.threshold * INTENT_FLOOR {
             return Understood::OutOfScope { confidence: p_oos };
         }
         // Closeness is judged among the ESR readings alone (probabilities given it is about ESR).
@@ -935,6 +941,11 @@ pub fn attempts_in(norm: &str, max: u32) -> Option<u32> {
             v
         }
     } else if let Some(w) = caps.name("w") {
+        // "tried once more", "once again": one more, not one in all (see `WRONG_AGAIN`).
+        let rest = norm[w.end()..].trim_start();
+        if w.as_str() == "once" && (rest.starts_with("more") || rest.starts_with("again")) {
+            return None;
+        }
         match w.as_str() {
             "once" => 1,
             "twice" => 2,

@@ -236,6 +236,18 @@ impl SupportHours {
         self.text.clone()
     }
 
+    /// The response target in words: whole 8-hour working days ("one working day"), otherwise
+    /// working hours ("4 working hours").
+    pub fn describe_target(&self) -> String {
+        let hours = self.response.num_hours();
+        match (hours / 8, hours % 8) {
+            (1, 0) => "one working day".into(),
+            (d, 0) => format!("{d} working days"),
+            _ if hours == 1 => "one working hour".into(),
+            _ => format!("{hours} working hours"),
+        }
+    }
+
     /// When a request made at `now` should be answered by: `response` of working time later,
     /// counted in the support team's hours in `tz`.
     pub fn reply_by(&self, now: DateTime<Utc>, tz: chrono_tz::Tz) -> DateTime<Utc> {

@@ -52,6 +52,7 @@ pub const PLACEHOLDERS: &[&str] = &[
     "label",
     "support_hours",
     "reply_by",
+    "reply_within",
     "problem",
     "contact",
     "ran_out",

@@ -172,6 +172,10 @@ fn day_and_time() {
         ("yesterday I sent it at 5pm", "2026-01-13T17:00:00Z"),
         ("last night at 11", "2026-01-13T23:00:00Z"),
         ("at 11 last night", "2026-01-13T23:00:00Z"),
+        (
+            "last night at 11 trying to do my stat and mand",
+            "2026-01-13T23:00:00Z",
+        ),
         ("last night at 2", "2026-01-14T02:00:00Z"),
         ("last night at midnight", "2026-01-14T00:00:00Z"),
         ("this morning at 7", "2026-01-14T07:00:00Z"),

@@ -275,7 +275,9 @@ pub(super) fn plausible_after_bare_hour(text: &str, end: usize) -> bool {
         .take_while(|c| c.is_alphabetic() || matches!(c, '\'' | '’'))
         .take(16)
         .collect();
-    AFTER_BARE_HOUR.contains(&normalise_word(&word).as_str())
+    let word = normalise_word(&word);
+    // "last night at 11 trying to do my training": a verb in -ing goes on the sentence.
+    AFTER_BARE_HOUR.contains(&word.as_str()) || (word.len() > 4 && word.ends_with("ing"))
 }
 
 /// A match glued to other numbers ("1.30 hours", "9.5", "£9.30pm", "2130") is not a time.
