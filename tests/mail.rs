@@ -213,6 +213,51 @@ async fn the_email_carries_what_the_staff_member_volunteered_and_never_their_wor
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_yes_records_the_change_at_once_and_the_email_waits_for_the_address() {
+    let smtp = TestSmtp::start(TestSmtpOptions::default()).await;
+    let (_dir, db) = temp_db();
+    let config = config_with(mail_env(&db, smtp.port()));
+    let bot = Arc::new(Service::open(engine(), &config).unwrap());
+    let now = Utc::now();
+    bot.handle(
+        "chat:ali",
+        Some("Ali Khan"),
+        "my nhs.net email has changed",
+        now,
+    )
+    .unwrap();
+    let yes = bot
+        .handle("chat:ali", Some("Ali Khan"), "yes", now)
+        .unwrap();
+    assert!(yes.text.contains("ESC-00001"), "{}", yes.text);
+    // Recorded on the "yes": the support team can see it if they walk away now...
+    let e = bot.store.escalation("ESC-00001").unwrap().unwrap();
+    assert_eq!(e.new_address, None);
+    // ...but nothing goes to the training mailbox without the address.
+    assert!(mail_status(&bot.store, "ESC-00001").unwrap().is_none());
+    let given = bot
+        .handle("chat:ali", Some("Ali Khan"), "ali.khan7@nhs.net", now)
+        .unwrap();
+    assert!(given.text.contains("ESC-00001"), "{}", given.text);
+    let e = bot.store.escalation("ESC-00001").unwrap().unwrap();
+    assert_eq!(e.new_address.as_deref(), Some("ali.khan7@nhs.net"));
+    // No second escalation for the same change.
+    assert!(bot.store.escalation("ESC-00002").unwrap().is_none());
+    let sender = start_sender(bot.clone(), &config, None);
+    wait_until("the e-mail", 10, || smtp.messages().len() == 1).await;
+    sender.stop().await;
+    let sent = smtp.messages();
+    assert_eq!(sent.len(), 1);
+    let body = mail_parser::MessageParser::default()
+        .parse(&sent[0].data)
+        .unwrap()
+        .body_text(0)
+        .unwrap()
+        .to_string();
+    assert!(body.contains("ali.khan7@nhs.net"), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn starttls_and_auth_are_used_when_configured() {
     let smtp = TestSmtp::start(TestSmtpOptions {
         require_tls: true,

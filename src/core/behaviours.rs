@@ -163,6 +163,7 @@ pub const MESSAGES: &[&str] = &[
     "status_reminders_off",
     "status_handover",
     "email_ask",
+    "email_ask_recorded",
     "email_not_nhs",
     "email_accents",
     "email_cancelled",
@@ -544,7 +545,7 @@ fn email_changed(engine: &Engine, t: &mut Turn, id: &str) -> String {
         let address = address.to_ascii_lowercase();
         if PASS_ON.is_match(t.norm) {
             t.d.reply.choices.clear();
-            return pass_on_address(engine, t, address);
+            return pass_on_address(engine, t, address, false);
         }
         t.state.pending = Pending::EmailOffer {
             asked_at: t.now,
@@ -575,7 +576,7 @@ fn talk_to_human(engine: &Engine, t: &mut Turn, id: &str) -> String {
 }
 
 /// The new nhs.net address in an answer to "what is your new address?".
-pub(crate) fn email_address(engine: &Engine, t: &mut Turn, text: &str) -> String {
+pub(crate) fn email_address(engine: &Engine, t: &mut Turn, text: &str, awaited: bool) -> String {
     t.d.reply.personal = true;
     t.d.reply.intent = Some("email_changed".into());
     let address = new_address(text).unwrap_or_default();
@@ -588,14 +589,31 @@ pub(crate) fn email_address(engine: &Engine, t: &mut Turn, text: &str) -> String
         };
         return engine.message(key, &[]);
     }
-    pass_on_address(engine, t, address.to_ascii_lowercase())
+    pass_on_address(engine, t, address.to_ascii_lowercase(), awaited)
 }
 
 /// Records the e-mail change with the new address.
-pub(crate) fn pass_on_address(engine: &Engine, t: &mut Turn, address: String) -> String {
+/// Passes the new address on: a new e-mail-change escalation, or, when `awaited` (the answer to
+/// "what is your new address?" after a "yes"), the address added to the one recorded then.
+pub(crate) fn pass_on_address(
+    engine: &Engine,
+    t: &mut Turn,
+    address: String,
+    awaited: bool,
+) -> String {
     t.d.reply.personal = true;
     t.d.reply.intent = Some("email_changed".into());
     if let Some(existing) = t.state.open_escalation(EscalationKind::EmailChanged) {
+        // Recorded on their "yes", before the address: this is the address it waits for.
+        if awaited {
+            let reference = existing.to_string();
+            t.d.escalation_update.reference = Some(reference.clone());
+            t.d.escalation_update.new_address = Some(address.clone());
+            return engine.message(
+                "email_recorded",
+                &[("address", address), ("reference", reference)],
+            );
+        }
         return answer(
             engine,
             "email_changed",

@@ -184,16 +184,21 @@ impl Engine {
                 if YES.is_match(norm) && !given {
                     t.d.reply.personal = true;
                     if let Some(address) = address {
-                        return Some(behaviours::pass_on_address(self, t, address));
+                        return Some(behaviours::pass_on_address(self, t, address, false));
                     }
                     t.state.pending = Pending::EmailAddress { asked_at: t.now };
-                    Some(self.content().message("email_ask").to_string())
+                    // Recorded now, on the "yes": nothing is lost if they walk away. The
+                    // address, when it comes, is added and the e-mail sent with it.
+                    t.d.reply.intent = Some("email_changed".into());
+                    self.escalate(t, EscalationKind::EmailChanged, None);
+                    let reference = t.next_reference.to_string();
+                    Some(self.message("email_ask_recorded", &[("reference", reference)]))
                 } else if NO.is_match(norm) {
                     t.d.reply.personal = true;
                     Some(self.email_cancelled())
                 } else if given {
                     // They gave the address straight away.
-                    Some(behaviours::email_address(self, t, text))
+                    Some(behaviours::email_address(self, t, text, false))
                 } else if !volunteered(text).is_empty() {
                     // Only their old address or a number: noted (`take_volunteered`), and the
                     // offer stands.
@@ -210,7 +215,7 @@ impl Engine {
             }
             Pending::EmailAddress { .. } => {
                 if new_address(text).is_some() {
-                    Some(behaviours::email_address(self, t, text))
+                    Some(behaviours::email_address(self, t, text, true))
                 } else if !volunteered(text).is_empty() {
                     t.d.reply.personal = true;
                     t.state.pending = Pending::EmailAddress { asked_at: t.now };

@@ -164,6 +164,9 @@ pub struct EscalationUpdate {
     pub reference: Option<String>,
     pub problem: Option<String>,
     pub contact: Option<Contact>,
+    /// The new nhs.net address of an e-mail change recorded before they gave it; the e-mail to
+    /// the training mailbox is queued with it.
+    pub new_address: Option<String>,
     /// Details they offered about themselves, added to what it has.
     pub volunteered: Volunteered,
 }

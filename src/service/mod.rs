@@ -749,7 +749,8 @@ impl Service {
             txn.put_escalation(e)?;
             // The e-mail is queued in the same transaction as the escalation: neither exists
             // without the other, whatever happens next.
-            if e.kind == EscalationKind::EmailChanged {
+            // An e-mail change accepted before the address was given waits for the address.
+            if e.kind == EscalationKind::EmailChanged && e.new_address.is_some() {
                 let mail = Outgoing::new(
                     Recipient::training_mailbox(),
                     Item::EscalationMail {
@@ -773,7 +774,23 @@ impl Service {
                 e.contact.clone_from(&u.contact);
             }
             e.volunteered.merge(&u.volunteered);
+            let address_now = e.kind == EscalationKind::EmailChanged
+                && e.new_address.is_none()
+                && u.new_address.is_some();
+            if address_now {
+                e.new_address.clone_from(&u.new_address);
+            }
             txn.put_escalation(&e)?;
+            if address_now {
+                let mail = Outgoing::new(
+                    Recipient::training_mailbox(),
+                    Item::EscalationMail {
+                        reference: e.reference.clone(),
+                    },
+                    now,
+                );
+                self.enqueue(txn, added, &mail, now)?;
+            }
             self.card_update(txn, added, reference, now)?;
         }
         txn.put_user(who, state)
