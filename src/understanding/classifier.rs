@@ -708,6 +708,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_svm_separates_what_can_be_separated_with_a_margin() {
+        // Label 1 has feature 7, label 0 feature 9; a shared feature 3 says nothing.
+        let data: Vec<(Vec<(u32, f32)>, usize)> = (0..40)
+            .map(|i| {
+                let label = i % 2;
+                let own = if label == 1 { 7 } else { 9 };
+                (vec![(3, 0.6), (own, 0.8)], label)
+            })
+            .collect();
+        let (w, bias) = solve(&data, 1, &[1.0, 1.0]);
+        let margin = |x: &[(u32, f32)]| bias + x.iter().map(|&(f, v)| w[f as usize] * v).sum::<f32>();
+        for (x, label) in &data {
+            let m = margin(x);
+            if *label == 1 {
+                assert!(m > 0.5, "{m}");
+            } else {
+                assert!(m < -0.5, "{m}");
+            }
+        }
+        assert!(w[7] > 0.0 && w[9] < 0.0);
+        // Deterministic: the same data give the same weights.
+        assert_eq!(solve(&data, 1, &[1.0, 1.0]).0, w);
+    }
+
+    #[test]
     fn the_lexicon_maps_variants_to_one_word() {
         let lex = Lexicon::new(
             vec![
