@@ -241,7 +241,7 @@ static SOMEONE_ELSE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?x)
         ^(?:she|he|they)\b
         | \b(?:she|he)(?:'s|\s+is|\s+has|\s+was|\s+cant|\s+can't|\s+cannot|\s+got|\s+keeps)\b
-        | \bmy\s+(?:colleague|colleagues|friend|manager|staff|team\s+member|student|nurse|hca|mentee|wife|husband|partner|mum|daughter|son)\b
+        | \bmy\s+(?:colleague|colleagues|friend|mate|manager|staff|team\s+member|student|nurse|hca|mentee|wife|husband|partner|mum|daughter|son)\b
         | \b(?:a|one\s+of\s+my|one\s+of\s+our|one\s+of\s+the|our\s+new|a\s+new)\s+(?:staff\s+members?|members?\s+of\s+staff|colleagues?|nurses?|hcas?|starters?|students?|members?\s+of\s+my\s+team)\b
         | \bfor\s+(?:her|him|someone|a\s+colleague|my\s+colleague)\b
         | \b(?:her|his)\s+(?:esr|account|password|login|reset|link|manager|lock|username)\b
@@ -253,7 +253,7 @@ static DONE: LazyLock<Regex> = LazyLock::new(|| {
         .expect("pattern")
 });
 static WRONG_AGAIN: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\b(?:wrong again|another wrong|failed again|typed it wrong|got it wrong|entered it wrong|put it in wrong|incorrect again|still wrong|one more wrong|wrong one|once more|tried again|one more go|one more try)\b")
+    Regex::new(r"\b(?:wrong again|another wrong|failed again|typed it wrong|got it wrong|entered it wrong|put it in wrong|incorrect again|still wrong|one more wrong|wrong one|once more|tried again|one more go|one more try|(?:typed|put|entered|got)\s+(?:my\s+|the\s+)?(?:password|pw)\s+(?:in\s+)?wrong)\b")
         .expect("pattern")
 });
 
@@ -266,6 +266,12 @@ static ABOUT_ME: LazyLock<Regex> = LazyLock::new(|| {
         | \bmy\s+(?:esr\s+)?(?:account|password|login|username|reset|link)\b
         | \bi\s+(?:forgot|forget|cant\s+remember|can't\s+remember)\b
     ").expect("pattern")
+});
+
+/// A correction of a lock just recorded: "no sorry, only 2 goes", "misread it", "not locked".
+static NOT_LOCKED: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(?:only|misread|not\s+locked|isn'?t\s+locked|isnt\s+locked|not\s+actually\s+locked)\b|^(?:oh\s+)?(?:wait|no|sorry|actually)\b")
+        .expect("pattern")
 });
 
 /// True when the message is about someone other than the person writing.
@@ -424,6 +430,11 @@ fn login_attempts(engine: &Engine, t: &mut Turn, id: &str) -> String {
     };
     t.d.reply.personal = true;
     let max = engine.rules.max_attempts;
+    // "oh wait no, ive only had 2 goes" just after a lock was recorded: not locked after all.
+    if n < max && t.state.locked_at(t.now).is_some() && NOT_LOCKED.is_match(t.norm) {
+        engine.cancel(t, |k| k == crate::core::records::JobKind::LockOver);
+        t.state.locked_until = None;
+    }
     t.state.failed_attempts = n.min(max);
     t.state.attempts_at = Some(t.now);
     if n >= max {

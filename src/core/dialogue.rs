@@ -362,13 +362,22 @@ impl Engine {
 
     pub(crate) fn answer_fresh(&self, t: &mut Turn, msg: &Incoming) -> String {
         let (text, norm) = (msg.text, msg.norm);
-        let mention = find_past_time(text, t.now, self.rules.tz);
+        let mention = corrected_time(text, t.now, self.rules.tz)
+            .or_else(|| find_past_time(text, t.now, self.rules.tz));
         t.time_problem = mention.as_ref().and_then(|m| m.problem);
         t.time_assumed = mention.as_ref().is_some_and(|m| m.assumed);
         t.time = mention.filter(|m| m.problem.is_none()).map(|m| m.at);
         t.count = attempts_in(norm, self.rules.max_attempts);
         // A follow-up is read with the conversation's topic before the classifier sees it alone.
-        if let Some(idx) = self.follow_up(t) {
+        // Unless the message names another problem outright: "it still doesnt work, im on the
+        // ward computer" is about the shared computer, whatever the topic.
+        let named_otherwise = |idx: usize| {
+            let c = self.classifier().classify(text);
+            c.by_pattern
+                && c.top().0 != idx
+                && !["thanks", "greeting", "cant_log_in"].contains(&self.intent_id(c.top().0))
+        };
+        if let Some(idx) = self.follow_up(t).filter(|&i| !named_otherwise(i)) {
             t.state.declines = 0;
             t.d.reply.intent = Some(self.intent_id(idx).to_string());
             t.d.reply.confidence = 1.0;
@@ -683,4 +692,24 @@ fn keep_open(
         asked_at,
     };
     None
+}
+
+/// "sorry 3am. no actually more like half 3": the time after the last correction word, when
+/// there is one; the person's final word on it.
+static CORRECTION: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(?:actually|more like|i mean|i meant|no wait|or rather|make that)\b")
+        .expect("pattern")
+});
+
+fn corrected_time(
+    text: &str,
+    now: chrono::DateTime<chrono::Utc>,
+    tz: chrono_tz::Tz,
+) -> Option<crate::understanding::timeexpr::TimeMention> {
+    let last = CORRECTION.find_iter(text).last()?;
+    let rest = text[last.end()..].trim_start();
+    // The correction word introduces the time as "at" would: "more like half 3".
+    find_past_time(rest, now, tz)
+        .or_else(|| find_past_time(&format!("at {rest}"), now, tz))
+        .filter(|m| m.problem.is_none())
 }

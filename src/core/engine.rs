@@ -231,6 +231,7 @@ static ATTEMPTS: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
         r"(?x)
         \b(?P<n>\d{1,2}|one|two|three|four|five|six)\s+(?:(?:wrong|failed|incorrect|bad|unsuccessful|more)\s+)?(?:times?|attempts?|tries|try|goes|go)\b(?P<left>\s+(?:left|remaining))?
+        | \bthat'?s\s+(?P<now>\d|two|three)\s+(?:now|times|goes|tries)\b
         | \b(?P<w>once|twice|thrice)\b
         | \b(?P<ord>first|second|third|1st|2nd|3rd)\s+(?:attempt|try|go|time)\b",
     )
@@ -942,6 +943,13 @@ pub fn attempts_in(norm: &str, max: u32) -> Option<u32> {
             max.checked_sub(v)?
         } else {
             v
+        }
+    } else if let Some(n) = caps.name("now") {
+        // "ugh thats 3 now"
+        match n.as_str() {
+            "two" => 2,
+            "three" => 3,
+            d => d.parse().ok()?,
         }
     } else if let Some(w) = caps.name("w") {
         // "tried once more", "once again": one more, not one in all (see `WRONG_AGAIN`).

@@ -718,7 +718,8 @@ mod tests {
             })
             .collect();
         let (w, bias) = solve(&data, 1, &[1.0, 1.0]);
-        let margin = |x: &[(u32, f32)]| bias + x.iter().map(|&(f, v)| w[f as usize] * v).sum::<f32>();
+        let margin =
+            |x: &[(u32, f32)]| bias + x.iter().map(|&(f, v)| w[f as usize] * v).sum::<f32>();
         for (x, label) in &data {
             let m = margin(x);
             if *label == 1 {

@@ -39,7 +39,8 @@ static PASSWORD: LazyLock<Regex> = LazyLock::new(|| {
           | \s*['’]s\b\s*[:=\-]?
           | \s+(?:is|was|will\s+be|should\s+be|ist|war|lautet
                |i\s+(?:used|tried|typed|put\s+in|put|entered)(?:\s+(?:is|was))?
-               |i'?m\s+using|i\s+am\s+using)\b\s*[:=\-]?
+               |i'?m\s+using|i\s+am\s+using
+               |(?:in\s+)?(?:which|that)\s+(?:is|was))\b\s*[:=\-]?
           | \s*[-–—]
           | \s+
         )
@@ -439,6 +440,11 @@ mod tests {
     fn passwords_named_other_ways_are_cut_out() {
         let cases = [
             ("my pass is Summer2024!!", "Summer2024", "my pass is"),
+            (
+                "I have typed my password in which is Bluebell2019, exactly as always",
+                "Bluebell2019",
+                "exactly as always",
+            ),
             ("MY PASS IS Summer2024!!", "Summer2024", "MY PASS IS"),
             ("my pass was Winter1999?", "Winter1999", "my pass was"),
             ("pass: Summer2024!!", "Summer2024", "pass:"),

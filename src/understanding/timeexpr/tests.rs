@@ -1086,3 +1086,14 @@ fn format_when_follows_a_verb() {
         assert!(format_when(now, t, London).ends_with(" UTC"));
     }
 }
+
+#[test]
+fn a_time_of_day_followed_by_more_words_is_kept() {
+    // Said at 07:20: the words after the day part do not undo it.
+    for text in [
+        "locked out of esr at 7 this morning, first week on the bank porters",
+        "locked out at 7 this morning",
+    ] {
+        check(text, "2026-02-24T07:20:00Z", Some("2026-02-24T07:00:00Z"));
+    }
+}

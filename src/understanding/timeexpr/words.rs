@@ -337,10 +337,16 @@ pub(super) fn part_of_range(text: &str, range: Range<usize>) -> bool {
     })
 }
 
+/// Only words in the same clause count: "at 7 this morning, first week on the bank" is a time.
 pub(super) fn near_unresolvable_date(text: &str, range: Range<usize>) -> bool {
-    words_before(text, range.start, 2)
+    const BREAKS: [char; 4] = [',', ';', '!', '?'];
+    let from = text[..range.start].rfind(BREAKS).map_or(0, |i| i + 1);
+    let to = text[range.end..]
+        .find(BREAKS)
+        .map_or(text.len(), |i| range.end + i);
+    words_before(&text[from..], range.start - from, 2)
         .iter()
-        .chain(words_after(text, range.end, 3).iter())
+        .chain(words_after(&text[..to], range.end, 3).iter())
         .any(|w| is_date_like(w))
 }
 
