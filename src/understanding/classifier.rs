@@ -1,7 +1,7 @@
 //! Understanding: which intent a message means, and how sure the bot is. Precise regex patterns
 //! from `intents/` decide when they match (unless the scope model is sure the message is not
-//! about ESR); logistic regressions over IDF-weighted hashed word and character n-grams, trained
-//! on the intents' examples (and saved, see `model`), carry unseen phrasings and typos; a lexicon
+//! about ESR); linear SVMs over IDF-weighted hashed word and character n-grams, trained on the
+//! intents' examples (and saved, see `model`), carry unseen phrasings and typos; a lexicon
 //! of staff's variant words (`data/synonyms.toml`) is applied first. Pure and allocation-light:
 //! classifying one message is on the hot path (target < 10 µs).
 
@@ -208,7 +208,7 @@ impl Parts {
     }
 }
 
-/// A multinomial logistic regression over hashed features.
+/// Linear scores over hashed features: one column per class (one-vs-rest SVMs, see `fit`).
 struct Linear {
     k: usize,
     /// Row-major: BUCKETS rows of `k` weights, so one feature touches one cache line or two.
