@@ -495,6 +495,25 @@ impl Service {
     }
 
     /// Queues `entry` for delivery, due at `due`, inside the caller's transaction.
+    /// Queues the e-mail to the training mailbox about escalation `reference`, due at `due`.
+    pub(crate) fn queue_training_mail(
+        &self,
+        txn: &mut Txn,
+        added: &mut Added,
+        reference: &str,
+        now: DateTime<Utc>,
+        due: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        let mail = Outgoing::new(
+            Recipient::training_mailbox(),
+            Item::EscalationMail {
+                reference: reference.to_string(),
+            },
+            now,
+        );
+        self.enqueue(txn, added, &mail, due)
+    }
+
     pub fn enqueue(
         &self,
         txn: &mut Txn,
@@ -751,14 +770,7 @@ impl Service {
             // without the other, whatever happens next.
             // An e-mail change accepted before the address was given waits for the address.
             if e.kind == EscalationKind::EmailChanged && e.new_address.is_some() {
-                let mail = Outgoing::new(
-                    Recipient::training_mailbox(),
-                    Item::EscalationMail {
-                        reference: e.reference.clone(),
-                    },
-                    now,
-                );
-                self.enqueue(txn, added, &mail, e.created_at)?;
+                self.queue_training_mail(txn, added, &e.reference, now, e.created_at)?;
             }
             self.card_update(txn, added, &e.reference, now)?;
         }
@@ -782,14 +794,7 @@ impl Service {
             }
             txn.put_escalation(&e)?;
             if address_now {
-                let mail = Outgoing::new(
-                    Recipient::training_mailbox(),
-                    Item::EscalationMail {
-                        reference: e.reference.clone(),
-                    },
-                    now,
-                );
-                self.enqueue(txn, added, &mail, now)?;
+                self.queue_training_mail(txn, added, &e.reference, now, now)?;
             }
             self.card_update(txn, added, reference, now)?;
         }

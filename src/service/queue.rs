@@ -139,14 +139,7 @@ impl Service {
                 self.tell(txn, added, &e.user, text, now)?;
             }
             Action::Retry => {
-                let mail = Outgoing::new(
-                    Recipient::training_mailbox(),
-                    Item::EscalationMail {
-                        reference: e.reference.clone(),
-                    },
-                    now,
-                );
-                self.enqueue(txn, added, &mail, now)?;
+                self.queue_training_mail(txn, added, &e.reference, now, now)?;
             }
         }
         txn.put_escalation(&e)?;
