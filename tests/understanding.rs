@@ -107,17 +107,17 @@ fn attempts_are_read_from_the_message() {
 
 /// Held-out quality, measured on files never used for training or tuning. The targets
 /// are at least 95% accuracy and under 5% of out-of-scope messages accepted; the model measures
-/// 96.7% / 0.9% (eval.tsv), 96.8% / 2.0% (fresh.tsv), 97.5% / 0.0% (fresh2.tsv) and
-/// 98.4% / 0.0% (fresh3.tsv) — see the README. Each floor keeps the target and
+/// 97.4% / 0.9% (eval.tsv), 97.3% / 2.0% (fresh.tsv), 97.5% / 0.0% (fresh2.tsv) and
+/// 98.7% / 0.0% (fresh3.tsv) — see the README. Each floor keeps the target and
 /// sits just under the measured level, so a change that loses ground fails here.
 #[test]
 fn held_out_accuracy_meets_the_target() {
     let e = engine();
     for (file, accuracy_floor, oos_ceiling) in [
-        ("eval.tsv", 0.955, 0.03),
-        ("fresh.tsv", 0.965, 0.025),
+        ("eval.tsv", 0.97, 0.015),
+        ("fresh.tsv", 0.97, 0.025),
         ("fresh2.tsv", 0.96, 0.015),
-        ("fresh3.tsv", 0.975, 0.01),
+        ("fresh3.tsv", 0.985, 0.01),
     ] {
         let rows = eval::read_tsv(
             &root().join("tests/data").join(file),

@@ -25,10 +25,11 @@ const MAX_PASSES: usize = 200;
 const TOLERANCE: f32 = 0.1;
 /// SVM margins become probabilities: P(about ESR) = σ(SCOPE_SCALE · (margin − SCOPE_SHIFT)),
 /// and P(intent | about ESR) = softmax(INTENT_SCALE · margins). The shift asks a little more than
-/// the zero margin before a message counts as about ESR: on the tuning sets it declined every
-/// out-of-scope message but one and cost two ESR questions.
+/// the zero margin before a message counts as about ESR. With the eighth session's examples,
+/// 0.15 answered two more rows of each tuning set than 0.25 and accepted no more out-of-scope
+/// ones there; 0.1 accepted one more on dev2.
 const SCOPE_SCALE: f32 = 4.0;
-const SCOPE_SHIFT: f32 = 0.25;
+const SCOPE_SHIFT: f32 = 0.15;
 const INTENT_SCALE: f32 = 4.0;
 /// Lowest probability a pattern match is reported with: a pattern is a precise, hand-written signal.
 const PATTERN_CONFIDENCE: f32 = 0.9;
