@@ -152,13 +152,8 @@ impl Engine {
                     t.d.reply.confidence = 1.0;
                     // "3. did it about 20 mins ago": a time or count given with the choice
                     // counts, else the one from the message that was asked about.
-                    let mention = find_past_time(text, t.now, self.rules.tz);
-                    t.time_problem = mention.as_ref().and_then(|m| m.problem);
-                    t.time_assumed = mention.as_ref().is_some_and(|m| m.assumed);
-                    t.time = mention
-                        .filter(|m| m.problem.is_none())
-                        .map(|m| m.at)
-                        .or(time);
+                    self.read_time(t, text);
+                    t.time = t.time.or(time);
                     t.count = attempts_in(norm, self.rules.max_attempts).or(count);
                     Some(self.act(idx, t))
                 }
@@ -360,13 +355,19 @@ impl Engine {
         self.message(question, &[])
     }
 
-    pub(crate) fn answer_fresh(&self, t: &mut Turn, msg: &Incoming) -> String {
-        let (text, norm) = (msg.text, msg.norm);
+    /// The time the message gives for what happened (after a correction word, the last one), or
+    /// the problem with it, into the turn.
+    fn read_time(&self, t: &mut Turn, text: &str) {
         let mention = corrected_time(text, t.now, self.rules.tz)
             .or_else(|| find_past_time(text, t.now, self.rules.tz));
         t.time_problem = mention.as_ref().and_then(|m| m.problem);
         t.time_assumed = mention.as_ref().is_some_and(|m| m.assumed);
         t.time = mention.filter(|m| m.problem.is_none()).map(|m| m.at);
+    }
+
+    pub(crate) fn answer_fresh(&self, t: &mut Turn, msg: &Incoming) -> String {
+        let (text, norm) = (msg.text, msg.norm);
+        self.read_time(t, text);
         t.count = attempts_in(norm, self.rules.max_attempts);
         // A follow-up is read with the conversation's topic before the classifier sees it alone.
         // Unless the message names another problem outright: "it still doesnt work, im on the
