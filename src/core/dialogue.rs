@@ -373,7 +373,7 @@ impl Engine {
         // Unless the message names another problem outright: "it still doesnt work, im on the
         // ward computer" is about the shared computer, whatever the topic.
         let named_otherwise = |idx: usize| {
-            let c = self.classifier().classify(text);
+            let c = msg.classification(self);
             c.by_pattern
                 && c.top().0 != idx
                 && !["thanks", "greeting", "cant_log_in"].contains(&self.intent_id(c.top().0))

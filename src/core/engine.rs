@@ -79,14 +79,21 @@ impl Rules {
 pub(crate) struct Incoming<'a> {
     pub text: &'a str,
     pub norm: &'a str,
-    reading: OnceCell<Understood>,
+    reading: OnceCell<(Classification, Understood)>,
 }
 
 impl Incoming<'_> {
     pub(crate) fn understood(&self, engine: &Engine) -> Understood {
-        self.reading
-            .get_or_init(|| engine.understand(self.text).1)
-            .clone()
+        self.reading(engine).1.clone()
+    }
+
+    /// The classifier's ranking of the message, from the same single reading.
+    pub(crate) fn classification(&self, engine: &Engine) -> &Classification {
+        &self.reading(engine).0
+    }
+
+    fn reading(&self, engine: &Engine) -> &(Classification, Understood) {
+        self.reading.get_or_init(|| engine.understand(self.text))
     }
 }
 
