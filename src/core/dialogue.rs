@@ -50,15 +50,6 @@ static FRUSTRATED: LazyLock<Regex> = LazyLock::new(|| {
         .expect("pattern")
 });
 
-/// Intents that are not an answer to "what is it about?" (asking for a person again, greetings).
-const NOT_A_PROBLEM: &[&str] = &[
-    "talk_to_human",
-    "greeting",
-    "thanks",
-    "timer_status",
-    OUT_OF_SCOPE,
-];
-
 /// Clear frustration: a message mostly in capitals, "!!!", or words of exasperation.
 pub fn frustrated(text: &str, norm: &str) -> bool {
     let letters: Vec<char> = text.chars().filter(|c| c.is_alphabetic()).collect();
@@ -242,7 +233,7 @@ impl Engine {
                     // the rest is a question of its own, answered as one.
                     let question = norm.split_whitespace().count() > 3
                         && matches!(msg.understood(self), Understood::Intent { id, .. }
-                            if !["thanks", "greeting", "talk_to_human"].contains(&self.intent_id(id)));
+                            if self.role(id).is_question());
                     if question {
                         return None;
                     }
@@ -374,9 +365,7 @@ impl Engine {
         // ward computer" is about the shared computer, whatever the topic.
         let named_otherwise = |idx: usize| {
             let c = msg.classification(self);
-            c.by_pattern
-                && c.top().0 != idx
-                && !["thanks", "greeting", "cant_log_in"].contains(&self.intent_id(c.top().0))
+            c.by_pattern && c.top().0 != idx && self.role(c.top().0).names_cause()
         };
         if let Some(idx) = self.follow_up(t).filter(|&i| !named_otherwise(i)) {
             t.state.declines = 0;
@@ -604,9 +593,7 @@ impl Engine {
                 } else {
                     // Their own words: the intent they read as, if confident.
                     match msg.understood(self) {
-                        Understood::Intent { id, .. }
-                            if !NOT_A_PROBLEM.contains(&self.intent_id(id)) =>
-                        {
+                        Understood::Intent { id, .. } if self.role(id).is_problem() => {
                             Some(self.intent_id(id).to_string())
                         }
                         _ => {

@@ -21,7 +21,7 @@ use crate::core::records::{
 use crate::understanding::classifier::{Classification, Classifier};
 use crate::understanding::content::{Content, render};
 use crate::understanding::details;
-use crate::understanding::intents::{Intent, OUT_OF_SCOPE};
+use crate::understanding::intents::{Intent, OUT_OF_SCOPE, Role};
 use crate::understanding::privacy;
 use crate::understanding::text::{MAX_MESSAGE_CHARS, clean_input, normalize};
 use crate::understanding::timeexpr::{format_clock, number_word};
@@ -222,6 +222,8 @@ pub struct Engine {
     ids: Vec<String>,
     /// How each intent reads as an option ("did you mean…"), by classifier index.
     option_labels: Vec<String>,
+    /// What each intent is to the conversation (`role` in its file), by classifier index.
+    roles: Vec<Role>,
     /// Every intent's follow-ups (`[[follow_up]]` in its file), with the intent's id.
     follow_ups: Vec<(String, crate::understanding::intents::FollowUp)>,
 }
@@ -287,6 +289,7 @@ impl Engine {
             pending_training,
             ids: intents.iter().map(|i| i.id.clone()).collect(),
             option_labels: intents.iter().map(|i| i.label.clone()).collect(),
+            roles: intents.iter().map(|i| i.role).collect(),
             follow_ups: intents
                 .iter()
                 .flat_map(|i| i.follow_ups.iter().map(|f| (i.id.clone(), f.clone())))
@@ -391,6 +394,11 @@ impl Engine {
     /// The id of the intent at classifier index `idx`.
     pub fn intent_id(&self, idx: usize) -> &str {
         &self.ids[idx]
+    }
+
+    /// What the intent at `idx` is to the conversation.
+    pub fn role(&self, idx: usize) -> Role {
+        self.roles[idx]
     }
 
     /// Every intent's id, in the classifier's order.
@@ -507,7 +515,7 @@ impl Engine {
     /// about someone else gets the behaviour's general answer, and nothing is recorded.
     pub(crate) fn act(&self, intent: usize, t: &mut Turn) -> String {
         let id = self.intent_id(intent).to_string();
-        if !matches!(id.as_str(), "greeting" | "thanks" | OUT_OF_SCOPE) {
+        if self.role(intent).is_topic() {
             self.set_topic(t, &id);
         }
         match behaviours::find(&id) {

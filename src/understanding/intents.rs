@@ -28,6 +28,54 @@ struct IntentFile {
     /// Intents whose patterns this one's beat when both match the same message.
     #[serde(default)]
     outranks: Vec<String>,
+    /// What the intent is to the conversation; a problem unless it says otherwise.
+    #[serde(default)]
+    role: Role,
+}
+
+/// What an intent is to the conversation (`role` in its file): how the dialogue treats a message
+/// read as it, beyond its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// A problem with getting in, with its cause (the default): it becomes the conversation's
+    /// topic, answers "what is it about?", and its pattern wins over a follow-up reading.
+    #[default]
+    Problem,
+    /// A problem that names no cause ("I can't get in"): a topic and an answer, but its pattern
+    /// never wins over a follow-up ("it still doesnt work" after a lock is about the lock).
+    Vague,
+    /// A question about the person's own timers ("how long left?"): a topic, not a problem.
+    Question,
+    /// Asks for a person: a topic, not a problem, and not a question of its own after "no" to
+    /// the offer of a person.
+    Handover,
+    /// Small talk (hello, thanks): never a topic, a problem or a question.
+    Social,
+    /// Everything the bot does not cover: `out_of_scope`, and only it.
+    Outside,
+}
+
+impl Role {
+    /// The conversation's topic becomes this intent.
+    pub fn is_topic(self) -> bool {
+        !matches!(self, Role::Social | Role::Outside)
+    }
+
+    /// An answer to "what is it about?" when a person is asked for.
+    pub fn is_problem(self) -> bool {
+        matches!(self, Role::Problem | Role::Vague)
+    }
+
+    /// Its pattern names a problem outright, over whatever the topic makes of the message.
+    pub fn names_cause(self) -> bool {
+        matches!(self, Role::Problem | Role::Question | Role::Handover)
+    }
+
+    /// A question of its own after "no" to the offer of a person ("no, what time was it again").
+    pub fn is_question(self) -> bool {
+        matches!(self, Role::Problem | Role::Vague | Role::Question)
+    }
 }
 
 /// `[[follow_up]]`: a short message that means this intent when it follows one of `after`.
@@ -69,6 +117,7 @@ pub struct Intent {
     /// the cause over its symptom ("my nhs.net address changed and now the reset e-mail never
     /// comes" is an e-mail change).
     pub outranks: Vec<String>,
+    pub role: Role,
     pub file: PathBuf,
 }
 
@@ -182,6 +231,17 @@ pub fn load_dir(dir: &Path, required: &[&str]) -> Result<Vec<Intent>, Vec<FilePr
                     format!("outranks `{o}`: there is no such other intent"),
                 ));
             }
+        }
+    }
+    for i in &intents {
+        if (i.id == OUT_OF_SCOPE) != (i.role == Role::Outside) {
+            problems.push(FileProblem::new(
+                &i.file,
+                1,
+                format!(
+                    "role \"outside\" is for `{OUT_OF_SCOPE}`, and `{OUT_OF_SCOPE}` must have it"
+                ),
+            ));
         }
     }
     for id in required {
@@ -303,6 +363,7 @@ fn load_file(file: &Path) -> Result<Intent, Vec<FileProblem>> {
         examples: raw.examples,
         follow_ups,
         outranks: raw.outranks,
+        role: raw.role,
         file: file.to_path_buf(),
     })
 }
@@ -320,6 +381,36 @@ mod tests {
             examples.join(", ")
         );
         std::fs::write(dir.join(format!("{id}.toml")), text).unwrap();
+    }
+
+    #[test]
+    fn a_role_is_read_and_outside_belongs_to_out_of_scope_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "hello", "role = \"social\"");
+        write(dir.path(), "locked", "");
+        write(dir.path(), OUT_OF_SCOPE, "role = \"outside\"");
+        let intents = load_dir(dir.path(), &[]).expect("valid");
+        let roles: Vec<Role> = intents.iter().map(|i| i.role).collect();
+        assert_eq!(roles, vec![Role::Social, Role::Problem, Role::Outside]);
+        assert!(!Role::Social.is_topic() && Role::Vague.is_problem() && !Role::Vague.names_cause());
+
+        write(dir.path(), "locked", "role = \"outside\"");
+        write(dir.path(), OUT_OF_SCOPE, "");
+        let problems = load_dir(dir.path(), &[]).expect_err("outside on the wrong intent");
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(
+            problems
+                .iter()
+                .all(|p| p.message.contains("role \"outside\""))
+        );
+
+        write(dir.path(), "locked", "role = \"smalltalk\"");
+        let problems = load_dir(dir.path(), &[]).expect_err("no such role");
+        assert!(
+            problems[0].message.contains("unknown variant"),
+            "{problems:?}"
+        );
+        assert_eq!(problems[0].line, 3, "located at the role's line");
     }
 
     #[test]
