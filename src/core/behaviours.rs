@@ -35,6 +35,8 @@ pub struct Turn<'a> {
     pub time_problem: Option<TimeProblem>,
     /// The message's time had its hour assumed ("this morning").
     pub time_assumed: bool,
+    /// The message is about someone else (or follows one, saying nothing of the writer).
+    pub someone_else: bool,
 }
 
 /// An intent's registered behaviour.
@@ -109,7 +111,8 @@ pub const BEHAVIOURS: &[Behaviour] = &[
     Behaviour {
         intent: "timer_status",
         variants: &["none", "none_link", "none_lock", "general"],
-        for_someone_else: Some("general"),
+        // Their rule, then the writer's own timers (or that there are none): see `timer_status`.
+        for_someone_else: None,
         act: timer_status,
     },
     Behaviour {
@@ -241,11 +244,12 @@ static SOMEONE_ELSE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?x)
         ^(?:she|he|they)\b
         | \b(?:she|he)(?:'s|\s+is|\s+has|\s+was|\s+cant|\s+can't|\s+cannot|\s+got|\s+keeps)\b
-        | \bmy\s+(?:colleague|colleagues|friend|mate|manager|staff|team\s+member|student|nurse|hca|mentee|wife|husband|partner|mum|daughter|son)\b
+        | \bmy\s+(?:colleague|colleagues|friend|mate|manager|staff|team\s+member|student|nurse|hca|mentee|mentor|preceptor|preceptee|supervisor|boss|consultant|registrar|doctor|secretary|clerk|wife|husband|partner|mum|daughter|son|(?:ward|line|team|unit|deputy)\s+(?:manager|leader|sister))\b
         | \b(?:a|one\s+of\s+my|one\s+of\s+our|one\s+of\s+the|our\s+new|a\s+new)\s+(?:staff\s+members?|members?\s+of\s+staff|colleagues?|nurses?|hcas?|starters?|students?|members?\s+of\s+my\s+team)\b
         | \bfor\s+(?:her|him|someone|a\s+colleague|my\s+colleague)\b
         | \b(?:her|his)\s+(?:esr|account|password|login|reset|link|manager|lock|username)\b
         | \b(?:she|he)\s+(?:just\s+)?(?:reset|unlock|log|get|do|use|change|try)\b
+        | \b(?:unlock|unblock|reset|help|sort|override)\s+(?:it\s+for\s+)?(?:her|him)\b
     ").expect("pattern")
 });
 static DONE: LazyLock<Regex> = LazyLock::new(|| {
@@ -274,9 +278,26 @@ static NOT_LOCKED: LazyLock<Regex> = LazyLock::new(|| {
         .expect("pattern")
 });
 
+/// A ward or shared computer or login named with a reset.
+static SHARED_PC: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(?:ward|shared|generic|communal|team|nurses?\s+station)\s+(?:pc|computer|laptop|login|log\s*in|account|desktop)\b")
+        .expect("pattern")
+});
+
+/// The writer speaking of themselves: any first-person word.
+static FIRST_PERSON: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(?:i|i'?m|im|i'?ve|ive|i'?d|id|i'?ll|me|my|mine|myself)\b").expect("pattern")
+});
+
 /// True when the message is about someone other than the person writing.
 pub fn about_someone_else(norm: &str) -> bool {
     SOMEONE_ELSE.is_match(norm) && !ABOUT_ME.is_match(norm)
+}
+
+/// True when the message is about someone else, or follows a message about someone else
+/// without a word about the writer ("my mentor is locked out" then "can you unlock it?").
+pub fn still_about_someone_else(norm: &str, after_someone_else: bool) -> bool {
+    about_someone_else(norm) || (after_someone_else && !FIRST_PERSON.is_match(norm))
 }
 
 /// "I've requested a reset": starts the link timer from now.
@@ -394,6 +415,10 @@ fn reset_requested(engine: &Engine, t: &mut Turn, id: &str) -> String {
     if expires <= t.now {
         return answer(engine, id, "already_expired", &vars);
     }
+    // "just did the reset on the ward pc": the shared computer's advice goes with the times.
+    if SHARED_PC.is_match(t.norm) {
+        t.notes.push(answer(engine, "shared_computer", "text", &[]));
+    }
     engine.clear_link(t);
     t.state.reset_requested_at = Some(at);
     t.state.link_valid_until = Some(expires);
@@ -478,6 +503,12 @@ fn account_locked(engine: &Engine, t: &mut Turn, id: &str) -> String {
 
 fn timer_status(engine: &Engine, t: &mut Turn, id: &str) -> String {
     t.d.reply.personal = true;
+    // About someone else: the rules for them, and what the writer has, so nothing of theirs is
+    // taken for the writer's.
+    if t.someone_else {
+        let general = answer(engine, id, "general", &[]);
+        return format!("{general}\n\n{}", engine.status(t.state, t.now));
+    }
     // With nothing running, "how long does the link last?" asks for the rule, not their times.
     let running = t.state.link_valid_until.is_some()
         || t.state.locked_at(t.now).is_some()
@@ -655,9 +686,19 @@ mod tests {
             "a staff member on my ward is locked out",
             "how do i reset it for her",
             "one of my hcas is locked out of esr",
+            "can you unlock her? she needs to finish her appraisal today",
+            "my mentor got locked out of esr at 8 this morning",
         ] {
             assert!(about_someone_else(other), "{other}");
         }
+        // After a message about someone else, one without a word about the writer is still
+        // about them; one with such a word is the writer's own.
+        assert!(still_about_someone_else("can you unlock it", true));
+        assert!(!still_about_someone_else("can you unlock it", false));
+        assert!(!still_about_someone_else(
+            "ok and if i forget mine where do i reset it",
+            true
+        ));
         for own in [
             "i'm locked out",
             "locked out of esr",

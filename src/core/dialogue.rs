@@ -221,7 +221,12 @@ impl Engine {
                 }
             }
             Pending::SupportOffer { asked_at } => {
-                if YES.is_match(norm) {
+                // "ok thank you. and what is the esr website please?": a question of its own,
+                // not a yes.
+                let asks_another = msg.text.contains('?')
+                    && matches!(msg.understood(self), Understood::Intent { id, .. }
+                        if self.role(id).is_question());
+                if YES.is_match(norm) && !asks_another {
                     let id = "talk_to_human";
                     t.d.reply.intent = Some(id.into());
                     t.d.reply.confidence = 1.0;
@@ -586,6 +591,9 @@ impl Engine {
                     .iter()
                     .filter_map(|c| Choice::message(&c.id).map(str::to_string))
                     .collect();
+                // "also im locked out, since about 2": an answer in their own words that
+                // carries a time is acted on too, before the next question.
+                let mut answered = None;
                 let chosen = if SKIP.is_match(norm) {
                     None
                 } else if let Ok(n) = norm.trim_end_matches('.').parse::<usize>() {
@@ -594,6 +602,11 @@ impl Engine {
                     // Their own words: the intent they read as, if confident.
                     match msg.understood(self) {
                         Understood::Intent { id, .. } if self.role(id).is_problem() => {
+                            self.read_time(t, msg.text);
+                            t.count = attempts_in(norm, self.rules.max_attempts);
+                            if t.time.is_some() || t.time_problem.is_some() {
+                                answered = Some(self.act(id, t));
+                            }
                             Some(self.intent_id(id).to_string())
                         }
                         _ => {
@@ -606,7 +619,11 @@ impl Engine {
                     t.d.escalation_update.problem = Some(problem);
                 }
                 t.d.escalation_update.reference = Some(reference.clone());
-                Some(self.handover_question(t, HandoverStep::Contact, &reference))
+                let next = self.handover_question(t, HandoverStep::Contact, &reference);
+                Some(match answered {
+                    Some(answer) => format!("{answer}\n\n{next}"),
+                    None => next,
+                })
             }
             HandoverStep::Contact => {
                 let contact = if let Some(n) = PHONE.find(msg.text) {

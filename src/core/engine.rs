@@ -228,19 +228,22 @@ pub struct Engine {
     follow_ups: Vec<(String, crate::understanding::intents::FollowUp)>,
 }
 
+/// "stop reminders", "no reminders thanks", "stop reminders pls my phone keeps buzzing": the
+/// command first, whatever follows it (on the normal form).
 static REMINDERS_OFF: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^(?:please )?(?:stop|turn off|switch off|disable|mute|pause|no more|cancel)(?: (?:the|my|all|your))? (?:reminders?|notifications?|messages|alerts)(?: please)?$")
+    Regex::new(r"^(?:(?:please|pls|ok|okay|actually|can you|could you|can u)\s+)*(?:(?:stop|turn off|switch off|disable|mute|pause|no more|cancel)(?: (?:the|my|all|your|these|those|any))? (?:reminders?|notifications?|messages|alerts)|(?:turn|switch) (?:the |my |all |your )?(?:reminders?|notifications?|alerts) off|stop reminding me|no (?:reminders?|notifications?|alerts)(?: (?:please|pls|thanks|thank you|ta|cheers))*$)\b")
         .expect("pattern")
 });
+/// "start reminders", "reminders back on please", "actually turn the reminders back on".
 static REMINDERS_ON: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^(?:please )?(?:start|turn on|switch on|enable|resume|unmute)(?: (?:the|my|all|your))? (?:reminders?|notifications?|alerts)(?: again)?(?: please)?$")
+    Regex::new(r"^(?:(?:please|pls|ok|okay|actually|can you|could you|can u)\s+)*(?:(?:start|turn on|switch on|enable|resume|unmute)(?: (?:the|my|all|your))? (?:reminders?|notifications?|alerts)|(?:turn|switch|put) (?:the |my |all |your )?(?:reminders?|notifications?|alerts) (?:back )?on|(?:the |my )?(?:reminders?|notifications?|alerts) (?:back )?on)\b")
         .expect("pattern")
 });
 static ATTEMPTS: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
         r"(?x)
         \b(?P<n>\d{1,2}|one|two|three|four|five|six)\s+(?:(?:wrong|failed|incorrect|bad|unsuccessful|more)\s+)?(?:times?|attempts?|tries|try|goes|go)\b(?P<left>\s+(?:left|remaining))?
-        | \bthat'?s\s+(?P<now>\d|two|three)\s+(?:now|times|goes|tries)\b
+        | \bthat'?s\s+(?P<now>\d|two|three)\s+(?:now|times|goes|tries|wrong|failed|incorrect)\b
         | \b(?P<w>once|twice|thrice)\b
         | \b(?P<ord>first|second|third|1st|2nd|3rd)\s+(?:attempt|try|go|time)\b",
     )
@@ -467,6 +470,7 @@ impl Engine {
                 notes: Vec::new(),
                 time_problem: None,
                 time_assumed: false,
+                someone_else: false,
             };
             let before = (
                 turn.state.declines,
@@ -479,6 +483,23 @@ impl Engine {
                     Some(reply) => reply,
                     None => self.answer_fresh(&mut turn, &msg),
                 },
+            };
+            // A secret and nothing the bot can place, in the middle of a conversation ("do you
+            // need my dob? its …"): the warning is the whole answer, not a decline, and the
+            // topic and an open question stay.
+            let mid_conversation = before.1 != Pending::Nothing
+                || before.2.as_ref().is_some_and(|(_, at)| {
+                    now.timestamp_millis() - at <= PENDING_TTL_MINUTES * 60_000
+                });
+            let body = if turn.d.reply.had_secret
+                && mid_conversation
+                && turn.d.reply.intent.as_deref() == Some(OUT_OF_SCOPE)
+            {
+                (turn.state.declines, turn.state.pending, turn.state.topic) = before.clone();
+                turn.d.reply.choices.clear();
+                String::new()
+            } else {
+                body
             };
             let body = match self.take_volunteered(&mut turn) {
                 // Nothing but the details ("my assignment number is 12345678"): that is the
@@ -504,10 +525,11 @@ impl Engine {
             let notes = std::mem::take(&mut turn.notes);
             std::iter::once(body)
                 .chain(notes)
+                .filter(|part| !part.is_empty())
                 .collect::<Vec<_>>()
                 .join("\n\n")
         };
-        d.reply.text = format!("{prefix}{body}");
+        d.reply.text = format!("{prefix}{body}").trim_end().to_string();
         d
     }
 
@@ -515,14 +537,16 @@ impl Engine {
     /// about someone else gets the behaviour's general answer, and nothing is recorded.
     pub(crate) fn act(&self, intent: usize, t: &mut Turn) -> String {
         let id = self.intent_id(intent).to_string();
+        let after_someone_else = t.state.topic_for_someone_else && Self::recent_topic(t).is_some();
+        let someone_else = behaviours::still_about_someone_else(t.norm, after_someone_else);
+        t.someone_else = someone_else;
         if self.role(intent).is_topic() {
             self.set_topic(t, &id);
+            t.state.topic_for_someone_else = someone_else;
         }
         match behaviours::find(&id) {
             Some(b) => match b.for_someone_else {
-                Some(variant) if behaviours::about_someone_else(t.norm) => {
-                    self.say(self.content.answer(&id, variant), &[])
-                }
+                Some(variant) if someone_else => self.say(self.content.answer(&id, variant), &[]),
                 _ => (b.act)(self, t, &id),
             },
             None => self.say(self.content.answer(&id, "text"), &[]),

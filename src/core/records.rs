@@ -106,6 +106,10 @@ pub struct UserState {
     /// yes; dropped with the offer (appended in a later version: see `appended`).
     #[serde(default, deserialize_with = "appended")]
     pub volunteered: Volunteered,
+    /// The topic was last acted on for someone else ("my mentor is locked out"), so a follow-up
+    /// that says nothing of the writer is about them too (appended after `volunteered`).
+    #[serde(default, deserialize_with = "appended")]
+    pub topic_for_someone_else: bool,
 }
 
 impl UserState {

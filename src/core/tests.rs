@@ -257,3 +257,40 @@ fn a_new_lock_and_a_new_link_come_with_calendar_files_at_their_times() {
     let d = say(&mut UserState::default(), "what is ESR", now);
     assert!(d.reply.attachments.is_empty());
 }
+
+#[test]
+fn a_message_that_is_only_a_secret_gets_the_warning_and_keeps_the_conversation() {
+    let now = at("2026-02-20T16:00:00Z");
+    let mut s = UserState::default();
+    say(&mut s, "esr keeps saying my password is wrong", now);
+    let topic = s.topic.clone();
+    assert!(topic.is_some());
+    let d = say(&mut s, "do you need my dob? its 12/07/1991", now);
+    assert!(d.reply.text.contains("don't share"), "{}", d.reply.text);
+    assert!(!d.reply.text.contains("1991") && !d.reply.text.contains("can only help"));
+    assert!(d.reply.choices.is_empty());
+    assert_eq!((s.declines, s.topic.clone()), (0, topic));
+}
+
+#[test]
+fn reminders_are_switched_by_the_command_whatever_follows_it() {
+    let now = at("2026-02-20T16:00:00Z");
+    for (text, off) in [
+        (
+            "stop reminders pls my phone keeps buzzing on the ward",
+            true,
+        ),
+        ("no reminders thanks", true),
+        ("actually turn the reminders back on", false),
+        ("reminders back on please", false),
+    ] {
+        let mut s = StateBuilder::default().build();
+        s.reminders_off = !off;
+        say(&mut s, text, now);
+        assert_eq!(s.reminders_off, off, "{text}");
+    }
+    // "no reminder came" is not a command.
+    let mut s = UserState::default();
+    say(&mut s, "no reminder came through", now);
+    assert!(!s.reminders_off);
+}

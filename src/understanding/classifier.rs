@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use regex::RegexSet;
 
-use crate::understanding::intents::{Intent, OUT_OF_SCOPE};
+use crate::understanding::intents::{Intent, OUT_OF_SCOPE, Role};
 use crate::understanding::text::normalize;
 
 /// Number of hash buckets (a power of two). The examples have about 40,000 distinct features;
@@ -165,13 +165,24 @@ impl Parts {
                 pattern_intent.push(idx);
             }
         }
+        // Declared in the files, and one rule of roles: a problem with its cause outranks a
+        // vague one ("esr wont let me in cause i forgot the password" is a forgotten password).
         let outranks = intents
             .iter()
             .map(|i| {
-                i.outranks
+                let declared = i
+                    .outranks
                     .iter()
-                    .filter_map(|o| ids.iter().position(|id| id == o))
-                    .collect()
+                    .filter_map(|o| ids.iter().position(|id| id == o));
+                let vague = intents
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, v)| i.role.names_cause() && v.role == Role::Vague)
+                    .map(|(v, _)| v);
+                let mut all: Vec<usize> = declared.chain(vague).collect();
+                all.sort_unstable();
+                all.dedup();
+                all
             })
             .collect();
         Parts {
@@ -256,11 +267,16 @@ impl Classifier {
         );
         let scope_data: Vec<(Vec<(u32, f32)>, usize)> = labelled
             .iter()
-            .map(|(f, idx)| (idf.weigh(f), usize::from(*idx != oos)))
+            .map(|(f, idx)| (idf.weigh(f).collect(), usize::from(*idx != oos)))
             .collect();
         let intent_data: Vec<(Vec<(u32, f32)>, usize)> = labelled
             .into_iter()
-            .filter_map(|(f, idx)| Some((idf.weigh(&f), in_scope.iter().position(|&i| i == idx)?)))
+            .filter_map(|(f, idx)| {
+                Some((
+                    idf.weigh(&f).collect(),
+                    in_scope.iter().position(|&i| i == idx)?,
+                ))
+            })
             .collect();
         // The two models are independent: train them side by side.
         let (scope, intent) = std::thread::scope(|s| {
@@ -308,9 +324,9 @@ impl Classifier {
 
     /// Probability of each label: P(out of scope) from the scope model, and
     /// P(in scope) × P(intent | in scope) for the others.
-    fn probabilities(&self, feats: &[(u32, f32)], probs: &mut [f32]) {
+    fn probabilities(&self, feats: impl Iterator<Item = (u32, f32)> + Clone, probs: &mut [f32]) {
         let mut margin = [0.0f32; 1];
-        self.scope.scores(feats, &mut margin);
+        self.scope.scores(feats.clone(), &mut margin);
         let p_in = if self.has_oos {
             1.0 / (1.0 + (-SCOPE_SCALE * (margin[0] - SCOPE_SHIFT)).exp())
         } else {
@@ -339,7 +355,7 @@ impl Classifier {
         if feats.ids.is_empty() {
             probs[self.oos] = 1.0;
         } else {
-            self.probabilities(&self.idf.weigh(&feats), &mut probs);
+            self.probabilities(self.idf.weigh(&feats), &mut probs);
         }
         let mut ranked: Vec<(usize, f32)> = probs.iter().copied().enumerate().collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
@@ -485,10 +501,10 @@ impl Linear {
         linear
     }
 
-    fn scores(&self, feats: &[(u32, f32)], out: &mut [f32]) {
+    fn scores(&self, feats: impl IntoIterator<Item = (u32, f32)>, out: &mut [f32]) {
         let k = self.k;
         out.copy_from_slice(&self.bias);
-        for &(f, x) in feats {
+        for (f, x) in feats {
             let row = &self.weights[f as usize * k..(f as usize + 1) * k];
             for (o, w) in out.iter_mut().zip(row) {
                 *o += w * x;
@@ -595,20 +611,21 @@ impl Idf {
     }
 
     /// Each feature with its weight, the word part and the character part each scaled to unit
-    /// length: otherwise the many character n-grams would drown the few words.
-    fn weigh(&self, feats: &Hashed) -> Vec<(u32, f32)> {
-        let mut out = Vec::with_capacity(feats.ids.len());
+    /// length: otherwise the many character n-grams would drown the few words. Weighed as it is
+    /// read, so classifying a message allocates nothing here.
+    fn weigh<'a>(&'a self, feats: &'a Hashed) -> impl Iterator<Item = (u32, f32)> + Clone + 'a {
         let (words, chars) = feats.ids.split_at(feats.words);
-        for part in [words, chars] {
-            let norm = part
-                .iter()
+        let length = |part: &[u32]| {
+            part.iter()
                 .map(|&f| self.0[f as usize].powi(2))
                 .sum::<f32>()
                 .sqrt()
-                .max(f32::MIN_POSITIVE);
-            out.extend(part.iter().map(|&f| (f, self.0[f as usize] / norm)));
-        }
-        out
+                .max(f32::MIN_POSITIVE)
+        };
+        let (w, c) = (length(words), length(chars));
+        let scaled =
+            |part: &'a [u32], by: f32| part.iter().map(move |&f| (f, self.0[f as usize] / by));
+        scaled(words, w).chain(scaled(chars, c))
     }
 
     /// The weight of a bucket no example has, then (bucket, weight) for the others.

@@ -264,7 +264,12 @@ impl Ctx {
             let has_day = caps.name("day").is_some();
             let lead_is_at = pre.is_some_and(|pre| {
                 let lead = pre.as_str().trim_start();
-                lead.starts_with('@') || lead.get(..2).is_some_and(|w| w.eq_ignore_ascii_case("at"))
+                // "at 9", "@9", "since about 2": a lone number that is a time.
+                lead.starts_with('@')
+                    || lead.get(..2).is_some_and(|w| w.eq_ignore_ascii_case("at"))
+                    || lead
+                        .get(..5)
+                        .is_some_and(|w| w.eq_ignore_ascii_case("since"))
             });
             let introduced = match clock.strength {
                 Strength::Soft => pre.is_some() || has_day,

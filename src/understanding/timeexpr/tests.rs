@@ -99,6 +99,11 @@ fn bare_clock_time_is_the_most_recent_past_one() {
         Some("2026-01-13T21:00:00Z"),
     );
     check("at 9", "2026-01-14T08:00:00Z", Some("2026-01-13T21:00:00Z"));
+    check(
+        "locked out since about 2",
+        "2026-01-14T03:00:00Z",
+        Some("2026-01-14T02:00:00Z"),
+    );
     check("at 9", "2026-01-14T10:00:00Z", Some("2026-01-14T09:00:00Z"));
     check("at 9", "2026-01-14T22:00:00Z", Some("2026-01-14T21:00:00Z"));
     check("at 9", "2026-01-14T09:00:00Z", Some("2026-01-14T09:00:00Z"));
