@@ -165,10 +165,12 @@ pub const MESSAGES: &[&str] = &[
     "status_attempts",
     "status_reminders_off",
     "status_handover",
+    "status_email_change",
     "email_ask",
     "email_ask_recorded",
     "email_not_nhs",
     "email_accents",
+    "email_accents_note",
     "email_cancelled",
     "email_recorded",
     "reminder_link_warning",
@@ -200,6 +202,10 @@ pub const MESSAGES: &[&str] = &[
     "handover_ask_contact",
     "handover_ask_phone",
     "handover_done",
+    "route_this_chat",
+    "route_nhs_mail",
+    "route_email",
+    "route_phone",
     "handover_when",
     "details_added",
     "details_kept",
@@ -371,6 +377,16 @@ fn link_expired(engine: &Engine, t: &mut Turn, id: &str) -> String {
         t.d.reply.personal = true;
         return promise(engine, t, id, "locked", &locked_vars(engine, until, t.now));
     }
+    // "I did the reset at 7am ... the link isn't working", said at 12:30: when it ran out.
+    if let Some(at) = t.time
+        && at + engine.rules.link_life <= t.now
+        && t.time_problem.is_none()
+    {
+        engine.clear_link(t);
+        t.d.reply.personal = true;
+        t.d.reply.choices = vec![reset_choice(engine)];
+        return reset_requested(engine, t, "reset_requested");
+    }
     // The person's link is dead whatever we thought: stop reminding about it.
     engine.clear_link(t);
     t.d.reply.choices = vec![reset_choice(engine)];
@@ -450,7 +466,9 @@ fn login_attempts(engine: &Engine, t: &mut Turn, id: &str) -> String {
         (WRONG_AGAIN.is_match(t.norm) || t.norm.contains("again"))
             .then(|| t.state.failed_attempts + 1)
     });
-    let Some(n) = count else {
+    // "only 3 goes?", "is it 3 tries?": a question about the rule counts nothing.
+    let asks_rule = t.text.trim_end().ends_with('?') && !FIRST_PERSON.is_match(t.norm);
+    let Some(n) = count.filter(|_| !asks_rule) else {
         return answer(engine, id, "text", &[]);
     };
     t.d.reply.personal = true;
@@ -534,6 +552,10 @@ fn timer_status(engine: &Engine, t: &mut Turn, id: &str) -> String {
     if let Some(reference) = t.state.open_escalation(EscalationKind::TalkToHuman) {
         let vars = engine.support_vars(t, reference);
         status = format!("{status}\n{}", engine.message("status_handover", &vars));
+    }
+    if let Some(reference) = t.state.open_escalation(EscalationKind::EmailChanged) {
+        let vars = [("reference", reference.to_string())];
+        status = format!("{status}\n{}", engine.message("status_email_change", &vars));
     }
     status
 }

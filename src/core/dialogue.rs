@@ -16,7 +16,7 @@ use crate::core::records::{
 use crate::understanding::details::{new_address, volunteered};
 use crate::understanding::intents::OUT_OF_SCOPE;
 use crate::understanding::language::is_welsh;
-use crate::understanding::text::find_email;
+use crate::understanding::text::{find_email, is_nhs_net};
 use crate::understanding::timeexpr::find_past_time;
 
 pub(crate) static YES: LazyLock<Regex> = LazyLock::new(|| {
@@ -38,17 +38,27 @@ static WHEN_CONTACT: LazyLock<Regex> = LazyLock::new(|| {
 static ASK_REFERENCE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\b(?:what'?s|whats|what is|what was|what are|give me|tell me|need|forgot|lost|remind me of|quote)\b.*\b(?:ref|refs|reference|references|ref number|reference number|case number|ticket number)\b|^(?:my\s+|the\s+)?(?:ref|reference|reference number|ref number)\s*\??$").expect("pattern")
 });
-/// "so who do i ring then", "who should i contact" (on the normal form): asking for a person.
+/// "so who do i ring then", "who should i contact", "who i should contact then?" (on the normal
+/// form): asking for a person.
 static WHO_TO_CONTACT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^(?:so\s+|and\s+|ok\s+|okay\s+|right\s+|then\s+)*who\s+(?:do|should|can|could|would)\s+i\s+(?:ring|call|phone|contact|speak\s+to|talk\s+to|e-?mail|ask|get\s+hold\s+of|go\s+to)\b").expect("pattern")
+    Regex::new(r"^(?:so\s+|and\s+|ok\s+|okay\s+|right\s+|then\s+)*who\s+(?:(?:do|should|can|could|would)\s+i|i\s+(?:should|can|could|would|do|need\s+to|have\s+to|must))\s+(?:ring|call|phone|contact|speak\s+to|talk\s+to|e-?mail|ask|get\s+hold\s+of|go\s+to)\b").expect("pattern")
 });
 static PHONE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?:\+44\s?|0)(?:\d[\s-]?){9,10}\b").expect("pattern"));
 /// Swearing and words of exasperation (matched on the normal form).
 static FRUSTRATED: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\b(?:ridiculous|useless|rubbish|joke|pathetic|hopeless|fed up|sick of|waste of time|fuming|furious|so annoying|annoyed|angry|wtf|ffs|omg|fuck\w*|fck\w*|shit\w*|crap|bloody|damn|sodding|doing my head in|at my wits end|nightmare|\d+ times)\b")
+    Regex::new(r"\b(?:ridiculous|useless|rubbish|joke|pathetic|hopeless|fed up|sick of|waste of time|fuming|furious|so annoying|annoyed|angry|wtf|ffs|omg|fuck\w*|fck\w*|shit\w*|bullshit|bs|crap|bloody|damn|sodding|pissed off|doing my head in|at my wits end|nightmare)\b")
         .expect("pattern")
 });
+
+/// An answer to a choice that the scope model doubts still picks an option when that option has
+/// at least this probability and this share of what the options have together.
+const CHOICE_LEAN_FLOOR: f32 = 0.2;
+const CHOICE_LEAN_SHARE: f32 = 0.8;
+
+/// "ive done the reset 3 TIMES": a count shouted (a calm "typed it wrong 3 times" is a count).
+static SHOUTED_COUNT: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\b\d+\s+TIMES\b").expect("pattern"));
 
 /// Clear frustration: a message mostly in capitals, "!!!", or words of exasperation.
 pub fn frustrated(text: &str, norm: &str) -> bool {
@@ -58,6 +68,7 @@ pub fn frustrated(text: &str, norm: &str) -> bool {
         || text.contains("!!")
         || text.contains("?!")
         || FRUSTRATED.is_match(norm)
+        || SHOUTED_COUNT.is_match(text)
 }
 
 impl Engine {
@@ -310,12 +321,19 @@ impl Engine {
         if c.by_pattern && !options.iter().any(|o| o == self.intent_id(c.top().0)) {
             return None;
         }
-        let best = c
+        let offered = |i: usize| options.iter().any(|o| o == self.intent_id(i));
+        let best = c.ranked.iter().find(|(i, _)| offered(*i))?;
+        // Only a confident reading counts as choosing; otherwise it's a new message. An answer
+        // in words the scope model doubts ("the locked one. since about 7") still chooses when
+        // it clearly leans to one offered option: most of the weight the options share.
+        let shared: f32 = c
             .ranked
             .iter()
-            .find(|(i, _)| options.iter().any(|o| o == self.intent_id(*i)))?;
-        // Only a confident reading counts as choosing; otherwise it's a new message.
-        (best.1 >= self.rules.threshold).then(|| self.intent_id(best.0).to_string())
+            .filter(|(i, _)| offered(*i))
+            .map(|(_, p)| p)
+            .sum();
+        let leans = best.1 >= CHOICE_LEAN_FLOOR && best.1 >= CHOICE_LEAN_SHARE * shared;
+        (best.1 >= self.rules.threshold || leans).then(|| self.intent_id(best.0).to_string())
     }
 
     /// The options as numbered choices.
@@ -374,9 +392,11 @@ impl Engine {
         };
         if let Some(idx) = self.follow_up(t).filter(|&i| !named_otherwise(i)) {
             t.state.declines = 0;
-            t.d.reply.intent = Some(self.intent_id(idx).to_string());
+            let intent = self.intent_id(idx).to_string();
+            t.d.reply.intent = Some(intent.clone());
             t.d.reply.confidence = 1.0;
-            return self.act(idx, t);
+            let answer = self.act(idx, t);
+            return self.with_frustration(t, msg, &intent, answer);
         }
         let mut understood = msg.understood(self);
         // Two close readings, one of them what the conversation is about: the topic decides
@@ -390,6 +410,9 @@ impl Engine {
                 };
             }
         }
+        let personal_address = find_email(msg.text)
+            .filter(|a| !is_nhs_net(a) && a.is_ascii())
+            .and_then(|_| self.classifier().index_of("no_nhs_email"));
         match understood {
             Understood::Intent { id, confidence } => {
                 t.state.declines = 0;
@@ -401,31 +424,7 @@ impl Engine {
                 t.d.reply.intent = Some(intent.clone());
                 t.d.reply.confidence = confidence;
                 let answer = self.act(id, t);
-                // Frustration is acknowledged, and a person offered: as the offer itself, or as
-                // one more option when the answer asks which it is.
-                if frustrated(text, norm) && intent != "talk_to_human" {
-                    match &mut t.state.pending {
-                        Pending::Nothing => {
-                            t.state.pending = Pending::SupportOffer { asked_at: t.now }
-                        }
-                        Pending::Choice { options, .. } => {
-                            options.push("talk_to_human".into());
-                            let n = options.len().to_string();
-                            t.d.reply.choices.push(Choice::say(
-                                self.option_label("talk_to_human"),
-                                &n,
-                                ChoiceStyle::Secondary,
-                            ));
-                        }
-                        _ => return answer,
-                    }
-                    return format!(
-                        "{}\n\n{answer}\n\n{}",
-                        self.message("frustration_ack", &[]),
-                        self.message("offer_support_short", &[])
-                    );
-                }
-                answer
+                self.with_frustration(t, msg, &intent, answer)
             }
             Understood::Ambiguous { options } => {
                 t.state.declines = 0;
@@ -449,12 +448,51 @@ impl Engine {
                 }
                 question
             }
+            // "send it to kelly88@hotmail.co.uk": an address that is not nhs.net, given on its
+            // own, is where they want the reset to go, and it can only go to nhs.net.
+            Understood::OutOfScope { .. } if let Some(id) = personal_address => {
+                t.d.reply.intent = Some("no_nhs_email".into());
+                t.d.reply.confidence = self.rules.threshold;
+                self.act(id, t)
+            }
             Understood::OutOfScope { confidence } => {
                 t.d.reply.intent = Some(OUT_OF_SCOPE.into());
                 t.d.reply.confidence = confidence;
                 self.way_out(t, msg)
             }
         }
+    }
+
+    /// Frustration is acknowledged, and a person offered: as the offer itself, or as one more
+    /// option when the answer asks which it is ("still doesnt work!!! this is ridiculous").
+    fn with_frustration(
+        &self,
+        t: &mut Turn,
+        msg: &Incoming,
+        intent: &str,
+        answer: String,
+    ) -> String {
+        if !frustrated(msg.text, msg.norm) || intent == "talk_to_human" {
+            return answer;
+        }
+        match &mut t.state.pending {
+            Pending::Nothing => t.state.pending = Pending::SupportOffer { asked_at: t.now },
+            Pending::Choice { options, .. } => {
+                options.push("talk_to_human".into());
+                let n = options.len().to_string();
+                t.d.reply.choices.push(Choice::say(
+                    self.option_label("talk_to_human"),
+                    &n,
+                    ChoiceStyle::Secondary,
+                ));
+            }
+            _ => return answer,
+        }
+        format!(
+            "{}\n\n{answer}\n\n{}",
+            self.message("frustration_ack", &[]),
+            self.message("offer_support_short", &[])
+        )
     }
 
     /// A message the bot cannot place. The first gets the out-of-scope answer and a prompt to
@@ -547,6 +585,20 @@ impl Engine {
         ]
     }
 
+    /// The hand-over's last step: the route is added, and said back so a mistyped number shows.
+    fn handover_done(&self, t: &mut Turn, reference: &str, contact: Contact) -> String {
+        let route = match &contact {
+            Contact::ThisChat => self.message("route_this_chat", &[]),
+            Contact::NhsMail => self.message("route_nhs_mail", &[]),
+            Contact::Email(address) => self.message("route_email", &[("address", address.clone())]),
+            Contact::Phone(number) => self.message("route_phone", &[("number", number.clone())]),
+        };
+        t.d.escalation_update.contact = Some(contact);
+        let mut vars = self.support_vars(t, reference);
+        vars.push(("route", route));
+        self.message("handover_done", &vars)
+    }
+
     /// The next question of a hand-over.
     pub(crate) fn handover_question(
         &self,
@@ -591,20 +643,33 @@ impl Engine {
                     .iter()
                     .filter_map(|c| Choice::message(&c.id).map(str::to_string))
                     .collect();
-                // "also im locked out, since about 2": an answer in their own words that
-                // carries a time is acted on too, before the next question.
+                // "also im locked out, since about 2", "i think i just forgot my password,
+                // what do i do": an answer in their own words that says more than the problem's
+                // name is answered too, before the next question.
                 let mut answered = None;
                 let chosen = if SKIP.is_match(norm) {
                     None
                 } else if let Ok(n) = norm.trim_end_matches('.').parse::<usize>() {
                     options.get(n.checked_sub(1)?).cloned()
+                } else if contact_in(msg.text).is_some() {
+                    // "best to ring me, 07700 900987": the route, and the problem if it says one.
+                    match msg.understood(self) {
+                        Understood::Intent { id, .. } if self.role(id).is_problem() => {
+                            Some(self.intent_id(id).to_string())
+                        }
+                        Understood::Ambiguous { options } => {
+                            options.first().map(|&i| self.intent_id(i).to_string())
+                        }
+                        _ => None,
+                    }
                 } else {
                     // Their own words: the intent they read as, if confident.
                     match msg.understood(self) {
                         Understood::Intent { id, .. } if self.role(id).is_problem() => {
                             self.read_time(t, msg.text);
                             t.count = attempts_in(norm, self.rules.max_attempts);
-                            if t.time.is_some() || t.time_problem.is_some() {
+                            let says_more = norm.split_whitespace().count() > 3;
+                            if says_more || t.time.is_some() || t.time_problem.is_some() {
                                 answered = Some(self.act(id, t));
                             }
                             Some(self.intent_id(id).to_string())
@@ -619,19 +684,22 @@ impl Engine {
                     t.d.escalation_update.problem = Some(problem);
                 }
                 t.d.escalation_update.reference = Some(reference.clone());
-                let next = self.handover_question(t, HandoverStep::Contact, &reference);
+                // "username problem. ring me on 07700 900461": the route came with it.
+                let next = match contact_in(msg.text) {
+                    Some(c) => self.handover_done(t, &reference, c),
+                    None => self.handover_question(t, HandoverStep::Contact, &reference),
+                };
                 Some(match answered {
                     Some(answer) => format!("{answer}\n\n{next}"),
                     None => next,
                 })
             }
             HandoverStep::Contact => {
-                let contact = if let Some(n) = PHONE.find(msg.text) {
-                    Some(Contact::Phone(n.as_str().split_whitespace().collect()))
-                } else if let Some(a) =
-                    find_email(msg.text).filter(|a| crate::understanding::text::is_nhs_net(a))
-                {
-                    Some(Contact::Email(a.to_ascii_lowercase()))
+                let contact = if let Some(c) = contact_in(msg.text) {
+                    Some(c)
+                } else if norm.split_whitespace().count() > 5 {
+                    // "and where does that email even go": a question of its own, not a route.
+                    return keep_open(t, reference, step, asked_at);
                 } else {
                     match norm.trim_end_matches('.') {
                         "1" => Some(Contact::ThisChat),
@@ -652,27 +720,19 @@ impl Engine {
                 };
                 t.d.escalation_update.reference = Some(reference.clone());
                 match contact {
-                    Some(c) => t.d.escalation_update.contact = Some(c),
-                    None => {
-                        return Some(self.handover_question(t, HandoverStep::Phone, &reference));
-                    }
+                    Some(c) => Some(self.handover_done(t, &reference, c)),
+                    None => Some(self.handover_question(t, HandoverStep::Phone, &reference)),
                 }
-                let vars = self.support_vars(t, &reference);
-                Some(self.message("handover_done", &vars))
             }
             HandoverStep::Phone => {
                 t.d.escalation_update.reference = Some(reference.clone());
                 match PHONE.find(msg.text) {
                     Some(n) => {
-                        t.d.escalation_update.contact =
-                            Some(Contact::Phone(n.as_str().split_whitespace().collect()));
-                        let vars = self.support_vars(t, &reference);
-                        Some(self.message("handover_done", &vars))
+                        let phone = Contact::Phone(n.as_str().split_whitespace().collect());
+                        Some(self.handover_done(t, &reference, phone))
                     }
                     None if SKIP.is_match(norm) => {
-                        t.d.escalation_update.contact = Some(Contact::ThisChat);
-                        let vars = self.support_vars(t, &reference);
-                        Some(self.message("handover_done", &vars))
+                        Some(self.handover_done(t, &reference, Contact::ThisChat))
                     }
                     None => {
                         keep_open(t, reference, step, asked_at);
@@ -685,6 +745,16 @@ impl Engine {
 }
 
 /// Not an answer to the hand-over question: it stays open, and the message is read afresh.
+/// A phone number or an nhs.net address given as the way to reach someone.
+fn contact_in(text: &str) -> Option<Contact> {
+    if let Some(n) = PHONE.find(text) {
+        return Some(Contact::Phone(n.as_str().split_whitespace().collect()));
+    }
+    find_email(text)
+        .filter(|a| is_nhs_net(a))
+        .map(|a| Contact::Email(a.to_ascii_lowercase()))
+}
+
 fn keep_open(
     t: &mut Turn,
     reference: String,

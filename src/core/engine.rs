@@ -23,7 +23,7 @@ use crate::understanding::content::{Content, render};
 use crate::understanding::details;
 use crate::understanding::intents::{Intent, OUT_OF_SCOPE, Role};
 use crate::understanding::privacy;
-use crate::understanding::text::{MAX_MESSAGE_CHARS, clean_input, normalize};
+use crate::understanding::text::{MAX_MESSAGE_CHARS, clean_input, emails, normalize};
 use crate::understanding::timeexpr::{format_clock, number_word};
 
 /// A question the bot asked, and the conversation's topic, are forgotten after this long: an old
@@ -231,12 +231,13 @@ pub struct Engine {
 /// "stop reminders", "no reminders thanks", "stop reminders pls my phone keeps buzzing": the
 /// command first, whatever follows it (on the normal form).
 static REMINDERS_OFF: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^(?:(?:please|pls|ok|okay|actually|can you|could you|can u)\s+)*(?:(?:stop|turn off|switch off|disable|mute|pause|no more|cancel)(?: (?:the|my|all|your|these|those|any))? (?:reminders?|notifications?|messages|alerts)|(?:turn|switch) (?:the |my |all |your )?(?:reminders?|notifications?|alerts) off|stop reminding me|no (?:reminders?|notifications?|alerts)(?: (?:please|pls|thanks|thank you|ta|cheers))*$)\b")
+    Regex::new(r"^(?:(?:please|pls|ok|okay|actually|can you|could you|can u|oh|and|also|oh and|right|so)\s+)*(?:(?:stop|turn off|switch off|disable|mute|pause|no more|cancel)(?: (?:the|my|all|your|these|those|any))? (?:reminders?|notifications?|messages|alerts)|(?:turn|switch) (?:the |my |all |your )?(?:reminders?|notifications?|alerts) off|stop reminding me|no (?:reminders?|notifications?|alerts)(?: (?:please|pls|thanks|thank you|ta|cheers))*$)\b")
         .expect("pattern")
 });
-/// "start reminders", "reminders back on please", "actually turn the reminders back on".
+/// "start reminders", "reminders back on please", "actually turn the reminders back on", "ok
+/// you can send reminders again".
 static REMINDERS_ON: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^(?:(?:please|pls|ok|okay|actually|can you|could you|can u)\s+)*(?:(?:start|turn on|switch on|enable|resume|unmute)(?: (?:the|my|all|your))? (?:reminders?|notifications?|alerts)|(?:turn|switch|put) (?:the |my |all |your )?(?:reminders?|notifications?|alerts) (?:back )?on|(?:the |my )?(?:reminders?|notifications?|alerts) (?:back )?on)\b")
+    Regex::new(r"^(?:(?:please|pls|ok|okay|actually|can you|could you|can u|oh|and|also|oh and|right|so)\s+)*(?:(?:start|turn on|switch on|enable|resume|unmute)(?: (?:the|my|all|your))? (?:reminders?|notifications?|alerts)|(?:turn|switch|put) (?:the |my |all |your )?(?:reminders?|notifications?|alerts) (?:back )?on|(?:the |my )?(?:reminders?|notifications?|alerts) (?:back )?on|(?:you can |can you |could you )?(?:send|give) (?:me )?(?:the |my )?(?:reminders?|notifications?|alerts)(?: again| back)?)\b")
         .expect("pattern")
 });
 static ATTEMPTS: LazyLock<Regex> = LazyLock::new(|| {
@@ -517,6 +518,14 @@ impl Engine {
                 }
                 None => body,
             };
+            // "Siân.Owen@nhs.net": an address with an accent is never an nhs.net address as
+            // typed, wherever it comes.
+            if let Some(address) = emails(&text).find(|a| !a.is_ascii())
+                && !body.contains(self.content.message("email_accents"))
+            {
+                let note = self.message("email_accents_note", &[("address", address.to_string())]);
+                turn.notes.push(note);
+            }
             // Whatever is kept must be forgotten some day: a record with no job gets a purge.
             if turn.state.jobs.is_empty() && !turn.state.is_empty() {
                 self.purge_at(&mut turn, now + self.rules.purge_after);

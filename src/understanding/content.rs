@@ -58,6 +58,8 @@ pub const PLACEHOLDERS: &[&str] = &[
     "ran_out",
     "details",
     "value",
+    "route",
+    "number",
 ];
 
 #[derive(Debug, Deserialize)]

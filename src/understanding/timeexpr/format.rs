@@ -8,13 +8,14 @@ use chrono_tz::Tz;
 
 use super::resolve::in_safe_range;
 
-/// Formats `t` as a 24-hour clock time in `tz`, adding the day when it is not the same local day as `now`:
-/// "21:00" (today), "tomorrow at 08:00", "yesterday at 20:00", otherwise "Wed 26 Nov at 08:00".
+/// Formats `t` as a 24-hour clock time in `tz`, adding the day when it is not the same local day
+/// as `now`: "21:00" (today), "tomorrow at 08:00", "yesterday at 20:00", otherwise "Wednesday 26
+/// Nov at 08:00" (the weekday in full, as people say it).
 ///
 /// Days are compared as local calendar dates, so the result is right across clock changes.
 /// Seconds are dropped, as on a clock. A date more than 180 days from `now` gets its year
-/// ("Wed 26 Nov 2025 at 08:00") so that it cannot be mistaken for this year's. Instants too close
-/// to chrono's limits to convert safely are shown in UTC instead of panicking.
+/// ("Wednesday 26 Nov 2025 at 08:00") so that it cannot be mistaken for this year's. Instants too
+/// close to chrono's limits to convert safely are shown in UTC instead of panicking.
 ///
 /// The result is a noun phrase for "until {…}"; after a verb ("requested …") use
 /// [`format_when`], which reads "at 21:00" for today.
@@ -30,8 +31,8 @@ pub fn format_clock(t: DateTime<Utc>, now: DateTime<Utc>, tz: Tz) -> String {
 
 /// Formats `t` like [`format_clock`], but as a phrase that follows a verb, so that a template
 /// can say "requested {requested_at}": "at 21:00" (today), "tomorrow at 08:00", "yesterday at
-/// 20:00", otherwise "on Wed 26 Nov at 08:00" ("on Wed 26 Nov 2025 at 08:00" more than 180 days
-/// from `now`). Instants too close to chrono's limits read "on 2025-11-26 at 08:00 UTC".
+/// 20:00", otherwise "on Wednesday 26 Nov at 08:00" ("on Wednesday 26 Nov 2025 at 08:00" more
+/// than 180 days from `now`). Instants too close to chrono's limits read "on 2025-11-26 at 08:00 UTC".
 pub fn format_when(t: DateTime<Utc>, now: DateTime<Utc>, tz: Tz) -> String {
     match describe(t, now, tz) {
         When::Utc(_) => format!("on {} UTC", t.format("%Y-%m-%d at %H:%M")),
@@ -49,7 +50,7 @@ enum When {
     Today(String),
     Tomorrow(String),
     Yesterday(String),
-    /// "Wed 26 Nov", with the year when more than 180 days away.
+    /// "Wednesday 26 Nov", with the year when more than 180 days away.
     Date(String, String),
 }
 
@@ -66,7 +67,7 @@ fn describe(t: DateTime<Utc>, now: DateTime<Utc>, tz: Tz) -> When {
         1 => When::Tomorrow(clock),
         -1 => When::Yesterday(clock),
         days => {
-            let weekday = WEEKDAY_ABBR[date.weekday().num_days_from_monday() as usize];
+            let weekday = WEEKDAY[date.weekday().num_days_from_monday() as usize];
             let month = MONTH_ABBR[date.month0() as usize];
             let day = if days.abs() > 180 {
                 format!("{weekday} {} {month} {}", date.day(), date.year())
@@ -137,7 +138,15 @@ pub fn parse_duration(s: &str) -> Result<chrono::Duration, String> {
     chrono::Duration::try_seconds(total).ok_or_else(|| "duration is too large".to_owned())
 }
 
-const WEEKDAY_ABBR: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+const WEEKDAY: [&str; 7] = [
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+];
 const MONTH_ABBR: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];

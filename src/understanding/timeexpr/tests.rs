@@ -545,9 +545,9 @@ fn format_clock_days() {
     assert_eq!(f("2025-11-24T23:59:59Z"), "23:59");
     assert_eq!(f("2025-11-25T08:00:00Z"), "tomorrow at 08:00");
     assert_eq!(f("2025-11-23T20:00:00Z"), "yesterday at 20:00");
-    assert_eq!(f("2025-11-26T08:00:00Z"), "Wed 26 Nov at 08:00");
-    assert_eq!(f("2025-11-20T08:05:00Z"), "Thu 20 Nov at 08:05");
-    assert_eq!(f("2026-11-26T08:00:00Z"), "Thu 26 Nov 2026 at 08:00");
+    assert_eq!(f("2025-11-26T08:00:00Z"), "Wednesday 26 Nov at 08:00");
+    assert_eq!(f("2025-11-20T08:05:00Z"), "Thursday 20 Nov at 08:05");
+    assert_eq!(f("2026-11-26T08:00:00Z"), "Thursday 26 Nov 2026 at 08:00");
 }
 
 #[test]
@@ -1049,13 +1049,16 @@ fn format_when_follows_a_verb() {
     assert_eq!(f("2025-11-24T00:00:00Z"), "at 00:00");
     assert_eq!(f("2025-11-25T08:00:00Z"), "tomorrow at 08:00");
     assert_eq!(f("2025-11-23T23:00:00Z"), "yesterday at 23:00");
-    assert_eq!(f("2025-11-26T08:00:00Z"), "on Wed 26 Nov at 08:00");
-    assert_eq!(f("2025-11-20T08:05:00Z"), "on Thu 20 Nov at 08:05");
-    assert_eq!(f("2026-11-26T08:00:00Z"), "on Thu 26 Nov 2026 at 08:00");
+    assert_eq!(f("2025-11-26T08:00:00Z"), "on Wednesday 26 Nov at 08:00");
+    assert_eq!(f("2025-11-20T08:05:00Z"), "on Thursday 20 Nov at 08:05");
+    assert_eq!(
+        f("2026-11-26T08:00:00Z"),
+        "on Thursday 26 Nov 2026 at 08:00"
+    );
     let march = utc("2026-03-05T12:00:00Z");
     assert_eq!(
         format_when(utc("2026-03-02T23:00:00Z"), march, London),
-        "on Mon 2 Mar at 23:00"
+        "on Monday 2 Mar at 23:00"
     );
     // The sentence the reset reply builds.
     assert_eq!(
@@ -1083,7 +1086,7 @@ fn format_when_follows_a_verb() {
     );
     assert_eq!(
         format_clock(utc("2025-11-26T08:00:00Z"), now, London),
-        "Wed 26 Nov at 08:00"
+        "Wednesday 26 Nov at 08:00"
     );
     for t in [DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC] {
         let s = format_when(t, now, London);
