@@ -647,11 +647,12 @@ impl Engine {
                 // what do i do": an answer in their own words that says more than the problem's
                 // name is answered too, before the next question.
                 let mut answered = None;
+                let route = contact_in(msg.text);
                 let chosen = if SKIP.is_match(norm) {
                     None
                 } else if let Ok(n) = norm.trim_end_matches('.').parse::<usize>() {
                     options.get(n.checked_sub(1)?).cloned()
-                } else if contact_in(msg.text).is_some() {
+                } else if route.is_some() {
                     // "best to ring me, 07700 900987": the route, and the problem if it says one.
                     match msg.understood(self) {
                         Understood::Intent { id, .. } if self.role(id).is_problem() => {
@@ -685,7 +686,7 @@ impl Engine {
                 }
                 t.d.escalation_update.reference = Some(reference.clone());
                 // "username problem. ring me on 07700 900461": the route came with it.
-                let next = match contact_in(msg.text) {
+                let next = match route {
                     Some(c) => self.handover_done(t, &reference, c),
                     None => self.handover_question(t, HandoverStep::Contact, &reference),
                 };
@@ -726,11 +727,8 @@ impl Engine {
             }
             HandoverStep::Phone => {
                 t.d.escalation_update.reference = Some(reference.clone());
-                match PHONE.find(msg.text) {
-                    Some(n) => {
-                        let phone = Contact::Phone(n.as_str().split_whitespace().collect());
-                        Some(self.handover_done(t, &reference, phone))
-                    }
+                match phone_in(msg.text) {
+                    Some(phone) => Some(self.handover_done(t, &reference, phone)),
                     None if SKIP.is_match(norm) => {
                         Some(self.handover_done(t, &reference, Contact::ThisChat))
                     }
@@ -744,17 +742,23 @@ impl Engine {
     }
 }
 
-/// Not an answer to the hand-over question: it stays open, and the message is read afresh.
-/// A phone number or an nhs.net address given as the way to reach someone.
-fn contact_in(text: &str) -> Option<Contact> {
-    if let Some(n) = PHONE.find(text) {
-        return Some(Contact::Phone(n.as_str().split_whitespace().collect()));
-    }
-    find_email(text)
-        .filter(|a| is_nhs_net(a))
-        .map(|a| Contact::Email(a.to_ascii_lowercase()))
+/// A phone number given as the way to reach someone, without its spaces.
+fn phone_in(text: &str) -> Option<Contact> {
+    PHONE
+        .find(text)
+        .map(|n| Contact::Phone(n.as_str().split_whitespace().collect()))
 }
 
+/// A phone number or an nhs.net address given as the way to reach someone.
+fn contact_in(text: &str) -> Option<Contact> {
+    phone_in(text).or_else(|| {
+        find_email(text)
+            .filter(|a| is_nhs_net(a))
+            .map(|a| Contact::Email(a.to_ascii_lowercase()))
+    })
+}
+
+/// Not an answer to the hand-over question: it stays open, and the message is read afresh.
 fn keep_open(
     t: &mut Turn,
     reference: String,
