@@ -110,7 +110,7 @@ pub const BEHAVIOURS: &[Behaviour] = &[
     },
     Behaviour {
         intent: "timer_status",
-        variants: &["none", "none_link", "none_lock", "general"],
+        variants: &["none", "none_link", "none_lock", "general", "newest"],
         // Their rule, then the writer's own timers (or that there are none): see `timer_status`.
         for_someone_else: None,
         act: timer_status,
@@ -195,6 +195,7 @@ pub const MESSAGES: &[&str] = &[
     "offer_support_short",
     "frustration_ack",
     "support_declined",
+    "explain_again",
     "explain_choice",
     "explain_email_offer",
     "explain_support_offer",
@@ -262,8 +263,32 @@ static DONE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\b(?:(?:i'?ve|ive|i have|just)\s+(?:reset|changed|set|created|made|done)|done|finished|complete|completed|worked|working now|works now|successful|i'?m in|im in|i am in|got in|logged in|managed|sorted|changed it|reset it|it'?s reset|new password (?:is )?(?:set|saved|done)|set (?:a|my) new|chose a new|created a new)\b")
         .expect("pattern")
 });
+/// The reset e-mail arrived, and not a new one ("email came through", "got it, email is here").
+static ARRIVED: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\be-?\s?mail\s+(?:has\s+)?(?:came|come|arrived|is\s+here|just\s+came)\b")
+        .expect("pattern")
+});
+
+/// "doing it now", "ok ok doing it": about to use the link, or to request one.
+static DOING_IT: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\b(?:doing|doin)\s+it\b").expect("pattern"));
+
+/// A question about lifting a lock: its times are not when the lock began.
+static UNLOCK_ASKED: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(?:unlock|unlocked|override|overide|overrule|lift)\b").expect("pattern")
+});
+
+/// "found both emails in junk, which one do i use": the newest.
+static WHICH_ONE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\bwhich\s+(?:one|e-?\s?mail|link)\b").expect("pattern"));
+
+/// True when the message says the reset is finished or they are in ("ok im in").
+pub(crate) fn says_done(norm: &str) -> bool {
+    DONE.is_match(norm)
+}
+
 static WRONG_AGAIN: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\b(?:wrong again|another wrong|failed again|typed it wrong|got it wrong|entered it wrong|put it in wrong|incorrect again|still wrong|one more wrong|wrong one|once more|tried again|one more go|one more try|(?:typed|put|entered|got)\s+(?:my\s+|the\s+)?(?:password|pw)\s+(?:in\s+)?wrong)\b")
+    Regex::new(r"\b(?:wrong again|another wrong|failed again|typed it wrong|got it wrong|entered it wrong|put it in wrong|incorrect again|still wrong|one more wrong|wrong one|once more|tried again|one more go|one more try|(?:typed|put|entered|got)\s+(?:mine|my\s+(?:esr\s+)?|the\s+)?(?:password|pw)?\s*(?:in\s+)?wrong|says\s+(?:it'?s\s+|its\s+)?(?:wrong|incorrect)|tried\s+(?:my\s+)?(?:old\s+)?password\b.*\bwrong$)\b")
         .expect("pattern")
 });
 
@@ -294,6 +319,18 @@ static SHARED_PC: LazyLock<Regex> = LazyLock::new(|| {
 static FIRST_PERSON: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\b(?:i|i'?m|im|i'?ve|ive|i'?d|id|i'?ll|me|my|mine|myself)\b").expect("pattern")
 });
+
+/// Someone who might lift the lock or do the reset for the writer ("can my ward manager do it
+/// then", "my manager reckons she can ring ESR and get it unlocked").
+static HELPER_ASKED: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(?:manager|matron|supervisor|boss|admin|administrator|it\s+(?:dept|department|team|desk)|support|helpdesk|service\s+desk|team\s+leader|sister|charge\s+nurse|esr)\b.*\b(?:unlock|unlocked|override|overide|do\s+it|sort\s+it|fix\s+it|reset\s+it|lift\s+it|clear\s+it)\b")
+        .expect("pattern")
+});
+
+/// True when the message asks whether someone else can fix the writer's problem.
+pub fn asks_a_helper(norm: &str) -> bool {
+    HELPER_ASKED.is_match(norm)
+}
 
 /// True when the message is about someone other than the person writing.
 pub fn about_someone_else(norm: &str) -> bool {
@@ -416,6 +453,18 @@ fn reset_requested(engine: &Engine, t: &mut Turn, id: &str) -> String {
     if let Some(until) = t.state.locked_at(t.now) {
         return promise(engine, t, id, "locked", &locked_vars(engine, until, t.now));
     }
+    // "email came through" with a link on record: that link's e-mail, its time unchanged.
+    // "ok ok doing it" after the reminder: using that link, not a new request.
+    if (ARRIVED.is_match(t.norm) || DOING_IT.is_match(t.norm))
+        && t.time.is_none()
+        && let Some(exp) = t.state.link_valid_until.filter(|exp| *exp > t.now)
+    {
+        let vars = [
+            ("expires_at", engine.clock(exp, t.now)),
+            ("time_left", time_left(exp - t.now)),
+        ];
+        return answer(engine, "after_reset", "not_yet_live", &vars);
+    }
     if let Some(ask) = check_time(engine, t) {
         return ask;
     }
@@ -501,10 +550,16 @@ fn login_attempts(engine: &Engine, t: &mut Turn, id: &str) -> String {
 
 fn account_locked(engine: &Engine, t: &mut Turn, id: &str) -> String {
     t.d.reply.personal = true;
+    // Saying "still locked out" again must not restart a running lock, nor does a part of the
+    // day with no hour ("can you not unlock it, i need to do my training tonight") or a time in
+    // a question about unlocking ("can my manager unlock it? she's on at 8").
+    if t.state.locked_at(t.now).is_some() && (t.time_assumed || UNLOCK_ASKED.is_match(t.norm)) {
+        t.time = None;
+        t.time_assumed = false;
+    }
     if let Some(ask) = check_time(engine, t) {
         return ask;
     }
-    // Saying "still locked out" again must not restart a running lock.
     let until = match (t.state.locked_at(t.now), t.time) {
         (Some(until), None) => until,
         _ => {
@@ -549,6 +604,9 @@ fn timer_status(engine: &Engine, t: &mut Turn, id: &str) -> String {
         Some((_, rule)) => answer(engine, id, rule, &[]),
         None => engine.status(t.state, t.now),
     };
+    if WHICH_ONE.is_match(t.norm) {
+        status = format!("{}\n\n{status}", answer(engine, id, "newest", &[]));
+    }
     if let Some(reference) = t.state.open_escalation(EscalationKind::TalkToHuman) {
         let vars = engine.support_vars(t, reference);
         status = format!("{status}\n{}", engine.message("status_handover", &vars));

@@ -14,7 +14,7 @@ use crate::core::records::{
     Pending, StatusChange,
 };
 use crate::understanding::details::{new_address, volunteered};
-use crate::understanding::intents::OUT_OF_SCOPE;
+use crate::understanding::intents::{OUT_OF_SCOPE, Role};
 use crate::understanding::language::is_welsh;
 use crate::understanding::text::{find_email, is_nhs_net};
 use crate::understanding::timeexpr::find_past_time;
@@ -29,10 +29,10 @@ static SKIP: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^(?:skip|no|nope|n|not sure|dunno|don't know|dont know|rather not|no thanks|nothing|none|pass)\b").expect("pattern")
 });
 static WHAT_DO_YOU_MEAN: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^(?:what|sorry|pardon|huh|eh|come again)?\s*(?:do you mean|d'?you mean|does that mean|you mean|what do you mean|what\?+|i don'?t understand|dont understand|not sure what you mean|what is that)\b").expect("pattern")
+    Regex::new(r"^(?:what|sorry|pardon|huh|eh|come again)?\s*(?:do you mean|do u mean|d'?you mean|wdym|does that mean|you mean|what do you mean|what\?+|i don'?t understand|dont understand|not sure what you mean|what is that)\b").expect("pattern")
 });
 static WHEN_CONTACT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\b(?:when|how long|how soon)\b.*\b(?:contact|contacted|call|called|ring|hear|get back|reply|respond|email|e-mail|message|be in touch|get in touch)\b|\bheard nothing\b|\bany news\b|\bstill waiting\b").expect("pattern")
+    Regex::new(r"\b(?:when|how long|how soon)\b.*\b(?:contact|contacted|call|called|ring|hear|get back|reply|respond|email|e-mail|message|be in touch|get in touch)\b|\bheard nothing\b|\bany news\b|\bstill waiting\b|\b(?:nobody|no one|noone)(?:'?s| has)?\s+(?:contacted|called|rung|emailed|messaged|got back|been in touch|replied)\b").expect("pattern")
 });
 /// "what's my reference?", "whats the ref again", "reference number?" (on the normal form).
 static ASK_REFERENCE: LazyLock<Regex> = LazyLock::new(|| {
@@ -47,9 +47,13 @@ static PHONE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?:\+44\s?|0)(?:\d[\s-]?){9,10}\b").expect("pattern"));
 /// Swearing and words of exasperation (matched on the normal form).
 static FRUSTRATED: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\b(?:ridiculous|useless|rubbish|joke|pathetic|hopeless|fed up|sick of|waste of time|fuming|furious|so annoying|annoyed|angry|wtf|ffs|omg|fuck\w*|fck\w*|shit\w*|bullshit|bs|crap|bloody|damn|sodding|pissed off|doing my head in|at my wits end|nightmare)\b")
+    Regex::new(r"\b(?:ridiculous|useless|rubbish|joke|pathetic|hopeless|fed up|sick of|waste of time|fuming|furious|so annoying|annoyed|angry|wtf|ffs|fuck\w*|fck\w*|shit\w*|bullshit|bs|crap|bloody|damn|sodding|pissed off|doing my head in|at my wits end|nightmare)\b")
         .expect("pattern")
 });
+
+/// A follow-up gives way to another problem the classifier is at least this sure the message
+/// names ("thanks but it didnt work, no email yet" after a reset is the missing e-mail).
+const NAMED_OUTRIGHT: f32 = 0.9;
 
 /// An answer to a choice that the scope model doubts still picks an option when that option has
 /// at least this probability and this share of what the options have together.
@@ -60,14 +64,29 @@ const CHOICE_LEAN_SHARE: f32 = 0.8;
 static SHOUTED_COUNT: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\b\d+\s+TIMES\b").expect("pattern"));
 
+/// Good news ("found it in junk!!", "GOT IN!! THANK YOU"): its capitals and "!!" are not
+/// frustration, unless it also says something still fails (matched on the normal form).
+static GLAD: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(?:found it|found the|thank you|thanks|thank u|thanku|cheers|worked|it works|works now|got in|i'?m in|im in|i am in|logged in|brilliant|amazing|lovely|perfect|yay|woo\w*|hooray|sorted)\b").expect("pattern")
+});
+static STILL_FAILS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(?:not|didn'?t|didnt|doesn'?t|doesnt|won'?t|wont|can'?t|cant|cannot|still|no)\b")
+        .expect("pattern")
+});
+
 /// Clear frustration: a message mostly in capitals, "!!!", or words of exasperation.
 pub fn frustrated(text: &str, norm: &str) -> bool {
+    if FRUSTRATED.is_match(norm) {
+        return true;
+    }
+    if GLAD.is_match(norm) && !STILL_FAILS.is_match(norm) {
+        return false;
+    }
     let letters: Vec<char> = text.chars().filter(|c| c.is_alphabetic()).collect();
     let capitals = letters.iter().filter(|c| c.is_uppercase()).count();
     (letters.len() >= 8 && capitals * 10 >= letters.len() * 7)
         || text.contains("!!")
         || text.contains("?!")
-        || FRUSTRATED.is_match(norm)
         || SHOUTED_COUNT.is_match(text)
 }
 
@@ -75,8 +94,14 @@ impl Engine {
     /// Side commands and questions about the conversation itself, answered before anything else
     /// (they leave an open question open).
     pub(crate) fn meta(&self, t: &mut Turn, msg: &Incoming) -> Option<String> {
-        if WHAT_DO_YOU_MEAN.is_match(msg.norm) && t.state.pending != Pending::Nothing {
-            return Some(self.ask_again(t));
+        if WHAT_DO_YOU_MEAN.is_match(msg.norm) {
+            if t.state.pending != Pending::Nothing {
+                return Some(self.ask_again(t));
+            }
+            // No question open: what the last answer was about, again (nothing is recorded).
+            if let Some(again) = self.explain_again(t) {
+                return Some(again);
+            }
         }
         if ASK_REFERENCE.is_match(msg.norm) {
             t.d.reply.personal = true;
@@ -115,6 +140,27 @@ impl Engine {
             return Some(self.message("handover_when", &vars));
         }
         None
+    }
+
+    /// "what do you mean?" after an answer: their times, when any are running, else the
+    /// topic's answer again.
+    fn explain_again(&self, t: &mut Turn) -> Option<String> {
+        let topic = Self::recent_topic(t)?.to_string();
+        if self.has_timers(t.state, t.now) && !t.state.topic_for_someone_else {
+            t.d.reply.personal = true;
+            let status = self.status(t.state, t.now);
+            return Some(format!(
+                "{}\n\n{status}",
+                self.message("explain_again", &[])
+            ));
+        }
+        let idx = self.classifier().index_of(&topic)?;
+        match self.role(idx) {
+            // Its answer is the question of what happens, with the choices.
+            Role::Vague => Some(self.act(idx, t)),
+            Role::Problem => Some(self.say(self.content().answer(&topic, "text"), &[])),
+            _ => None,
+        }
     }
 
     /// The open question, asked again with what it means.
@@ -178,7 +224,7 @@ impl Engine {
             },
             Pending::EmailOffer { address, .. } => {
                 let given = new_address(text).is_some();
-                if YES.is_match(norm) && !given {
+                if accepts(norm) && !given {
                     t.d.reply.personal = true;
                     if let Some(address) = address {
                         return Some(behaviours::pass_on_address(self, t, address, false));
@@ -237,7 +283,7 @@ impl Engine {
                 let asks_another = msg.text.contains('?')
                     && matches!(msg.understood(self), Understood::Intent { id, .. }
                         if self.role(id).is_question());
-                if YES.is_match(norm) && !asks_another {
+                if accepts(norm) && !asks_another {
                     let id = "talk_to_human";
                     t.d.reply.intent = Some(id.into());
                     t.d.reply.confidence = 1.0;
@@ -388,7 +434,8 @@ impl Engine {
         // ward computer" is about the shared computer, whatever the topic.
         let named_otherwise = |idx: usize| {
             let c = msg.classification(self);
-            c.by_pattern && c.top().0 != idx && self.role(c.top().0).names_cause()
+            let (top, p) = c.top();
+            (c.by_pattern || p >= NAMED_OUTRIGHT) && top != idx && self.role(top).names_cause()
         };
         if let Some(idx) = self.follow_up(t).filter(|&i| !named_otherwise(i)) {
             t.state.declines = 0;
@@ -403,7 +450,14 @@ impl Engine {
         // ("what do i need to fill in on the form" after a forgotten username).
         if let Understood::Ambiguous { options } = &understood {
             let topic = Self::recent_topic(t).and_then(|id| self.classifier().index_of(id));
-            if let Some(id) = topic.filter(|i| options.contains(i)) {
+            // With a timer running, a question among the readings is about it ("what was the
+            // time limit again").
+            let question = options
+                .iter()
+                .copied()
+                .find(|&i| self.role(i) == Role::Question)
+                .filter(|_| self.has_timers(t.state, t.now));
+            if let Some(id) = topic.filter(|i| options.contains(i)).or(question) {
                 understood = Understood::Intent {
                     id,
                     confidence: self.rules.threshold,
@@ -580,7 +634,10 @@ impl Engine {
         vec![
             ("reference", reference.to_string()),
             ("support_hours", self.rules.support.describe()),
-            ("reply_by", self.clock(by, t.now)),
+            (
+                "reply_by",
+                crate::understanding::timeexpr::format_clock_named(by, t.now, self.rules.tz),
+            ),
             ("reply_within", self.rules.support.describe_target()),
         ]
     }
@@ -743,6 +800,11 @@ impl Engine {
 }
 
 /// A phone number given as the way to reach someone, without its spaces.
+/// "yes", "ok go on": the offer just made is accepted. "ok im in now" is news, not a yes.
+fn accepts(norm: &str) -> bool {
+    YES.is_match(norm) && !behaviours::says_done(norm)
+}
+
 fn phone_in(text: &str) -> Option<Contact> {
     PHONE
         .find(text)

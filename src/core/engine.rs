@@ -231,13 +231,13 @@ pub struct Engine {
 /// "stop reminders", "no reminders thanks", "stop reminders pls my phone keeps buzzing": the
 /// command first, whatever follows it (on the normal form).
 static REMINDERS_OFF: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^(?:(?:please|pls|ok|okay|actually|can you|could you|can u|oh|and|also|oh and|right|so)\s+)*(?:(?:stop|turn off|switch off|disable|mute|pause|no more|cancel)(?: (?:the|my|all|your|these|those|any))? (?:reminders?|notifications?|messages|alerts)|(?:turn|switch) (?:the |my |all |your )?(?:reminders?|notifications?|alerts) off|stop reminding me|no (?:reminders?|notifications?|alerts)(?: (?:please|pls|thanks|thank you|ta|cheers))*$)\b")
+    Regex::new(r"\b(?:(?:stop|turn off|switch off|disable|mute|pause|no more|cancel)(?: (?:the|my|all|your|these|those|any))? (?:reminders?|notifications?|alerts)|(?:turn|switch) (?:the |my |all |your )?(?:reminders?|notifications?|alerts) off|stop reminding me)\b|^(?:(?:please|pls|ok|okay|actually|can you|could you|can u|oh|and|also|oh and|right|so)\s+)*(?:(?:stop|no more|cancel) (?:the |my |all |your |these |those |any )?messages|no (?:reminders?|notifications?|alerts)(?: (?:please|pls|thanks|thank you|ta|cheers))*$)\b")
         .expect("pattern")
 });
 /// "start reminders", "reminders back on please", "actually turn the reminders back on", "ok
-/// you can send reminders again".
+/// you can send reminders again", "ugh ok. turn reminders back on".
 static REMINDERS_ON: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^(?:(?:please|pls|ok|okay|actually|can you|could you|can u|oh|and|also|oh and|right|so)\s+)*(?:(?:start|turn on|switch on|enable|resume|unmute)(?: (?:the|my|all|your))? (?:reminders?|notifications?|alerts)|(?:turn|switch|put) (?:the |my |all |your )?(?:reminders?|notifications?|alerts) (?:back )?on|(?:the |my )?(?:reminders?|notifications?|alerts) (?:back )?on|(?:you can |can you |could you )?(?:send|give) (?:me )?(?:the |my )?(?:reminders?|notifications?|alerts)(?: again| back)?)\b")
+    Regex::new(r"\b(?:(?:start|turn on|switch on|enable|resume|unmute)(?: (?:the|my|all|your))? (?:reminders?|notifications?|alerts)|(?:turn|switch|put) (?:the |my |all |your )?(?:reminders?|notifications?|alerts) (?:back )?on|(?:the |my )?(?:reminders?|notifications?|alerts) back on)\b|^(?:(?:please|pls|ok|okay|actually|can you|could you|can u|oh|and|also|oh and|right|so)\s+)*(?:(?:the |my )?(?:reminders?|notifications?|alerts) on|(?:you can |can you |could you )?(?:send|give) (?:me )?(?:the |my )?(?:reminders?|notifications?|alerts)(?: again| back)?)\b")
         .expect("pattern")
 });
 static ATTEMPTS: LazyLock<Regex> = LazyLock::new(|| {
@@ -444,10 +444,16 @@ impl Engine {
         }
 
         // Side commands leave an open question open.
-        let body = if REMINDERS_OFF.is_match(&norm) {
+        let body = if REMINDERS_OFF.is_match(&norm) && !REMINDERS_ON.is_match(&norm) {
             state.reminders_off = true;
             d.reply.personal = true;
-            self.content.message("reminders_off").to_string()
+            let off = self.content.message("reminders_off");
+            // With no reminders coming, the times to note.
+            if self.has_timers(state, now) {
+                format!("{off}\n\n{}", self.status(state, now))
+            } else {
+                off.to_string()
+            }
         } else if REMINDERS_ON.is_match(&norm) {
             state.reminders_off = false;
             d.reply.personal = true;
@@ -547,7 +553,11 @@ impl Engine {
     pub(crate) fn act(&self, intent: usize, t: &mut Turn) -> String {
         let id = self.intent_id(intent).to_string();
         let after_someone_else = t.state.topic_for_someone_else && Self::recent_topic(t).is_some();
-        let someone_else = behaviours::still_about_someone_else(t.norm, after_someone_else);
+        // "can my manager unlock it? she's on at 8", in the writer's own conversation: the
+        // manager is who might help, not whose account it is.
+        let own_topic = !t.state.topic_for_someone_else && Self::recent_topic(t).is_some();
+        let someone_else = behaviours::still_about_someone_else(t.norm, after_someone_else)
+            && !(own_topic && behaviours::asks_a_helper(t.norm));
         t.someone_else = someone_else;
         if self.role(intent).is_topic() {
             self.set_topic(t, &id);
@@ -769,6 +779,11 @@ impl Engine {
     }
 
     /// The person's timers as clock times.
+    /// A live link or a running lock.
+    pub(crate) fn has_timers(&self, state: &UserState, now: DateTime<Utc>) -> bool {
+        state.link_valid_until.is_some_and(|exp| exp > now) || state.locked_at(now).is_some()
+    }
+
     pub fn status(&self, state: &UserState, now: DateTime<Utc>) -> String {
         let mut lines = Vec::new();
         if let Some(exp) = state.link_valid_until {

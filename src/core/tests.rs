@@ -283,6 +283,11 @@ fn reminders_are_switched_by_the_command_whatever_follows_it() {
         ("no reminders thanks", true),
         ("actually turn the reminders back on", false),
         ("reminders back on please", false),
+        (
+            "ugh got called away. stop reminders again, ill sort it later",
+            true,
+        ),
+        ("right ok, put reminders back on", false),
     ] {
         let mut s = StateBuilder::default().build();
         s.reminders_off = !off;
@@ -293,4 +298,18 @@ fn reminders_are_switched_by_the_command_whatever_follows_it() {
     let mut s = UserState::default();
     say(&mut s, "no reminder came through", now);
     assert!(!s.reminders_off);
+}
+
+#[test]
+fn turning_reminders_off_gives_the_times_to_note() {
+    let now = at("2026-02-17T20:20:00Z");
+    let mut s = UserState::default();
+    say(&mut s, "just requested a reset for esr", now);
+    let d = say(
+        &mut s,
+        "stop reminders pls, phone has to stay quiet on the ward",
+        now,
+    );
+    assert!(s.reminders_off);
+    assert!(d.reply.text.contains("00:20"), "{}", d.reply.text);
 }

@@ -86,6 +86,10 @@ struct FollowUpFile {
     after: Vec<String>,
     /// Patterns over the normal form.
     when: Vec<String>,
+    /// Patterns that stop it even when one of `when` matches ("sorry i meant 2 attempts" is a
+    /// count, not a time).
+    #[serde(default)]
+    unless: Vec<String>,
 }
 
 /// A follow-up: read as the intent declaring it when the conversation's topic is in `after`.
@@ -93,6 +97,7 @@ struct FollowUpFile {
 pub struct FollowUp {
     pub after: Vec<String>,
     pub when: Vec<Regex>,
+    pub unless: Vec<Regex>,
 }
 
 impl FollowUp {
@@ -100,6 +105,7 @@ impl FollowUp {
     pub fn matches(&self, topic: &str, norm: &str) -> bool {
         self.after.iter().any(|a| a == "*" || a == topic)
             && self.when.iter().any(|r| r.is_match(norm))
+            && !self.unless.iter().any(|r| r.is_match(norm))
     }
 }
 
@@ -303,17 +309,22 @@ fn load_file(file: &Path) -> Result<Intent, Vec<FileProblem>> {
     }
     let mut follow_ups = Vec::new();
     for f in &raw.follow_up {
-        let mut when = Vec::new();
-        for p in &f.when {
-            match regex::RegexBuilder::new(p).size_limit(1 << 20).build() {
-                Ok(re) => when.push(re),
-                Err(e) => problems.push(FileProblem::new(
-                    file,
-                    line_of(&text, p),
-                    format!("follow_up pattern does not compile: {e}"),
-                )),
+        let mut compile = |patterns: &[String]| {
+            let mut out = Vec::new();
+            for p in patterns {
+                match regex::RegexBuilder::new(p).size_limit(1 << 20).build() {
+                    Ok(re) => out.push(re),
+                    Err(e) => problems.push(FileProblem::new(
+                        file,
+                        line_of(&text, p),
+                        format!("follow_up pattern does not compile: {e}"),
+                    )),
+                }
             }
-        }
+            out
+        };
+        let when = compile(&f.when);
+        let unless = compile(&f.unless);
         if f.after.is_empty() || f.when.is_empty() {
             problems.push(FileProblem::new(
                 file,
@@ -324,6 +335,7 @@ fn load_file(file: &Path) -> Result<Intent, Vec<FileProblem>> {
         follow_ups.push(FollowUp {
             after: f.after.clone(),
             when,
+            unless,
         });
     }
     if raw.examples.len() < MIN_EXAMPLES {

@@ -29,6 +29,19 @@ pub fn format_clock(t: DateTime<Utc>, now: DateTime<Utc>, tz: Tz) -> String {
     }
 }
 
+/// Formats `t` like [`format_clock`], naming tomorrow's weekday too ("tomorrow (Monday) at
+/// 16:00"): for a promise read over a weekend, when "tomorrow" alone is easy to misjudge.
+pub fn format_clock_named(t: DateTime<Utc>, now: DateTime<Utc>, tz: Tz) -> String {
+    match describe(t, now, tz) {
+        When::Tomorrow(clock) if in_safe_range(t) => {
+            let date = t.with_timezone(&tz).date_naive();
+            let weekday = WEEKDAY[date.weekday().num_days_from_monday() as usize];
+            format!("tomorrow ({weekday}) at {clock}")
+        }
+        _ => format_clock(t, now, tz),
+    }
+}
+
 /// Formats `t` like [`format_clock`], but as a phrase that follows a verb, so that a template
 /// can say "requested {requested_at}": "at 21:00" (today), "tomorrow at 08:00", "yesterday at
 /// 20:00", otherwise "on Wednesday 26 Nov at 08:00" ("on Wednesday 26 Nov 2025 at 08:00" more

@@ -14,7 +14,7 @@ use chrono_tz::Tz;
 use patterns::{FIND_RE, worth_scanning};
 use resolve::{Ctx, Outcome};
 
-pub use format::{format_clock, format_when, parse_duration};
+pub use format::{format_clock, format_clock_named, format_when, parse_duration};
 pub(crate) use words::number_word;
 
 mod format;

@@ -7,7 +7,7 @@ use std::ops::Range;
 
 use chrono::{
     DateTime, Datelike, Days, MappedLocalTime, NaiveDate, NaiveDateTime, NaiveTime, Offset,
-    TimeDelta, TimeZone, Utc, Weekday,
+    TimeDelta, TimeZone, Timelike, Utc, Weekday,
 };
 use chrono_tz::Tz;
 use regex::Captures;
@@ -15,9 +15,9 @@ use regex::Captures;
 use super::TimeProblem;
 use super::patterns::{BRANCH_RES, Branch};
 use super::words::{
-    COUNT_CONTEXT, NOT_YET_DONE, hour_word, mentions_another_day, near_unresolvable_date,
-    number_word, part_of_range, part_word, plausible_after_bare_hour, touches_number, weekday_word,
-    words_before,
+    COUNT_CONTEXT, EVENT_WORDS, NOT_YET_DONE, PLANNED, hour_word, mentions_another_day,
+    near_unresolvable_date, number_word, part_of_range, part_word, plausible_after_bare_hour,
+    touches_number, weekday_word, words_before,
 };
 
 /// Longest "N hours ago" that is believed: past three days people mean a date, and a wrong
@@ -271,9 +271,15 @@ impl Ctx {
                         .get(..5)
                         .is_some_and(|w| w.eq_ignore_ascii_case("since"))
             });
+            // "requested a reset around 9", "locked out about 2": a lone number after an
+            // event and "around" is when it happened.
+            let after_event = pre.is_some()
+                && words_before(text, at("pre").unwrap_or(range.start), 1)
+                    .first()
+                    .is_some_and(|w| EVENT_WORDS.contains(&w.as_str()));
             let introduced = match clock.strength {
                 Strength::Soft => pre.is_some() || has_day,
-                _ => lead_is_at || (pre.is_some() && has_day),
+                _ => lead_is_at || (pre.is_some() && (has_day || after_event)),
             };
             if !introduced {
                 return Outcome::Invalid;
@@ -308,7 +314,10 @@ impl Ctx {
     fn context_allows(&self, text: &str, range: Range<usize>, caps: &Captures<'_>) -> bool {
         let deadline = words_before(text, range.start, 2)
             .iter()
-            .any(|w| NOT_YET_DONE.contains(&w.as_str()));
+            .any(|w| NOT_YET_DONE.contains(&w.as_str()))
+            || words_before(text, range.start, 3)
+                .iter()
+                .any(|w| PLANNED.contains(&w.as_str()));
         let other_day = caps
             .name("gap")
             .is_some_and(|g| mentions_another_day(g.as_str()));
@@ -338,6 +347,11 @@ impl Ctx {
     /// A clock time on a named day. The day is never dropped: a day too far back for a date
     /// gives no time at all rather than the clock time today, and a day and time that are
     /// still to come ("tomorrow at 9", "today at 11am" said at 09:00) are a future problem.
+    /// Before 06:00 local time, when "tonight" is the night already under way.
+    fn early_hours(&self) -> bool {
+        self.now.with_timezone(&self.tz).hour() < 6
+    }
+
     fn on_day(&self, spec: DaySpec, clock: &ClockTime) -> Outcome {
         let Some(mut date) = self.day_date(spec.day) else {
             return match spec.day {
@@ -359,6 +373,8 @@ impl Ctx {
         let retry = match spec.day {
             DayRef::Weekday { strict: false, .. } => 7,
             DayRef::DaysAgo(1) if spec.part == Some(Part::Night) => 1,
+            // "locked me out at 2 tonight" said at 03:00: tonight is the night now ending.
+            DayRef::Today if spec.part == Some(Part::Tonight) && self.early_hours() => 1,
             _ => 0,
         };
         let mut any_reading = false;

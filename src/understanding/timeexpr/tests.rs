@@ -205,6 +205,12 @@ fn day_and_time() {
     check("today at 9pm", WED_NOON, None);
     check("this evening at 7", WED_NOON, None);
     check("tonight at 11", WED_NOON, None);
+    // In the early hours, "tonight" is the night under way: "at 2 tonight" said at 03:00.
+    check(
+        "esr locked me out at 2 tonight",
+        "2026-01-10T03:00:00Z",
+        Some("2026-01-10T02:00:00Z"),
+    );
     // "last night at 2" said at 00:30 is the night before.
     check(
         "last night at 2",
@@ -376,6 +382,8 @@ fn nonsense_and_numbers_that_are_not_times() {
 fn context_decides_whether_a_number_is_a_time() {
     let found = [
         ("sent it yesterday around 4", "2026-01-13T16:00:00Z"),
+        ("i requested an esr reset around 9", "2026-01-14T09:00:00Z"),
+        ("locked out about 11", "2026-01-14T11:00:00Z"),
         ("this morning around 6", "2026-01-14T06:00:00Z"),
         ("half 9 this morning", "2026-01-14T09:30:00Z"),
         ("9.30 this morning", "2026-01-14T09:30:00Z"),
@@ -402,6 +410,8 @@ fn context_decides_whether_a_number_is_a_time() {
         "my shift is 7am to 7pm",
         "my shift was 07:30 to 20:00 yesterday",
         "07:30-20:00",
+        "need to get into esr before my shift at 7, just requested a reset",
+        "my shift starts at 7",
         "at 9: 30",
         "at 9. 30",
         "5th Jan at 9am",

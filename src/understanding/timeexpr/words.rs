@@ -193,7 +193,25 @@ pub(super) const COUNT_CONTEXT: &[&str] = &[
 /// happened ("need it by 5pm", "the deadline is 5pm", "open until 8pm").
 pub(super) const NOT_YET_DONE: &[&str] = &[
     "by", "due", "deadline", "until", "till", "til", "expires", "closes", "opens", "every",
+    "starts", "begins",
 ];
+
+/// Words that name the event just before "around 9": then the number is when it happened.
+pub(super) const EVENT_WORDS: &[&str] = &[
+    "reset",
+    "requested",
+    "request",
+    "submitted",
+    "sent",
+    "out",
+    "locked",
+    "happened",
+    "expired",
+];
+
+/// Words up to three before a clock time that make it a plan: "before my shift at 7", "need
+/// to get in before 9".
+pub(super) const PLANNED: &[&str] = &["before", "b4"];
 
 const MONTHS: &[&str] = &[
     "jan",
