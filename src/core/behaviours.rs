@@ -13,7 +13,7 @@ use crate::core::records::{
     Choice, ChoiceStyle, EscalationKind, HandoverStep, Pending, Recipient, UserState,
 };
 use crate::understanding::details::new_address;
-use crate::understanding::text::is_nhs_net;
+use crate::understanding::text::{find_email, is_nhs_net};
 use crate::understanding::timeexpr::{TimeProblem, format_when};
 
 /// One turn of the dialogue as a handler sees it: who, their state, the message (secrets already
@@ -254,6 +254,8 @@ static SOMEONE_ELSE: LazyLock<Regex> = LazyLock::new(|| {
         | \bmy\s+(?:colleague|colleagues|friend|mate|manager|staff|team\s+member|student|nurse|hca|mentee|mentor|preceptor|preceptee|supervisor|boss|consultant|registrar|doctor|secretary|clerk|wife|husband|partner|mum|daughter|son|(?:ward|line|team|unit|deputy)\s+(?:manager|leader|sister))\b
         | \b(?:a|one\s+of\s+my|one\s+of\s+our|one\s+of\s+the|our\s+new|a\s+new)\s+(?:staff\s+members?|members?\s+of\s+staff|colleagues?|nurses?|hcas?|starters?|students?|members?\s+of\s+my\s+team)\b
         | \bfor\s+(?:her|him|someone|a\s+colleague|my\s+colleague)\b
+        | \bthe\s+(?:new\s+starter|new\s+starters|new\s+girl|new\s+lad|new\s+nurse|new\s+hca|student|agency\s+nurse|bank\s+nurse)\b
+        | \b(?:guess|guessing|typed|type|reset|forgot|forgotten)\s+(?:hers|his)\b
         | \b(?:her|his)\s+(?:esr|account|password|login|reset|link|manager|lock|username)\b
         | \b(?:she|he)\s+(?:just\s+)?(?:reset|unlock|log|get|do|use|change|try)\b
         | \b(?:unlock|unblock|reset|help|sort|override)\s+(?:it\s+for\s+)?(?:her|him)\b
@@ -266,6 +268,12 @@ static DONE: LazyLock<Regex> = LazyLock::new(|| {
 /// The reset e-mail arrived, and not a new one ("email came through", "got it, email is here").
 static ARRIVED: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\be-?\s?mail\s+(?:has\s+)?(?:came|come|arrived|is\s+here|just\s+came)\b")
+        .expect("pattern")
+});
+
+/// Words of an address that changed, as opposed to a new reset e-mail that came.
+static ADDRESS_CHANGED: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(?:address|changed|change|moved|nhs\s?net|nhsmail|nhs\s+mail|account)\b")
         .expect("pattern")
 });
 
@@ -657,6 +665,13 @@ fn thanks(engine: &Engine, t: &mut Turn, id: &str) -> String {
 
 fn email_changed(engine: &Engine, t: &mut Turn, id: &str) -> String {
     t.d.reply.personal = true;
+    // "ok done it again, new email is here": the new reset e-mail came, no address changed.
+    if ARRIVED.is_match(t.norm) && find_email(t.text).is_none() && !ADDRESS_CHANGED.is_match(t.norm)
+    {
+        t.d.reply.intent = Some("reset_requested".into());
+        t.d.reply.choices.clear();
+        return reset_requested(engine, t, "reset_requested");
+    }
     if let Some(existing) = t.state.open_escalation(EscalationKind::EmailChanged) {
         return answer(engine, id, "exists", &[("reference", existing.to_string())]);
     }

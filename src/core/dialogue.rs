@@ -31,8 +31,32 @@ static SKIP: LazyLock<Regex> = LazyLock::new(|| {
 static WHAT_DO_YOU_MEAN: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^(?:what|sorry|pardon|huh|eh|come again)?\s*(?:do you mean|do u mean|d'?you mean|wdym|does that mean|you mean|what do you mean|what\?+|i don'?t understand|dont understand|not sure what you mean|what is that)\b").expect("pattern")
 });
+/// "yes please pass it on", "actually sorry, yes please pass it on" (on the normal form).
+static PASS_IT_ON: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(?:pass\s+it\s+on|send\s+it\s+(?:on|to\s+them)|let\s+them\s+know|tell\s+them)\b")
+        .expect("pattern")
+});
+
+/// A contact route in words, in an answer of any length (on the normal form).
+static CHAT_ROUTE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(?:on here|in here|here is fine|here please|here pls|this chat|in the chat|on the chat|reply here|message me here|answer here|via (?:this )?chat)\b")
+        .expect("pattern")
+});
+static MAIL_ROUTE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(?:e-?mail me|by e-?mail|to my (?:nhs ?net|nhsmail|nhs mail|e-?mail)|on my (?:nhs ?net|nhsmail|nhs mail))\b")
+        .expect("pattern")
+});
+
+static QUESTION_WORD: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\b(?:who|what|when|where|how|which|why)\b").expect("pattern"));
+
+/// "so what do i do", "ok what do i do now" (on the normal form).
+static WHAT_DO_I_DO: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(?:(?:so|ok|okay|right|and|well|then)\s+)*what\s+(?:do|should|can|shall)\s+i\s+do(?:\s+(?:now|then|next))?\s*$")
+        .expect("pattern")
+});
 static WHEN_CONTACT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\b(?:when|how long|how soon)\b.*\b(?:contact|contacted|call|called|ring|hear|get back|reply|respond|email|e-mail|message|be in touch|get in touch)\b|\bheard nothing\b|\bany news\b|\bstill waiting\b|\b(?:nobody|no one|noone)(?:'?s| has)?\s+(?:contacted|called|rung|emailed|messaged|got back|been in touch|replied)\b").expect("pattern")
+    Regex::new(r"\b(?:when|how long|how soon)\b.*\b(?:contact|contacted|call|called|ring|hear|get back|reply|respond|email|e-mail|message|be in touch|get in touch)\b|\bheard nothing\b|\bany news\b|\bstill waiting\b|\bhow long\b.*\b(?:they|support|the team|it)\b.*\btake\b|\bwill\s+(?:they|someone|somebody|support|the team)\s+(?:ring|call|phone|contact|email|e-mail|message|reply|get back)\b|\b(?:nobody|no one|noone)(?:'?s| has)?\s+(?:contacted|called|rung|emailed|messaged|got back|been in touch|replied)\b").expect("pattern")
 });
 /// "what's my reference?", "whats the ref again", "reference number?" (on the normal form).
 static ASK_REFERENCE: LazyLock<Regex> = LazyLock::new(|| {
@@ -104,23 +128,7 @@ impl Engine {
             }
         }
         if ASK_REFERENCE.is_match(msg.norm) {
-            t.d.reply.personal = true;
-            if t.state.open_escalations.is_empty() {
-                return Some(self.message("reference_none", &[]));
-            }
-            let open: Vec<String> = t
-                .state
-                .open_escalations
-                .iter()
-                .map(|(kind, reference)| {
-                    let key = match kind {
-                        EscalationKind::EmailChanged => "reference_email_change",
-                        EscalationKind::TalkToHuman => "reference_support",
-                    };
-                    self.message(key, &[("reference", reference.clone())])
-                })
-                .collect();
-            return Some(open.join("\n"));
+            return Some(self.open_references(t));
         }
         // Asking whom to contact is asking for a person: offered, recorded only on "yes".
         if WHO_TO_CONTACT.is_match(msg.norm)
@@ -187,7 +195,7 @@ impl Engine {
     pub(crate) fn continue_dialogue(&self, t: &mut Turn, msg: &Incoming) -> Option<String> {
         let (text, norm) = (msg.text, msg.norm);
         match std::mem::take(&mut t.state.pending) {
-            Pending::Nothing => None,
+            Pending::Nothing => self.after_the_question(t, msg),
             Pending::Choice {
                 options,
                 time,
@@ -225,17 +233,7 @@ impl Engine {
             Pending::EmailOffer { address, .. } => {
                 let given = new_address(text).is_some();
                 if accepts(norm) && !given {
-                    t.d.reply.personal = true;
-                    if let Some(address) = address {
-                        return Some(behaviours::pass_on_address(self, t, address, false));
-                    }
-                    t.state.pending = Pending::EmailAddress { asked_at: t.now };
-                    // Recorded now, on the "yes": nothing is lost if they walk away. The
-                    // address, when it comes, is added and the e-mail sent with it.
-                    t.d.reply.intent = Some("email_changed".into());
-                    self.escalate(t, EscalationKind::EmailChanged, None);
-                    let reference = t.next_reference.to_string();
-                    Some(self.message("email_ask_recorded", &[("reference", reference)]))
+                    Some(self.accept_email_offer(t, address))
                 } else if NO.is_match(norm) {
                     t.d.reply.personal = true;
                     Some(self.email_cancelled())
@@ -314,6 +312,68 @@ impl Engine {
                 asked_at,
             } => self.handover_answer(t, msg, reference, step, asked_at),
         }
+    }
+
+    /// A "yes" with no question open. Just after saying no to passing an address on
+    /// ("actually sorry, yes please pass it on"), it is that offer, accepted. With an escalation
+    /// open, a stray "yes" gets its reference rather than a guess at a problem.
+    fn after_the_question(&self, t: &mut Turn, msg: &Incoming) -> Option<String> {
+        let norm = msg.norm;
+        let yes = accepts(norm) || PASS_IT_ON.is_match(norm);
+        if !yes || behaviours::says_done(norm) {
+            return None;
+        }
+        let email_topic = Self::recent_topic(t) == Some("email_changed");
+        if email_topic
+            && PASS_IT_ON.is_match(norm)
+            && t.state
+                .open_escalation(EscalationKind::EmailChanged)
+                .is_none()
+        {
+            t.state.pending = Pending::EmailOffer {
+                asked_at: t.now,
+                address: None,
+            };
+            return Some(self.accept_email_offer(t, None));
+        }
+        let short = norm.split_whitespace().count() <= 3;
+        (short && !t.state.open_escalations.is_empty()).then(|| self.open_references(t))
+    }
+
+    /// "yes" to passing the new address on: passed on when it is known; otherwise recorded now,
+    /// so nothing is lost if they walk away, and the address asked for (added to the record and
+    /// sent with the e-mail when it comes).
+    fn accept_email_offer(&self, t: &mut Turn, address: Option<String>) -> String {
+        t.d.reply.personal = true;
+        if let Some(address) = address {
+            return behaviours::pass_on_address(self, t, address, false);
+        }
+        t.state.pending = Pending::EmailAddress { asked_at: t.now };
+        t.d.reply.intent = Some("email_changed".into());
+        self.escalate(t, EscalationKind::EmailChanged, None);
+        let reference = t.next_reference.to_string();
+        self.message("email_ask_recorded", &[("reference", reference)])
+    }
+
+    /// The references of the person's open escalations, a line each.
+    fn open_references(&self, t: &mut Turn) -> String {
+        t.d.reply.personal = true;
+        if t.state.open_escalations.is_empty() {
+            return self.message("reference_none", &[]);
+        }
+        let open: Vec<String> = t
+            .state
+            .open_escalations
+            .iter()
+            .map(|(kind, reference)| {
+                let key = match kind {
+                    EscalationKind::EmailChanged => "reference_email_change",
+                    EscalationKind::TalkToHuman => "reference_support",
+                };
+                self.message(key, &[("reference", reference.clone())])
+            })
+            .collect();
+        open.join("\n")
     }
 
     pub(crate) fn email_cancelled(&self) -> String {
@@ -464,6 +524,10 @@ impl Engine {
                 };
             }
         }
+        // "ok IT sorted it, new one is priya.shah7@nhs.net": an nhs.net address is news of one.
+        let nhs_address = find_email(msg.text)
+            .filter(|a| is_nhs_net(a))
+            .and_then(|_| self.classifier().index_of("email_changed"));
         let personal_address = find_email(msg.text)
             .filter(|a| !is_nhs_net(a) && a.is_ascii())
             .and_then(|_| self.classifier().index_of("no_nhs_email"));
@@ -504,10 +568,24 @@ impl Engine {
             }
             // "send it to kelly88@hotmail.co.uk": an address that is not nhs.net, given on its
             // own, is where they want the reset to go, and it can only go to nhs.net.
+            Understood::OutOfScope { .. } if let Some(id) = nhs_address => {
+                t.state.declines = 0;
+                t.d.reply.intent = Some("email_changed".into());
+                t.d.reply.confidence = self.rules.threshold;
+                self.act(id, t)
+            }
             Understood::OutOfScope { .. } if let Some(id) = personal_address => {
                 t.d.reply.intent = Some("no_nhs_email".into());
                 t.d.reply.confidence = self.rules.threshold;
                 self.act(id, t)
+            }
+            // "so what do i do" after an answer: that answer again, or their times.
+            Understood::OutOfScope { .. }
+                if WHAT_DO_I_DO.is_match(norm)
+                    && let Some(again) = self.explain_again(t) =>
+            {
+                t.state.declines = 0;
+                again
             }
             Understood::OutOfScope { confidence } => {
                 t.d.reply.intent = Some(OUT_OF_SCOPE.into());
@@ -755,6 +833,11 @@ impl Engine {
             HandoverStep::Contact => {
                 let contact = if let Some(c) = contact_in(msg.text) {
                     Some(c)
+                } else if CHAT_ROUTE.is_match(norm) {
+                    // "just reply on here is fine, im on nights til 8"
+                    Some(Contact::ThisChat)
+                } else if MAIL_ROUTE.is_match(norm) {
+                    Some(Contact::NhsMail)
                 } else if norm.split_whitespace().count() > 5 {
                     // "and where does that email even go": a question of its own, not a route.
                     return keep_open(t, reference, step, asked_at);
@@ -801,8 +884,10 @@ impl Engine {
 
 /// A phone number given as the way to reach someone, without its spaces.
 /// "yes", "ok go on": the offer just made is accepted. "ok im in now" is news, not a yes.
+/// "ok who does he email then" is a question, not a yes.
 fn accepts(norm: &str) -> bool {
-    YES.is_match(norm) && !behaviours::says_done(norm)
+    let asks = norm.split_whitespace().count() > 3 && QUESTION_WORD.is_match(norm);
+    YES.is_match(norm) && !behaviours::says_done(norm) && !asks
 }
 
 fn phone_in(text: &str) -> Option<Contact> {
