@@ -262,7 +262,7 @@ static SOMEONE_ELSE: LazyLock<Regex> = LazyLock::new(|| {
     ").expect("pattern")
 });
 static DONE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\b(?:(?:i'?ve|ive|i have|just)\s+(?:reset|changed|set|created|made|done)|done|finished|complete|completed|worked|working now|works now|successful|i'?m in|im in|i am in|got in|logged in|managed|sorted|changed it|reset it|it'?s reset|new password (?:is )?(?:set|saved|done)|set (?:a|my) new|chose a new|created a new)\b")
+    Regex::new(r"\b(?:(?:i'?ve|ive|i have|just)\s+(?:reset|changed|set|created|made|done)|done|finished|complete|completed|worked|working now|works now|successful|i'?m in|im in|i am in|got in|logged in|managed|sorted|changed it|changed (?:the|my) password|took me back to the login|reset it|it'?s reset|new password (?:is )?(?:set|saved|done)|set (?:a|my) new|chose a new|created a new)\b")
         .expect("pattern")
 });
 /// The reset e-mail arrived, and not a new one ("email came through", "got it, email is here").
