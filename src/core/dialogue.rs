@@ -541,7 +541,11 @@ impl Engine {
                 }
                 t.d.reply.intent = Some(intent.clone());
                 t.d.reply.confidence = confidence;
-                let answer = self.act(id, t);
+                let mut answer = self.act(id, t);
+                let c = msg.classification(self);
+                if let Some(other) = c.also.filter(|_| c.by_pattern && c.top().0 == id) {
+                    answer = self.with_alongside(t, answer, other);
+                }
                 self.with_frustration(t, msg, &intent, answer)
             }
             Understood::Ambiguous { options } => {
@@ -592,6 +596,25 @@ impl Engine {
                 t.d.reply.confidence = confidence;
                 self.way_out(t, msg)
             }
+        }
+    }
+
+    /// "locked out AND my nhs.net has changed, its m.patel22@nhs.net now": the second problem is
+    /// acted on too. An answer that asks a question goes last, so the question is the last thing
+    /// read and the one left open.
+    fn with_alongside(&self, t: &mut Turn, first: String, other: usize) -> String {
+        let pending = std::mem::take(&mut t.state.pending);
+        let choices = std::mem::take(&mut t.d.reply.choices);
+        let intent = t.d.reply.intent.clone();
+        let second = self.act(other, t);
+        t.d.reply.intent = intent;
+        if t.state.pending == Pending::Nothing {
+            t.state.pending = pending;
+            let extra = std::mem::replace(&mut t.d.reply.choices, choices);
+            t.d.reply.choices.extend(extra);
+            format!("{second}\n\n{first}")
+        } else {
+            format!("{first}\n\n{second}")
         }
     }
 

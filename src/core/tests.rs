@@ -313,3 +313,25 @@ fn turning_reminders_off_gives_the_times_to_note() {
     assert!(s.reminders_off);
     assert!(d.reply.text.contains("00:20"), "{}", d.reply.text);
 }
+
+#[test]
+fn two_problems_named_in_one_message_are_both_acted_on() {
+    let now = at("2026-01-20T13:10:00Z");
+    let mut s = UserState::default();
+    let d = say(
+        &mut s,
+        "locked out AND my nhs.net has changed, its m.patel22@nhs.net now",
+        now,
+    );
+    // The lock is recorded and said first; the offer to pass the address on is the open
+    // question, asked last.
+    assert_eq!(s.locked_until, Some(at("2026-01-21T01:10:00Z")));
+    assert!(
+        matches!(s.pending, Pending::EmailOffer { .. }),
+        "{:?}",
+        s.pending
+    );
+    let text = &d.reply.text;
+    let (lock, offer) = (text.find("01:10"), text.find("m.patel22@nhs.net"));
+    assert!(lock.is_some() && offer.is_some() && lock < offer, "{text}");
+}

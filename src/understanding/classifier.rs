@@ -44,6 +44,9 @@ pub struct Classification {
     pub ranked: Vec<(usize, f32)>,
     /// Whether a pattern from `intents/` decided the top intent.
     pub by_pattern: bool,
+    /// Another problem whose pattern matched too and is answered alongside the top one (both
+    /// declare `alongside`, and neither outranks the other).
+    pub also: Option<usize>,
 }
 
 impl Classification {
@@ -135,6 +138,8 @@ pub struct Classifier {
     pattern_intent: Vec<usize>,
     /// For each label, the labels its patterns beat.
     outranks: Vec<Vec<usize>>,
+    /// For each label, whether it is answered alongside another (`alongside`).
+    alongside: Vec<bool>,
 }
 
 /// What a classifier is built of before training: labels, the catch-all's index (usize::MAX when
@@ -148,6 +153,7 @@ struct Parts {
     pattern_intent: Vec<usize>,
     /// For each label, the labels whose patterns its patterns beat (`outranks`).
     outranks: Vec<Vec<usize>>,
+    alongside: Vec<bool>,
 }
 
 impl Parts {
@@ -187,6 +193,7 @@ impl Parts {
             .collect();
         Parts {
             outranks,
+            alongside: intents.iter().map(|i| i.alongside).collect(),
             in_scope: (0..ids.len()).filter(|&i| i != oos).collect(),
             ids,
             oos,
@@ -216,6 +223,7 @@ impl Parts {
             patterns,
             pattern_intent: self.pattern_intent,
             outranks: self.outranks,
+            alongside: self.alongside,
         }
     }
 }
@@ -361,6 +369,7 @@ impl Classifier {
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
 
         let mut by_pattern = false;
+        let mut also = None;
         let vetoed = self.has_oos && probs[self.oos] >= PATTERN_VETO;
         if !self.patterns.is_empty() && !vetoed {
             let matched = self.patterns.matches(&norm);
@@ -374,6 +383,12 @@ impl Classifier {
                     .filter(|i| !hits.iter().any(|h| self.outranks[*h].contains(i)))
                     .max_by(|a, b| probs[*a].total_cmp(&probs[*b]));
                 if let Some(best) = best {
+                    also = hits.iter().copied().find(|&i| {
+                        i != best
+                            && self.alongside[i]
+                            && self.alongside[best]
+                            && !hits.iter().any(|h| self.outranks[*h].contains(&i))
+                    });
                     let pos = ranked.iter().position(|(c, _)| *c == best).unwrap_or(0);
                     let (c, p) = ranked.remove(pos);
                     ranked.insert(0, (c, p.max(PATTERN_CONFIDENCE)));
@@ -381,7 +396,11 @@ impl Classifier {
                 }
             }
         }
-        Classification { ranked, by_pattern }
+        Classification {
+            ranked,
+            by_pattern,
+            also,
+        }
     }
 
     /// The id of the intent at index `idx`.

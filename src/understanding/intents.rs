@@ -31,6 +31,10 @@ struct IntentFile {
     /// What the intent is to the conversation; a problem unless it says otherwise.
     #[serde(default)]
     role: Role,
+    /// Answered as well when another `alongside` intent's pattern matches the same message
+    /// ("locked out AND my nhs.net has changed").
+    #[serde(default)]
+    alongside: bool,
 }
 
 /// What an intent is to the conversation (`role` in its file): how the dialogue treats a message
@@ -124,6 +128,8 @@ pub struct Intent {
     /// comes" is an e-mail change).
     pub outranks: Vec<String>,
     pub role: Role,
+    /// Answered together with another `alongside` intent named by pattern in one message.
+    pub alongside: bool,
     pub file: PathBuf,
 }
 
@@ -375,6 +381,7 @@ fn load_file(file: &Path) -> Result<Intent, Vec<FileProblem>> {
         examples: raw.examples,
         follow_ups,
         outranks: raw.outranks,
+        alongside: raw.alongside,
         role: raw.role,
         file: file.to_path_buf(),
     })
