@@ -384,6 +384,9 @@ impl Engine {
     pub(crate) fn escalate(&self, t: &mut Turn, kind: EscalationKind, new_address: Option<String>) {
         let reference = t.next_reference.to_string();
         t.state.open_escalations.push((kind, reference.clone()));
+        if kind == EscalationKind::TalkToHuman {
+            t.state.handover_at = Some(t.now.timestamp_millis());
+        }
         t.d.escalation = Some(Escalation {
             reference,
             kind,
@@ -731,7 +734,14 @@ impl Engine {
     /// The facts the hand-over messages use: the reference, the support team's hours and when
     /// they aim to reply by.
     pub(crate) fn support_vars(&self, t: &Turn, reference: &str) -> Vec<(&'static str, String)> {
-        let by = self.rules.support.reply_by(t.now, self.rules.tz);
+        // From when the hand-over was recorded: the promise does not move each time it is asked.
+        let asked = t
+            .state
+            .handover_at
+            .and_then(chrono::DateTime::from_timestamp_millis)
+            .filter(|at| *at <= t.now)
+            .unwrap_or(t.now);
+        let by = self.rules.support.reply_by(asked, self.rules.tz);
         vec![
             ("reference", reference.to_string()),
             ("support_hours", self.rules.support.describe()),

@@ -110,6 +110,11 @@ pub struct UserState {
     /// that says nothing of the writer is about them too (appended after `volunteered`).
     #[serde(default, deserialize_with = "appended")]
     pub topic_for_someone_else: bool,
+    /// When the open hand-over to the support team was recorded (Unix ms), so "when will they
+    /// contact me?" the next day gives the time promised then (appended after
+    /// `topic_for_someone_else`).
+    #[serde(default, deserialize_with = "appended")]
+    pub handover_at: Option<i64>,
 }
 
 impl UserState {

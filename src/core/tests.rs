@@ -335,3 +335,38 @@ fn two_problems_named_in_one_message_are_both_acted_on() {
     let (lock, offer) = (text.find("01:10"), text.find("m.patel22@nhs.net"));
     assert!(lock.is_some() && offer.is_some() && lock < offer, "{text}");
 }
+
+#[test]
+fn the_reply_by_time_is_the_one_promised_when_the_hand_over_was_recorded() {
+    // Friday 16:00: the support team's target runs into Monday.
+    let friday = at("2026-01-16T16:00:00Z");
+    let mut s = UserState::default();
+    let first = say(&mut s, "can i talk to a person please", friday);
+    let promised = first
+        .reply
+        .text
+        .split(", by ")
+        .nth(1)
+        .expect("a reply-by time");
+    let clock: String = promised
+        .chars()
+        .rev()
+        .skip_while(|c| !c.is_ascii_digit())
+        .collect();
+    let clock: String = clock.chars().rev().collect();
+    let clock = &clock[clock.len() - 5..];
+    // Asked again on Monday morning, the same time, not a day later.
+    let monday = at("2026-01-19T09:00:00Z");
+    let again = say(&mut s, "when will they contact me?", monday);
+    assert!(
+        again.reply.text.contains(&format!("by {clock}")),
+        "{} / {}",
+        first.reply.text,
+        again.reply.text
+    );
+    assert!(
+        !again.reply.text.contains("tomorrow"),
+        "{}",
+        again.reply.text
+    );
+}

@@ -123,6 +123,9 @@ impl Service {
             Action::Resolve => {
                 let mut state = txn.user(&e.user)?;
                 state.open_escalations.retain(|(_, r)| r != &e.reference);
+                if state.open_escalation(EscalationKind::TalkToHuman).is_none() {
+                    state.handover_at = None;
+                }
                 // A hand-over question about it no longer needs an answer.
                 if matches!(&state.pending, Pending::Handover { reference, .. } if *reference == e.reference)
                 {
