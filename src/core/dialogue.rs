@@ -528,10 +528,11 @@ impl Engine {
             }
         }
         // "ok IT sorted it, new one is priya.shah7@nhs.net": an nhs.net address is news of one.
-        let nhs_address = find_email(msg.text)
+        let address = find_email(msg.text);
+        let nhs_address = address
             .filter(|a| is_nhs_net(a))
             .and_then(|_| self.classifier().index_of("email_changed"));
-        let personal_address = find_email(msg.text)
+        let personal_address = address
             .filter(|a| !is_nhs_net(a) && a.is_ascii())
             .and_then(|_| self.classifier().index_of("no_nhs_email"));
         match understood {
