@@ -90,6 +90,49 @@ fn every_classification_has_a_confidence_and_ranked_candidates() {
     assert_eq!(intent, "out_of_scope");
 }
 
+/// The real intents with one broad pattern added to `intent`, and none left on `bare`.
+fn engine_with_pattern(intent: &str, pattern: &str, bare: &str) -> Engine {
+    let c = config();
+    let mut list =
+        intents::load_dir(&c.intents_dir(), &esrbot::service::required_intents()).unwrap();
+    for i in list.iter_mut() {
+        if i.id == intent {
+            i.patterns.push(regex::Regex::new(pattern).unwrap());
+        } else if i.id == bare {
+            i.patterns.clear();
+        }
+    }
+    let content = esrbot::service::load_content(&c, &list).unwrap();
+    Engine::new(Rules::from_config(&c).unwrap(), &list, content)
+}
+
+#[test]
+fn a_pattern_yields_to_a_classifier_that_has_read_the_whole_message() {
+    // A greeting pattern that catches any message naming ESR: the classifier is all but certain
+    // this is a forgotten password, so it is answered as one.
+    let e = engine_with_pattern("greeting", r"\besr\b", "forgot_password");
+    let text = "my esr password has gone clean out of my head, how do i get a new one";
+    let (c, u) = e.understand(text);
+    assert_eq!(e.intent_id(c.top().0), "forgot_password", "{text}");
+    assert!(!c.by_pattern);
+    assert!(matches!(u, Understood::Intent { .. }));
+    // Where the classifier is not that sure, the pattern still decides.
+    let (c, _) = e.understand("hiya esr");
+    assert_eq!(e.intent_id(c.top().0), "greeting");
+    assert!(c.by_pattern);
+
+    // A vague pattern yields sooner, to a classifier 90% sure of a cause, as it yields to a
+    // cause's pattern.
+    let e = engine_with_pattern("cant_log_in", r"\bworking\b", "shared_computer");
+    let text = "on the shared ward login and the esr reset keeps not working";
+    let (c, _) = e.understand(text);
+    assert_eq!(e.intent_id(c.top().0), "shared_computer", "{text}");
+    assert!(!c.by_pattern);
+    let (c, _) = e.understand("esr not working");
+    assert_eq!(e.intent_id(c.top().0), "cant_log_in");
+    assert!(c.by_pattern);
+}
+
 #[test]
 fn attempts_are_read_from_the_message() {
     for (text, n) in [
