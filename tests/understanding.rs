@@ -12,33 +12,45 @@ use esrbot::understanding::intents;
 
 use super::{at, config, engine, root, temp_db};
 
-/// An engine whose forgot_password and forgot_username intents were trained on the same
-/// examples, so the bot cannot tell them apart and must ask.
-fn confusable_engine() -> Engine {
+/// An engine trained on the shipped intents after `edit`, with the shipped rules after `rules`.
+fn engine_with(
+    edit: impl FnOnce(&mut [intents::Intent]),
+    rules: impl FnOnce(Rules) -> Rules,
+) -> Engine {
     let c = config();
     let mut list =
         intents::load_dir(&c.intents_dir(), &esrbot::service::required_intents()).unwrap();
-    let shared = list
-        .iter()
-        .find(|i| i.id == "forgot_password")
-        .unwrap()
-        .examples
-        .clone();
-    for i in list
-        .iter_mut()
-        .filter(|i| i.id == "forgot_password" || i.id == "forgot_username")
-    {
-        i.examples = shared.clone();
-        i.patterns.clear();
-    }
+    edit(&mut list);
     let content = esrbot::service::load_content(&c, &list).unwrap();
-    // Trained on the same examples, the two split the probability nearly evenly; the order of
-    // stochastic training leaves one a little ahead, so "close" is taken generously here.
-    let rules = Rules {
-        margin: 0.3,
-        ..Rules::from_config(&c).unwrap()
-    };
-    Engine::new(rules, &list, content)
+    Engine::new(rules(Rules::from_config(&c).unwrap()), &list, content)
+}
+
+/// An engine whose forgot_password and forgot_username intents were trained on the same
+/// examples, so the bot cannot tell them apart and must ask.
+fn confusable_engine() -> Engine {
+    engine_with(
+        |list| {
+            let shared = list
+                .iter()
+                .find(|i| i.id == "forgot_password")
+                .unwrap()
+                .examples
+                .clone();
+            for i in list
+                .iter_mut()
+                .filter(|i| i.id == "forgot_password" || i.id == "forgot_username")
+            {
+                i.examples = shared.clone();
+                i.patterns.clear();
+            }
+        },
+        // Trained on the same examples, the two split the probability nearly evenly; the order
+        // of stochastic training leaves one a little ahead, so "close" is taken generously here.
+        |rules| Rules {
+            margin: 0.3,
+            ..rules
+        },
+    )
 }
 
 #[test]
@@ -92,18 +104,18 @@ fn every_classification_has_a_confidence_and_ranked_candidates() {
 
 /// The real intents with one broad pattern added to `intent`, and none left on `bare`.
 fn engine_with_pattern(intent: &str, pattern: &str, bare: &str) -> Engine {
-    let c = config();
-    let mut list =
-        intents::load_dir(&c.intents_dir(), &esrbot::service::required_intents()).unwrap();
-    for i in list.iter_mut() {
-        if i.id == intent {
-            i.patterns.push(regex::Regex::new(pattern).unwrap());
-        } else if i.id == bare {
-            i.patterns.clear();
-        }
-    }
-    let content = esrbot::service::load_content(&c, &list).unwrap();
-    Engine::new(Rules::from_config(&c).unwrap(), &list, content)
+    engine_with(
+        |list| {
+            for i in list.iter_mut() {
+                if i.id == intent {
+                    i.patterns.push(regex::Regex::new(pattern).unwrap());
+                } else if i.id == bare {
+                    i.patterns.clear();
+                }
+            }
+        },
+        |rules| rules,
+    )
 }
 
 #[test]
