@@ -13,7 +13,7 @@ use crate::core::records::{
     Choice, ChoiceStyle, EscalationKind, HandoverStep, Pending, Recipient, UserState,
 };
 use crate::understanding::details::new_address;
-use crate::understanding::text::{find_email, is_nhs_net};
+use crate::understanding::text::is_nhs_net;
 use crate::understanding::timeexpr::{TimeProblem, format_when};
 
 /// One turn of the dialogue as a handler sees it: who, their state, the message (secrets already
@@ -268,12 +268,6 @@ static DONE: LazyLock<Regex> = LazyLock::new(|| {
 /// The reset e-mail arrived, and not a new one ("email came through", "got it, email is here").
 static ARRIVED: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\be-?\s?mail\s+(?:has\s+)?(?:came|come|arrived|is\s+here|just\s+came)\b")
-        .expect("pattern")
-});
-
-/// Words of an address that changed, as opposed to a new reset e-mail that came.
-static ADDRESS_CHANGED: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\b(?:address|changed|change|moved|nhs\s?net|nhsmail|nhs\s+mail|account)\b")
         .expect("pattern")
 });
 
@@ -665,13 +659,6 @@ fn thanks(engine: &Engine, t: &mut Turn, id: &str) -> String {
 
 fn email_changed(engine: &Engine, t: &mut Turn, id: &str) -> String {
     t.d.reply.personal = true;
-    // "ok done it again, new email is here": the new reset e-mail came, no address changed.
-    if ARRIVED.is_match(t.norm) && find_email(t.text).is_none() && !ADDRESS_CHANGED.is_match(t.norm)
-    {
-        t.d.reply.intent = Some("reset_requested".into());
-        t.d.reply.choices.clear();
-        return reset_requested(engine, t, "reset_requested");
-    }
     if let Some(existing) = t.state.open_escalation(EscalationKind::EmailChanged) {
         return answer(engine, id, "exists", &[("reference", existing.to_string())]);
     }

@@ -77,7 +77,7 @@ pub struct Lexicon {
 
 impl Lexicon {
     /// `words`: (variant, canonical) pairs of single words; `phrases`: variants of two to
-    /// `MAX_PHRASE_WORDS` words.
+    /// `MAX_PHRASE_WORDS` words. A variant whose canonical word is empty is dropped.
     pub fn new(words: Vec<(String, String)>, phrases: Vec<(Vec<String>, String)>) -> Lexicon {
         let mut by_first: HashMap<String, Vec<(Vec<String>, String)>> = HashMap::new();
         for (mut phrase, canonical) in phrases {
@@ -103,11 +103,17 @@ impl Lexicon {
         }
         let words: Vec<&str> = norm.split(' ').filter(|w| !w.is_empty()).collect();
         let mut out = String::with_capacity(norm.len() + 8);
+        // A variant mapped to nothing (dictated punctuation) is left out.
+        let mut push = |w: &str| {
+            if !w.is_empty() {
+                if !out.is_empty() {
+                    out.push(' ');
+                }
+                out.push_str(w);
+            }
+        };
         let mut i = 0;
         while i < words.len() {
-            if !out.is_empty() {
-                out.push(' ');
-            }
             let phrase = self.phrases.get(words[i]).and_then(|rests| {
                 rests.iter().find(|(rest, _)| {
                     words.len() > i + rest.len()
@@ -115,11 +121,11 @@ impl Lexicon {
                 })
             });
             if let Some((rest, c)) = phrase {
-                out.push_str(c);
+                push(c);
                 i += 1 + rest.len();
                 continue;
             }
-            out.push_str(self.words.get(words[i]).map_or(words[i], String::as_str));
+            push(self.words.get(words[i]).map_or(words[i], String::as_str));
             i += 1;
         }
         out
@@ -828,5 +834,19 @@ mod tests {
         assert_eq!(lex.canonical("3 tries"), "3 attempts");
         assert_eq!(lex.canonical(""), "");
         assert_eq!(Lexicon::default().canonical("log in"), "log in");
+    }
+
+    #[test]
+    fn dictated_punctuation_is_left_out() {
+        let lex = Lexicon::new(
+            vec![],
+            vec![(vec!["full".into(), "stop".into()], String::new())],
+        );
+        assert_eq!(lex.canonical("hi full stop"), "hi");
+        assert_eq!(
+            lex.canonical("full stop it wont take my password full stop"),
+            "it wont take my password"
+        );
+        assert_eq!(lex.canonical("full"), "full");
     }
 }

@@ -134,10 +134,13 @@ struct SynonymsFile {
     words: BTreeMap<String, Vec<String>>,
     #[serde(default)]
     phrases: BTreeMap<String, Vec<String>>,
+    /// Words a phone's dictation types for punctuation ("full stop"): left out.
+    #[serde(default)]
+    dictated: Vec<String>,
 }
 
 /// Loads `data/synonyms.toml` into the classifier's lexicon, checking that each variant is one
-/// word (or two to four, for phrases) and appears once.
+/// word (or two to four, for phrases; one to four, for dictated punctuation) and appears once.
 fn load_lexicon(data_dir: &Path) -> Result<Lexicon, Vec<FileProblem>> {
     let file = data_dir.join("synonyms.toml");
     let text = std::fs::read_to_string(&file)
@@ -147,10 +150,11 @@ fn load_lexicon(data_dir: &Path) -> Result<Lexicon, Vec<FileProblem>> {
     let mut words = Vec::new();
     let mut phrases = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
-    for (n, table) in [(1usize, &raw.words), (2, &raw.phrases)] {
+    let dictated = BTreeMap::from([(String::new(), raw.dictated.clone())]);
+    for (n, table) in [(1usize, &raw.words), (2, &raw.phrases), (0, &dictated)] {
         for (canonical, variants) in table {
             let c = normalize(canonical);
-            if c.is_empty() || c.contains(' ') {
+            if (n > 0 && c.is_empty()) || c.contains(' ') {
                 problems.push(FileProblem::new(
                     &file,
                     line_of_value(&text, canonical),
@@ -160,16 +164,16 @@ fn load_lexicon(data_dir: &Path) -> Result<Lexicon, Vec<FileProblem>> {
             for v in variants {
                 let norm = normalize(v);
                 let parts: Vec<&str> = norm.split(' ').collect();
-                let fits = if n == 1 {
-                    parts.len() == 1
-                } else {
-                    (2..=MAX_PHRASE_WORDS).contains(&parts.len())
+                let fits = match n {
+                    1 => parts.len() == 1,
+                    2 => (2..=MAX_PHRASE_WORDS).contains(&parts.len()),
+                    _ => parts.len() <= MAX_PHRASE_WORDS,
                 };
                 if norm.is_empty() || !fits {
-                    let want = if n == 1 {
-                        "one word".to_string()
-                    } else {
-                        format!("2 to {MAX_PHRASE_WORDS} words")
+                    let want = match n {
+                        1 => "one word".to_string(),
+                        2 => format!("2 to {MAX_PHRASE_WORDS} words"),
+                        _ => format!("1 to {MAX_PHRASE_WORDS} words"),
                     };
                     problems.push(FileProblem::new(
                         &file,
@@ -185,7 +189,7 @@ fn load_lexicon(data_dir: &Path) -> Result<Lexicon, Vec<FileProblem>> {
                         format!("{v:?} is listed twice"),
                     ));
                 }
-                if n == 1 {
+                if parts.len() == 1 {
                     words.push((norm, c.clone()));
                 } else {
                     phrases.push((parts.iter().map(|p| p.to_string()).collect(), c.clone()));
