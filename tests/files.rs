@@ -223,3 +223,20 @@ fn a_config_that_does_not_parse_still_gets_its_declarations_checked() {
         "{all}"
     );
 }
+
+#[test]
+fn dictated_punctuation_longer_than_four_words_is_reported() {
+    let dir = copy_tree();
+    let file = dir.path().join("data/synonyms.toml");
+    let text = std::fs::read_to_string(&file).unwrap().replacen(
+        "\"full stop\"",
+        "\"full stop\", \"open the brackets please now\"",
+        1,
+    );
+    std::fs::write(&file, &text).unwrap();
+    let problems = check_in(dir.path()).join("\n");
+    assert!(
+        problems.contains("\"open the brackets please now\" must be 1 to 4 words"),
+        "{problems}"
+    );
+}

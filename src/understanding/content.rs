@@ -150,11 +150,18 @@ fn load_lexicon(data_dir: &Path) -> Result<Lexicon, Vec<FileProblem>> {
     let mut words = Vec::new();
     let mut phrases = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
-    let dictated = BTreeMap::from([(String::new(), raw.dictated.clone())]);
-    for (n, table) in [(1usize, &raw.words), (2, &raw.phrases), (0, &dictated)] {
+    let dictated = BTreeMap::from([(String::new(), raw.dictated)]);
+    // Each table with how many words its variants have, and whether it maps them to a word:
+    // dictated punctuation maps to nothing.
+    let tables = [
+        (&raw.words, 1..=1, true),
+        (&raw.phrases, 2..=MAX_PHRASE_WORDS, true),
+        (&dictated, 1..=MAX_PHRASE_WORDS, false),
+    ];
+    for (table, size, to_a_word) in tables {
         for (canonical, variants) in table {
             let c = normalize(canonical);
-            if (n > 0 && c.is_empty()) || c.contains(' ') {
+            if (to_a_word && c.is_empty()) || c.contains(' ') {
                 problems.push(FileProblem::new(
                     &file,
                     line_of_value(&text, canonical),
@@ -164,16 +171,11 @@ fn load_lexicon(data_dir: &Path) -> Result<Lexicon, Vec<FileProblem>> {
             for v in variants {
                 let norm = normalize(v);
                 let parts: Vec<&str> = norm.split(' ').collect();
-                let fits = match n {
-                    1 => parts.len() == 1,
-                    2 => (2..=MAX_PHRASE_WORDS).contains(&parts.len()),
-                    _ => parts.len() <= MAX_PHRASE_WORDS,
-                };
-                if norm.is_empty() || !fits {
-                    let want = match n {
-                        1 => "one word".to_string(),
-                        2 => format!("2 to {MAX_PHRASE_WORDS} words"),
-                        _ => format!("1 to {MAX_PHRASE_WORDS} words"),
+                if norm.is_empty() || !size.contains(&parts.len()) {
+                    let want = if size.start() == size.end() {
+                        "one word".to_string()
+                    } else {
+                        format!("{} to {} words", size.start(), size.end())
                     };
                     problems.push(FileProblem::new(
                         &file,
