@@ -23,6 +23,17 @@ fn check_in(dir: &std::path::Path) -> Vec<String> {
     check(&c).0.iter().map(ToString::to_string).collect()
 }
 
+/// What `check` reports for a copy of the shipped tree with one edit to `file`: its first `from`
+/// replaced by `to`. `from` must be there, or the test would check the unedited tree.
+fn check_with_edit(file: &str, from: &str, to: &str) -> String {
+    let dir = copy_tree();
+    let path = dir.path().join(file);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains(from), "{file} no longer has {from:?}");
+    std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+    check_in(dir.path()).join("\n")
+}
+
 #[test]
 fn a_broken_pattern_is_reported_with_file_and_line() {
     let dir = copy_tree();
@@ -64,13 +75,7 @@ fn unknown_placeholders_and_missing_intents_are_reported() {
 
 #[test]
 fn a_typo_in_an_intent_file_is_not_ignored() {
-    let dir = copy_tree();
-    let file = dir.path().join("intents/thanks.toml");
-    let text = std::fs::read_to_string(&file)
-        .unwrap()
-        .replacen("examples = [", "exampels = [", 1);
-    std::fs::write(&file, text).unwrap();
-    let problems = check_in(dir.path()).join("\n");
+    let problems = check_with_edit("intents/thanks.toml", "examples = [", "exampels = [");
     assert!(problems.contains("thanks.toml:"), "{problems}");
     assert!(problems.contains("exampels"), "{problems}");
 }
@@ -98,15 +103,11 @@ fn a_bad_synonym_is_reported_with_file_and_line() {
 
 #[test]
 fn a_synonym_phrase_longer_than_four_words_is_reported() {
-    let dir = copy_tree();
-    let file = dir.path().join("data/synonyms.toml");
-    let text = std::fs::read_to_string(&file).unwrap().replacen(
+    let problems = check_with_edit(
+        "data/synonyms.toml",
         "\"e s r\"",
         "\"e s r\", \"the electronic staff record system\"",
-        1,
     );
-    std::fs::write(&file, &text).unwrap();
-    let problems = check_in(dir.path()).join("\n");
     assert!(
         problems.contains("\"the electronic staff record system\" must be 2 to 4 words"),
         "{problems}"
@@ -226,15 +227,11 @@ fn a_config_that_does_not_parse_still_gets_its_declarations_checked() {
 
 #[test]
 fn dictated_punctuation_longer_than_four_words_is_reported() {
-    let dir = copy_tree();
-    let file = dir.path().join("data/synonyms.toml");
-    let text = std::fs::read_to_string(&file).unwrap().replacen(
+    let problems = check_with_edit(
+        "data/synonyms.toml",
         "\"full stop\"",
         "\"full stop\", \"open the brackets please now\"",
-        1,
     );
-    std::fs::write(&file, &text).unwrap();
-    let problems = check_in(dir.path()).join("\n");
     assert!(
         problems.contains("\"open the brackets please now\" must be 1 to 4 words"),
         "{problems}"
