@@ -116,7 +116,14 @@ async fn head_limit(req: Request, next: Next) -> Response {
     }
     let response = next.run(req).await;
     if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        return (StatusCode::PAYLOAD_TOO_LARGE, "That message is too long.").into_response();
+        // The rest of the upload is never read, so the connection cannot carry another request:
+        // saying so stops a client from sending its next request into a closed socket.
+        return (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            [(header::CONNECTION, "close")],
+            "That message is too long.",
+        )
+            .into_response();
     }
     response
 }
