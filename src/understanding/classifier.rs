@@ -31,6 +31,9 @@ const TOLERANCE: f32 = 0.1;
 const SCOPE_SCALE: f32 = 4.0;
 const SCOPE_SHIFT: f32 = 0.15;
 const INTENT_SCALE: f32 = 4.0;
+/// The scope model's share of the scope margin; the label model's margin over out_of_scope has
+/// the rest (see `Classifier::probabilities`).
+const SCOPE_BLEND: f32 = 0.5;
 /// Lowest probability a pattern match is reported with: a pattern is a precise, hand-written signal.
 const PATTERN_CONFIDENCE: f32 = 0.9;
 /// A pattern is overruled only when the scope model is at least this sure the message is not
@@ -146,6 +149,10 @@ pub struct Classifier {
     intent: Linear,
     /// Label index of each class of `intent`.
     in_scope: Vec<usize>,
+    /// Every label, out_of_scope included, over every example (column = label index): its
+    /// margin of the best ESR intent over out_of_scope is half of the scope decision (see
+    /// `probabilities`).
+    labels: Linear,
     patterns: RegexSet,
     /// For each pattern in `patterns`, the intent it belongs to.
     pattern_intent: Vec<usize>,
@@ -226,6 +233,7 @@ impl Parts {
         idf: Idf,
         scope: Linear,
         intent: Linear,
+        labels: Linear,
         patterns: RegexSet,
     ) -> Classifier {
         Classifier {
@@ -237,6 +245,7 @@ impl Parts {
             scope,
             intent,
             in_scope: self.in_scope,
+            labels,
             patterns,
             pattern_intent: self.pattern_intent,
             outranks: self.outranks,
@@ -291,6 +300,10 @@ impl Classifier {
             labelled.iter().map(|(f, _)| f.ids.as_slice()),
             labelled.len(),
         );
+        let label_data: Vec<(Vec<(u32, f32)>, usize)> = labelled
+            .iter()
+            .map(|(f, idx)| (idf.weigh(f).collect(), *idx))
+            .collect();
         let scope_data: Vec<(Vec<(u32, f32)>, usize)> = labelled
             .iter()
             .map(|(f, idx)| (idf.weigh(f).collect(), usize::from(*idx != oos)))
@@ -304,23 +317,25 @@ impl Classifier {
                 ))
             })
             .collect();
-        // The two models are independent: train them side by side.
-        let (scope, intent) = std::thread::scope(|s| {
+        // The models are independent: train them side by side.
+        let classes = parts.ids.len().max(2);
+        let (scope, intent, labels) = std::thread::scope(|s| {
             let scope = s.spawn(|| Linear::fit(&scope_data, 1));
             let intent = Linear::fit(&intent_data, in_scope.len().max(1));
+            let labels = Linear::fit(&label_data, classes);
             let scope = scope
                 .join()
                 .unwrap_or_else(|p| std::panic::resume_unwind(p));
-            (scope, intent)
+            (scope, intent, labels)
         });
-        parts.build(lexicon, idf, scope, intent, patterns)
+        parts.build(lexicon, idf, scope, intent, labels, patterns)
     }
 
     /// What the trained weights depend on besides the intents and the lexicon: a saved model made
     /// with other settings is stale (see `understanding::model`).
     pub fn training_signature() -> String {
         format!(
-            "svm-v3 idf buckets={BUCKETS} cost={COST} passes={MAX_PASSES} tolerance={TOLERANCE}"
+            "svm-v4 labels-in-scope idf buckets={BUCKETS} cost={COST} passes={MAX_PASSES} tolerance={TOLERANCE}"
         )
     }
 
@@ -330,6 +345,7 @@ impl Classifier {
         self.idf.encode(&mut out);
         self.scope.encode(&mut out);
         self.intent.encode(&mut out);
+        self.labels.encode(&mut out);
         out
     }
 
@@ -341,20 +357,34 @@ impl Classifier {
         let idf = Idf::decode(&mut rest)?;
         let scope = Linear::decode(&mut rest, 1)?;
         let intent = Linear::decode(&mut rest, parts.in_scope.len().max(1))?;
+        let labels = Linear::decode(&mut rest, parts.ids.len().max(2))?;
         if !rest.is_empty() {
             return None;
         }
         let patterns = RegexSet::new(&parts.pattern_src).ok()?;
-        Some(parts.build(lexicon, idf, scope, intent, patterns))
+        Some(parts.build(lexicon, idf, scope, intent, labels, patterns))
     }
 
-    /// Probability of each label: P(out of scope) from the scope model, and
-    /// P(in scope) × P(intent | in scope) for the others.
+    /// Probability of each label: P(out of scope) from the scope margin, and
+    /// P(in scope) × P(intent | in scope) for the others. The scope margin is the mean of two
+    /// readings: the scope model's, and the label model's margin of its best ESR intent over
+    /// out_of_scope (halved: it spans two one-vs-rest margins). The second has learnt which
+    /// intent each example was, so it declines less of what is close to one ESR intent and more
+    /// of what is near none.
     fn probabilities(&self, feats: impl Iterator<Item = (u32, f32)> + Clone, probs: &mut [f32]) {
         let mut margin = [0.0f32; 1];
         self.scope.scores(feats.clone(), &mut margin);
         let p_in = if self.has_oos {
-            1.0 / (1.0 + (-SCOPE_SCALE * (margin[0] - SCOPE_SHIFT)).exp())
+            let mut all = vec![0.0f32; self.labels.k];
+            self.labels.scores(feats.clone(), &mut all);
+            let best_in = all
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != self.oos)
+                .map(|(_, m)| *m)
+                .fold(f32::NEG_INFINITY, f32::max);
+            let m = SCOPE_BLEND * margin[0] + (1.0 - SCOPE_BLEND) * (best_in - all[self.oos]) / 2.0;
+            1.0 / (1.0 + (-SCOPE_SCALE * (m - SCOPE_SHIFT)).exp())
         } else {
             1.0
         };
