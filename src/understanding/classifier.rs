@@ -258,10 +258,18 @@ impl Parts {
 /// Linear scores over hashed features: one column per class (one-vs-rest SVMs, see `fit`).
 struct Linear {
     k: usize,
-    /// Row-major: BUCKETS rows of `k` weights, so one feature touches one cache line or two.
-    weights: Vec<f32>,
+    /// For each of the BUCKETS feature buckets, which row of `rows` holds its weights, or
+    /// `NO_ROW` when they are all zero. Only about one bucket in seven has weights: a dense table
+    /// cost start-up more than anything else (every page of it written at load) and spread the
+    /// weights a message reads over 20 MB.
+    row_of: Vec<u32>,
+    /// Row-major: `k` weights per bucket that has any, so one feature touches one cache line or two.
+    rows: Vec<f32>,
     bias: Vec<f32>,
 }
+
+/// `Linear::row_of` for a bucket whose weights are all zero.
+const NO_ROW: u32 = u32::MAX;
 
 impl Classifier {
     /// Trains on every intent's examples. Deterministic: the same files give the same model.
@@ -497,9 +505,25 @@ impl Linear {
     fn new(k: usize) -> Linear {
         Linear {
             k,
-            weights: vec![0.0; BUCKETS * k],
+            row_of: vec![NO_ROW; BUCKETS],
+            rows: Vec::new(),
             bias: vec![0.0; k],
         }
+    }
+
+    /// The weights of bucket `r`, if any is not zero.
+    fn row(&self, r: usize) -> Option<&[f32]> {
+        let i = *self.row_of.get(r)?;
+        (i != NO_ROW).then(|| &self.rows[i as usize * self.k..(i as usize + 1) * self.k])
+    }
+
+    /// Gives bucket `r` a row of zeros and returns it; None if it has one already.
+    fn add_row(&mut self, r: usize) -> Option<&mut [f32]> {
+        let slot = self.row_of.get_mut(r).filter(|i| **i == NO_ROW)?;
+        let i = self.rows.len() / self.k;
+        *slot = u32::try_from(i).ok()?;
+        self.rows.resize(self.rows.len() + self.k, 0.0);
+        Some(&mut self.rows[i * self.k..])
     }
 
     /// `k`, the bias, then each row with a non-zero weight as (row, its k weights), little-endian.
@@ -509,13 +533,14 @@ impl Linear {
         for b in &self.bias {
             out.extend_from_slice(&b.to_le_bytes());
         }
-        let rows: Vec<usize> = (0..BUCKETS)
-            .filter(|r| self.weights[r * k..(r + 1) * k].iter().any(|w| *w != 0.0))
+        let rows: Vec<(usize, &[f32])> = (0..BUCKETS)
+            .filter_map(|r| Some((r, self.row(r)?)))
+            .filter(|(_, w)| w.iter().any(|w| *w != 0.0))
             .collect();
         out.extend_from_slice(&(rows.len() as u32).to_le_bytes());
-        for r in rows {
+        for (r, weights) in rows {
             out.extend_from_slice(&(r as u32).to_le_bytes());
-            for w in &self.weights[r * k..(r + 1) * k] {
+            for w in weights {
                 out.extend_from_slice(&w.to_le_bytes());
             }
         }
@@ -543,12 +568,13 @@ impl Linear {
         }
         let mut linear = Linear::new(k);
         f32s(bytes, &mut linear.bias)?;
-        for _ in 0..u32_of(bytes)? {
+        let n = u32_of(bytes)?;
+        // The count comes from the file: reserve no more than the bytes left could hold.
+        linear.rows.reserve(n.min(bytes.len() / (4 * (k + 1))) * k);
+        for _ in 0..n {
             let r = u32_of(bytes)?;
-            if r >= BUCKETS {
-                return None;
-            }
-            f32s(bytes, &mut linear.weights[r * k..(r + 1) * k])?;
+            // A bucket out of range, or given twice, is a damaged file.
+            f32s(bytes, linear.add_row(r)?)?;
         }
         Some(linear)
     }
@@ -582,10 +608,16 @@ impl Linear {
             out
         });
         let mut linear = Linear::new(k);
-        for (class, (w, b)) in solved.into_iter().enumerate() {
-            linear.bias[class] = b;
-            for (row, x) in w.into_iter().enumerate() {
-                linear.weights[row * k + class] = x;
+        for (class, (_, b)) in solved.iter().enumerate() {
+            linear.bias[class] = *b;
+        }
+        for r in 0..BUCKETS {
+            if solved.iter().any(|(w, _)| w[r] != 0.0)
+                && let Some(row) = linear.add_row(r)
+            {
+                for (x, (w, _)) in row.iter_mut().zip(&solved) {
+                    *x = w[r];
+                }
             }
         }
         linear
@@ -595,7 +627,11 @@ impl Linear {
         let k = self.k;
         out.copy_from_slice(&self.bias);
         for (f, x) in feats {
-            let row = &self.weights[f as usize * k..(f as usize + 1) * k];
+            let i = self.row_of[f as usize];
+            if i == NO_ROW {
+                continue;
+            }
+            let row = &self.rows[i as usize * k..(i as usize + 1) * k];
             for (o, w) in out.iter_mut().zip(row) {
                 *o += w * x;
             }
@@ -814,6 +850,40 @@ fn features(norm: &str, words: &mut Vec<u32>, chars: &mut Vec<u32>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn saved_weights_read_back_row_by_row_and_a_damaged_row_list_is_refused() {
+        let data: Vec<(Vec<(u32, f32)>, usize)> = (0..30)
+            .map(|i| (vec![(5, 0.5), (100 + (i % 3) as u32, 0.9)], i % 3))
+            .collect();
+        let fitted = Linear::fit(&data, 3);
+        let mut bytes = Vec::new();
+        fitted.encode(&mut bytes);
+        let loaded = Linear::decode(&mut bytes.as_slice(), 3).expect("it reads back");
+        let (mut a, mut b) = ([0.0f32; 3], [0.0f32; 3]);
+        fitted.scores([(101, 1.0), (5, 0.5), (7, 1.0)], &mut a);
+        loaded.scores([(101, 1.0), (5, 0.5), (7, 1.0)], &mut b);
+        assert_eq!(a, b);
+        assert!(loaded.row(7).is_none(), "a feature never seen has no row");
+        // The rows are (bucket, 3 weights) after k and the bias: 4 + 12 + 4 bytes in.
+        let first_row = 4 + 12 + 4;
+        let rows = u32::from_le_bytes(bytes[16..20].try_into().unwrap());
+        assert!(rows >= 2, "{rows}");
+        let second_row = first_row + 16;
+        let mut twice = bytes.clone();
+        twice.copy_within(first_row..first_row + 4, second_row);
+        assert!(
+            Linear::decode(&mut twice.as_slice(), 3).is_none(),
+            "a bucket given twice"
+        );
+        let mut outside = bytes.clone();
+        outside[first_row..first_row + 4].copy_from_slice(&(BUCKETS as u32).to_le_bytes());
+        assert!(
+            Linear::decode(&mut outside.as_slice(), 3).is_none(),
+            "a bucket out of range"
+        );
+        assert!(Linear::decode(&mut &bytes[..bytes.len() - 1], 3).is_none());
+    }
 
     #[test]
     fn the_svm_separates_what_can_be_separated_with_a_margin() {
