@@ -624,14 +624,11 @@ impl Linear {
     }
 
     fn scores(&self, feats: impl IntoIterator<Item = (u32, f32)>, out: &mut [f32]) {
-        let k = self.k;
         out.copy_from_slice(&self.bias);
         for (f, x) in feats {
-            let i = self.row_of[f as usize];
-            if i == NO_ROW {
+            let Some(row) = self.row(f as usize) else {
                 continue;
-            }
-            let row = &self.rows[i as usize * k..(i as usize + 1) * k];
+            };
             for (o, w) in out.iter_mut().zip(row) {
                 *o += w * x;
             }
