@@ -308,22 +308,18 @@ impl Classifier {
             labelled.iter().map(|(f, _)| f.ids.as_slice()),
             labelled.len(),
         );
+        // Each example weighed once; the three models see it under their own labels.
         let label_data: Vec<(Vec<(u32, f32)>, usize)> = labelled
             .iter()
             .map(|(f, idx)| (idf.weigh(f).collect(), *idx))
             .collect();
-        let scope_data: Vec<(Vec<(u32, f32)>, usize)> = labelled
+        let scope_data: Vec<(&[(u32, f32)], usize)> = label_data
             .iter()
-            .map(|(f, idx)| (idf.weigh(f).collect(), usize::from(*idx != oos)))
+            .map(|(x, idx)| (x.as_slice(), usize::from(*idx != oos)))
             .collect();
-        let intent_data: Vec<(Vec<(u32, f32)>, usize)> = labelled
-            .into_iter()
-            .filter_map(|(f, idx)| {
-                Some((
-                    idf.weigh(&f).collect(),
-                    in_scope.iter().position(|&i| i == idx)?,
-                ))
-            })
+        let intent_data: Vec<(&[(u32, f32)], usize)> = label_data
+            .iter()
+            .filter_map(|(x, idx)| Some((x.as_slice(), in_scope.iter().position(|i| i == idx)?)))
             .collect();
         // The models are independent: train them side by side.
         let classes = parts.ids.len().max(2);
@@ -582,7 +578,7 @@ impl Linear {
     /// One-vs-rest linear SVMs: `k` = 1 trains one (label 1 against label 0), otherwise one per
     /// class against the rest. Each example is weighted inversely to its class's size, so that
     /// the catch-all, with a quarter of the examples, does not swallow the others.
-    fn fit(data: &[(Vec<(u32, f32)>, usize)], k: usize) -> Linear {
+    fn fit<X: AsRef<[(u32, f32)]> + Sync>(data: &[(X, usize)], k: usize) -> Linear {
         let classes = if k == 1 { 2 } else { k };
         let mut counts = vec![0usize; classes];
         for (_, l) in data {
@@ -639,7 +635,11 @@ impl Linear {
 /// A binary L2-regularised, squared-hinge linear SVM (`positive` against every other label),
 /// solved in the dual by coordinate descent (Hsieh et al., 2008, as in liblinear): deterministic,
 /// and converged in a few dozen passes. The bias is a constant feature of 1, as in liblinear.
-fn solve(data: &[(Vec<(u32, f32)>, usize)], positive: usize, cost: &[f32]) -> (Vec<f32>, f32) {
+fn solve<X: AsRef<[(u32, f32)]>>(
+    data: &[(X, usize)],
+    positive: usize,
+    cost: &[f32],
+) -> (Vec<f32>, f32) {
     let n = data.len();
     let mut w = vec![0.0f32; BUCKETS];
     let mut bias = 0.0f32;
@@ -648,7 +648,7 @@ fn solve(data: &[(Vec<(u32, f32)>, usize)], positive: usize, cost: &[f32]) -> (V
     let q: Vec<f32> = data
         .iter()
         .zip(&diag)
-        .map(|((x, _), d)| x.iter().map(|(_, v)| v * v).sum::<f32>() + 1.0 + d)
+        .map(|((x, _), d)| x.as_ref().iter().map(|(_, v)| v * v).sum::<f32>() + 1.0 + d)
         .collect();
     let mut order: Vec<usize> = (0..n).collect();
     let mut rng = 0x2545_f491_4f6c_dd1d_u64 ^ positive as u64;
@@ -663,6 +663,7 @@ fn solve(data: &[(Vec<(u32, f32)>, usize)], positive: usize, cost: &[f32]) -> (V
         let (mut most, mut least) = (f32::NEG_INFINITY, f32::INFINITY);
         for &i in &order {
             let (x, label) = &data[i];
+            let x = x.as_ref();
             let y = if *label == positive { 1.0 } else { -1.0 };
             let score = bias + x.iter().map(|&(f, v)| w[f as usize] * v).sum::<f32>();
             let g = y * score - 1.0 + diag[i] * alpha[i];
