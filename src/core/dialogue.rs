@@ -424,7 +424,7 @@ impl Engine {
         {
             return options.get(n).cloned();
         }
-        let c = self.classifier().classify(norm);
+        let c = self.classifier().classify_normalized(norm);
         // A message a pattern reads as something else ("password reset not working" after "what
         // happens when you try?") says something new; it does not pick the option it resembles.
         if c.by_pattern && !options.iter().any(|o| o == self.intent_id(c.top().0)) {
@@ -726,7 +726,7 @@ impl Engine {
 
     /// The in-scope intent the classifier leans to, when it leans at all.
     fn best_guess(&self, msg: &Incoming) -> Option<String> {
-        let c = self.classifier().classify(msg.text);
+        let c = msg.classification(self);
         let oos = self.classifier().out_of_scope();
         let (idx, p) = c.ranked.iter().copied().find(|(i, _)| *i != oos)?;
         (p >= 0.25).then(|| self.option_label(self.intent_id(idx)).to_string())

@@ -93,7 +93,8 @@ impl Incoming<'_> {
     }
 
     fn reading(&self, engine: &Engine) -> &(Classification, Understood) {
-        self.reading.get_or_init(|| engine.understand(self.text))
+        self.reading
+            .get_or_init(|| engine.understand_normalized(self.norm))
     }
 }
 
@@ -226,6 +227,8 @@ pub struct Engine {
     roles: Vec<Role>,
     /// Every intent's follow-ups (`[[follow_up]]` in its file), with the intent's id.
     follow_ups: Vec<(String, crate::understanding::intents::FollowUp)>,
+    /// The guide's facts every template may name (`{login_url}`, `{lock_hours}`…), made once.
+    facts: Vec<(&'static str, String)>,
 }
 
 /// "stop reminders", "no reminders thanks", "stop reminders pls my phone keeps buzzing": the
@@ -286,7 +289,18 @@ impl Engine {
         classifier: OnceLock<Classifier>,
         pending_training: Vec<Intent>,
     ) -> Engine {
+        let facts = vec![
+            ("login_url", content.link("login_url").to_string()),
+            ("reset_url", content.link("reset_url").to_string()),
+            ("portal_url", content.link("portal_url").to_string()),
+            ("mailbox", rules.mailbox.clone()),
+            ("link_hours", rules.link_life.num_hours().to_string()),
+            ("max_attempts", rules.max_attempts.to_string()),
+            ("lock_hours", rules.lock_time.num_hours().to_string()),
+            ("warn_minutes", rules.warn_before.num_minutes().to_string()),
+        ];
         Engine {
+            facts,
             rules,
             content,
             classifier,
@@ -312,8 +326,13 @@ impl Engine {
 
     /// Classifies and applies the confidence threshold and ambiguity margin.
     pub fn understand(&self, text: &str) -> (Classification, Understood) {
-        let c = self.classifier().classify(text);
-        let u = if self.content.scope.names_other_system(&normalize(text)) {
+        self.understand_normalized(&normalize(text))
+    }
+
+    /// `understand` for a message already in normal form (`text::normalize`).
+    pub fn understand_normalized(&self, norm: &str) -> (Classification, Understood) {
+        let c = self.classifier().classify_normalized(norm);
+        let u = if self.content.scope.names_other_system(norm) {
             Understood::OutOfScope { confidence: 1.0 }
         } else {
             self.decide(&c)
@@ -609,27 +628,15 @@ impl Engine {
             .map_or(id, |i| self.option_labels[i].as_str())
     }
 
-    fn vars<'a>(&'a self, extra: &[(&'a str, String)]) -> Vec<(&'a str, String)> {
-        let r = &self.rules;
-        let mut v = vec![
-            ("login_url", self.content.link("login_url").to_string()),
-            ("reset_url", self.content.link("reset_url").to_string()),
-            ("portal_url", self.content.link("portal_url").to_string()),
-            ("mailbox", r.mailbox.clone()),
-            ("link_hours", r.link_life.num_hours().to_string()),
-            ("max_attempts", r.max_attempts.to_string()),
-            ("lock_hours", r.lock_time.num_hours().to_string()),
-            ("warn_minutes", r.warn_before.num_minutes().to_string()),
-        ];
-        v.extend(extra.iter().cloned());
-        v
-    }
-
     /// Fills a template with the guide's facts and `extra`.
     pub fn say(&self, template: &str, extra: &[(&str, String)]) -> String {
-        let vars = self.vars(extra);
-        let refs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        render(template, &refs)
+        let vars: Vec<(&str, &str)> = self
+            .facts
+            .iter()
+            .chain(extra)
+            .map(|(k, v)| (*k, v.as_str()))
+            .collect();
+        render(template, &vars)
     }
 
     /// Puts what the person volunteered about themselves (`understanding::details`) on the

@@ -375,12 +375,14 @@ impl Classifier {
     /// out_of_scope (halved: it spans two one-vs-rest margins). The second has learnt which
     /// intent each example was, so it declines less of what is close to one ESR intent and more
     /// of what is near none.
-    fn probabilities(&self, feats: impl Iterator<Item = (u32, f32)> + Clone, probs: &mut [f32]) {
+    fn probabilities(&self, feats: &[(u32, f32)], probs: &mut [f32]) {
         let mut margin = [0.0f32; 1];
-        self.scope.scores(feats.clone(), &mut margin);
+        self.scope.scores(feats.iter().copied(), &mut margin);
+        // One buffer for both score vectors: the label model's, then the intent model's.
+        let mut buffer = vec![0.0f32; self.labels.k + self.intent.k];
+        let (all, inner) = buffer.split_at_mut(self.labels.k);
         let p_in = if self.has_oos {
-            let mut all = vec![0.0f32; self.labels.k];
-            self.labels.scores(feats.clone(), &mut all);
+            self.labels.scores(feats.iter().copied(), all);
             let best_in = all
                 .iter()
                 .enumerate()
@@ -392,11 +394,10 @@ impl Classifier {
         } else {
             1.0
         };
-        let mut inner = vec![0.0f32; self.intent.k];
-        self.intent.scores(feats, &mut inner);
+        self.intent.scores(feats.iter().copied(), inner);
         let scale = INTENT_SCALE;
         inner.iter_mut().for_each(|s| *s *= scale);
-        softmax(&mut inner);
+        softmax(inner);
         probs.iter_mut().for_each(|p| *p = 0.0);
         if self.has_oos {
             probs[self.oos] = 1.0 - p_in;
@@ -408,14 +409,19 @@ impl Classifier {
 
     /// Classifies a cleaned message (see `text::clean_input`).
     pub fn classify(&self, text: &str) -> Classification {
-        let norm = normalize(text);
-        let feats = Hashed::of(&self.lexicon.canonical(&norm));
+        self.classify_normalized(&normalize(text))
+    }
+
+    /// Classifies a message already in normal form (`text::normalize`), as the engine has it.
+    pub fn classify_normalized(&self, norm: &str) -> Classification {
+        let feats = Hashed::of(&self.lexicon.canonical(norm));
         let k = self.ids.len();
         let mut probs = vec![0.0f32; k];
         if feats.ids.is_empty() {
             probs[self.oos] = 1.0;
         } else {
-            self.probabilities(self.idf.weigh(&feats), &mut probs);
+            let weighed: Vec<(u32, f32)> = self.idf.weigh(&feats).collect();
+            self.probabilities(&weighed, &mut probs);
         }
         let mut ranked: Vec<(usize, f32)> = probs.iter().copied().enumerate().collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
@@ -424,7 +430,7 @@ impl Classifier {
         let mut also = None;
         let vetoed = self.has_oos && probs[self.oos] >= PATTERN_VETO;
         if !self.patterns.is_empty() && !vetoed {
-            let matched = self.patterns.matches(&norm);
+            let matched = self.patterns.matches(norm);
             if matched.matched_any() {
                 // Among the intents whose patterns match, and that no other match outranks, the
                 // classifier's favourite wins.

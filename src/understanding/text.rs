@@ -76,53 +76,48 @@ pub fn for_display(s: &str, breaks: Breaks) -> String {
 pub fn normalize(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);
     let mut last_space = true;
-    let chars: Vec<char> = text.chars().collect();
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
+    // The two characters before `c` and the one after it, as typed.
+    let (mut before, mut prev) = (None::<char>, None::<char>);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        let next = chars.peek().copied();
+        let alpha = |x: Option<char>| x.is_some_and(char::is_alphabetic);
+        let digit = |x: Option<char>| x.is_some_and(|x| x.is_ascii_digit());
         // Dotted initialisms ("E.S.R", "n.h.s"): drop a dot between two single letters.
-        if c == '.'
-            && i > 0
-            && i + 1 < chars.len()
-            && chars[i - 1].is_alphabetic()
-            && chars[i + 1].is_alphabetic()
-            && (i < 2 || !chars[i - 2].is_alphanumeric())
-        {
-            i += 1;
+        let initialism =
+            c == '.' && alpha(prev) && alpha(next) && !before.is_some_and(char::is_alphanumeric);
+        (before, prev) = (prev, Some(c));
+        if initialism {
             continue;
         }
-        let mapped = match c {
-            '\u{2018}' | '\u{2019}' | '`' | '\'' => Some('\''),
-            ':' => Some(':'),
-            '.' if i > 0
-                && i + 1 < chars.len()
-                && chars[i - 1].is_ascii_digit()
-                && chars[i + 1].is_ascii_digit() =>
-            {
-                Some('.')
+        match c {
+            '\u{2018}' | '\u{2019}' | '`' | '\'' => {
+                out.push('\'');
+                last_space = false;
             }
-            c if c.is_alphanumeric() => None,
-            _ => Some(' '),
-        };
-        match mapped {
-            Some(' ') => {
+            ':' => {
+                out.push(':');
+                last_space = false;
+            }
+            '.' if digit(before) && digit(next) => {
+                out.push('.');
+                last_space = false;
+            }
+            c if c.is_ascii_alphanumeric() => {
+                out.push(c.to_ascii_lowercase());
+                last_space = false;
+            }
+            c if c.is_alphanumeric() => {
+                out.extend(c.to_lowercase());
+                last_space = false;
+            }
+            _ => {
                 if !last_space {
                     out.push(' ');
                     last_space = true;
                 }
             }
-            Some(m) => {
-                out.push(m);
-                last_space = false;
-            }
-            None => {
-                for l in c.to_lowercase() {
-                    out.push(l);
-                }
-                last_space = false;
-            }
         }
-        i += 1;
     }
     if out.ends_with(' ') {
         out.pop();
