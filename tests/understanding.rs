@@ -153,6 +153,8 @@ fn attempts_are_read_from_the_message() {
         ("that's my third attempt", Some(3)),
         ("it says 1 attempt left", Some(2)),
         ("one wrong try", Some(1)),
+        ("ive done 2 wrong already", Some(2)),
+        ("had one wrong so far", Some(1)),
         ("how many tries do i get", None),
         ("band 5 nurse on ward 21", None),
     ] {

@@ -50,6 +50,11 @@ static MAIL_ROUTE: LazyLock<Regex> = LazyLock::new(|| {
 static QUESTION_WORD: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\b(?:who|what|when|where|how|which|why)\b").expect("pattern"));
 
+/// "none of those", "neither", "none of them its just broken": no offered option fits.
+static NONE_OF_THESE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(?:(?:no|nah|nope|sorry|um+|erm+)\s+)*(?:none|neither|not any|nothing)(?:\s+of\s+(?:those|these|them|the above|that))?\b|\bnone\s+of\s+(?:those|these|them|the above)\b|\b(?:it'?s|its)\s+not\s+(?:any|one)\s+of\s+(?:those|these|them)\b").expect("pattern")
+});
+
 /// "so what do i do", "ok what do i do now" (on the normal form).
 static WHAT_DO_I_DO: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^(?:(?:so|ok|okay|right|and|well|then)\s+)*what\s+(?:do|should|can|shall)\s+i\s+do(?:\s+(?:now|then|next))?\s*$")
@@ -213,6 +218,17 @@ impl Engine {
                     t.count = attempts_in(norm, self.rules.max_attempts).or(count);
                     Some(self.act(idx, t))
                 }
+                // "none of those, its just broken": the support team is offered.
+                None if NONE_OF_THESE.is_match(norm) => {
+                    t.d.reply.personal = true;
+                    t.state.pending = Pending::SupportOffer { asked_at: t.now };
+                    self.offer_choices(t.d);
+                    Some(format!(
+                        "{}\n\n{}",
+                        self.message("none_of_these", &[]),
+                        self.message("offer_support", &[])
+                    ))
+                }
                 None => {
                     // Not an answer to the question: read it as a new message, but keep the
                     // question open if the new message is not understood either.
@@ -291,9 +307,11 @@ impl Engine {
                     t.state.declines = 0;
                     // "no dont bother. what time was it again": the "no" answers the offer and
                     // the rest is a question of its own, answered as one.
+                    // "no its fine, just tell me when i can get back on" follows the topic.
                     let question = norm.split_whitespace().count() > 3
-                        && matches!(msg.understood(self), Understood::Intent { id, .. }
-                            if self.role(id).is_question());
+                        && (matches!(msg.understood(self), Understood::Intent { id, .. }
+                            if self.role(id).is_question())
+                            || self.follow_up(t).is_some());
                     if question {
                         return None;
                     }
@@ -481,7 +499,10 @@ impl Engine {
     /// The time the message gives for what happened (after a correction word, the last one), or
     /// the problem with it, into the turn.
     fn read_time(&self, t: &mut Turn, text: &str) {
+        // "sorry i meant 1, only did it the once" corrects a count, not a time.
+        let count = attempts_in(t.norm, self.rules.max_attempts).is_some();
         let mention = corrected_time(text, t.now, self.rules.tz)
+            .filter(|_| !count)
             .or_else(|| find_past_time(text, t.now, self.rules.tz));
         t.time_problem = mention.as_ref().and_then(|m| m.problem);
         t.time_assumed = mention.as_ref().is_some_and(|m| m.assumed);
@@ -520,7 +541,20 @@ impl Engine {
                 .copied()
                 .find(|&i| self.role(i) == Role::Question)
                 .filter(|_| self.has_timers(t.state, t.now));
-            if let Some(id) = topic.filter(|i| options.contains(i)).or(question) {
+            // "did the forgot password at quarter to 7, how long does the link last": an event
+            // with its time and a question about that time; the event's answer records the
+            // time and gives the times asked for.
+            let stated = options
+                .iter()
+                .copied()
+                .find(|&i| self.role(i) == Role::Problem)
+                .filter(|_| t.time.is_some())
+                .filter(|_| options.iter().any(|&i| self.role(i) == Role::Question));
+            if let Some(id) = topic
+                .filter(|i| options.contains(i))
+                .or(stated)
+                .or(question)
+            {
                 understood = Understood::Intent {
                     id,
                     confidence: self.rules.threshold,
@@ -957,8 +991,13 @@ fn keep_open(
 /// "sorry 3am. no actually more like half 3": the time after the last correction word, when
 /// there is one; the person's final word on it.
 static CORRECTION: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(?:actually|more like|i mean|i meant|no wait|or rather|make that)\b")
+    Regex::new(r"(?i)\b(?:actually|more like|i mean|i meant|no wait|or rather|make that)\b|\bnot\s+(?:at\s+)?[0-9]{1,2}(?:[:.][0-9]{2})?\s*(?:am|pm)?\s*[,.;]?\s*(?:it\s+was|it'?s|but|was)\b")
         .expect("pattern")
+});
+
+/// " not 2", " not 9:30" after a corrected time.
+static NOT_THAT_TIME: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\s+not\s+(?:at\s+)?[0-9]{1,2}(?:[:.][0-9]{2})?\b").expect("pattern")
 });
 
 fn corrected_time(
@@ -968,6 +1007,10 @@ fn corrected_time(
 ) -> Option<crate::understanding::timeexpr::TimeMention> {
     let last = CORRECTION.find_iter(text).last()?;
     let rest = text[last.end()..].trim_start();
+    // "more like half 1 not 2": the time it was not is left out.
+    let rest = NOT_THAT_TIME
+        .find(rest)
+        .map_or(rest, |m| rest[..m.start()].trim_end());
     // The correction word introduces the time as "at" would: "more like half 3".
     find_past_time(rest, now, tz)
         .or_else(|| find_past_time(&format!("at {rest}"), now, tz))

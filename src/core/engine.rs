@@ -248,6 +248,7 @@ static ATTEMPTS: LazyLock<Regex> = LazyLock::new(|| {
         r"(?x)
         \b(?P<n>\d{1,2}|one|two|three|four|five|six)\s+(?:(?:wrong|failed|incorrect|bad|unsuccessful|more)\s+)?(?:times?|attempts?|tries|try|goes|go)\b(?P<left>\s+(?:left|remaining))?
         | \bthat'?s\s+(?P<now>\d|two|three)\s+(?:now|times|goes|tries|wrong|failed|incorrect)\b
+        | \b(?:done|had|got|made|typed|entered|put\s+in)\s+(?P<done>\d|one|two|three)\s+wrong\b
         | \b(?P<w>once|twice|thrice)\b
         | \b(?P<ord>first|second|third|1st|2nd|3rd)\s+(?:attempt|try|go|time)\b",
     )
@@ -605,8 +606,18 @@ impl Engine {
     }
 
     /// The intent a short follow-up means after the conversation's recent topic, if any.
+    /// With no recent topic, a running timer is the context: a lock reads as `account_locked`,
+    /// a live link as `reset_requested` ("had a poorly patient, has it gone?" three hours on).
     pub(crate) fn follow_up(&self, t: &Turn) -> Option<usize> {
-        let topic = Self::recent_topic(t)?;
+        let topic = Self::recent_topic(t).or_else(|| {
+            if t.state.locked_at(t.now).is_some() {
+                Some("account_locked")
+            } else if t.state.link_valid_until.is_some_and(|exp| exp > t.now) {
+                Some("reset_requested")
+            } else {
+                None
+            }
+        })?;
         let (id, _) = self
             .follow_ups
             .iter()
@@ -1014,9 +1025,10 @@ pub fn attempts_in(norm: &str, max: u32) -> Option<u32> {
         } else {
             v
         }
-    } else if let Some(n) = caps.name("now") {
-        // "ugh thats 3 now"
+    } else if let Some(n) = caps.name("now").or(caps.name("done")) {
+        // "ugh thats 3 now", "ive done 2 wrong already"
         match n.as_str() {
+            "one" => 1,
             "two" => 2,
             "three" => 3,
             d => d.parse().ok()?,

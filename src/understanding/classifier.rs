@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use regex::RegexSet;
 
 use crate::understanding::intents::{Intent, OUT_OF_SCOPE, Role};
+use crate::understanding::spelling::Speller;
 use crate::understanding::text::normalize;
 
 /// Number of hash buckets (a power of two). The examples have about 40,000 distinct features;
@@ -138,6 +139,8 @@ impl Lexicon {
 pub struct Classifier {
     ids: Vec<String>,
     lexicon: Lexicon,
+    /// Repairs a word no example has that is one typo from one that does ("passwrod").
+    speller: Speller,
     oos: usize,
     /// Whether the intents include out_of_scope at all (`oos` is 0 when they do not).
     has_oos: bool,
@@ -227,9 +230,11 @@ impl Parts {
     }
 
     /// The classifier of these parts with its models, trained or loaded.
+    #[allow(clippy::too_many_arguments)]
     fn build(
         self,
         lexicon: &Lexicon,
+        speller: Speller,
         idf: Idf,
         scope: Linear,
         intent: Linear,
@@ -238,6 +243,7 @@ impl Parts {
     ) -> Classifier {
         Classifier {
             lexicon: lexicon.clone(),
+            speller,
             idf,
             oos: if self.oos == usize::MAX { 0 } else { self.oos },
             has_oos: self.oos != usize::MAX,
@@ -332,14 +338,19 @@ impl Classifier {
                 .unwrap_or_else(|p| std::panic::resume_unwind(p));
             (scope, intent, labels)
         });
-        parts.build(lexicon, idf, scope, intent, labels, patterns)
+        let canonical: Vec<String> = examples
+            .iter()
+            .map(|&(_, ex)| lexicon.canonical(&normalize(ex)))
+            .collect();
+        let speller = Speller::of(canonical.iter().map(String::as_str));
+        parts.build(lexicon, speller, idf, scope, intent, labels, patterns)
     }
 
     /// What the trained weights depend on besides the intents and the lexicon: a saved model made
     /// with other settings is stale (see `understanding::model`).
     pub fn training_signature() -> String {
         format!(
-            "svm-v4 labels-in-scope idf buckets={BUCKETS} cost={COST} passes={MAX_PASSES} tolerance={TOLERANCE}"
+            "svm-v4 labels-in-scope idf speller buckets={BUCKETS} cost={COST} passes={MAX_PASSES} tolerance={TOLERANCE}"
         )
     }
 
@@ -350,6 +361,7 @@ impl Classifier {
         self.scope.encode(&mut out);
         self.intent.encode(&mut out);
         self.labels.encode(&mut out);
+        encode_words(self.speller.words(), &mut out);
         out
     }
 
@@ -362,11 +374,12 @@ impl Classifier {
         let scope = Linear::decode(&mut rest, 1)?;
         let intent = Linear::decode(&mut rest, parts.in_scope.len().max(1))?;
         let labels = Linear::decode(&mut rest, parts.ids.len().max(2))?;
+        let speller = Speller::from_words(decode_words(&mut rest)?);
         if !rest.is_empty() {
             return None;
         }
         let patterns = RegexSet::new(&parts.pattern_src).ok()?;
-        Some(parts.build(lexicon, idf, scope, intent, labels, patterns))
+        Some(parts.build(lexicon, speller, idf, scope, intent, labels, patterns))
     }
 
     /// Probability of each label: P(out of scope) from the scope margin, and
@@ -414,7 +427,8 @@ impl Classifier {
 
     /// Classifies a message already in normal form (`text::normalize`), as the engine has it.
     pub fn classify_normalized(&self, norm: &str) -> Classification {
-        let feats = Hashed::of(&self.lexicon.canonical(norm));
+        let canonical = self.lexicon.canonical(norm);
+        let feats = Hashed::of(&self.speller.correct(&canonical));
         let k = self.ids.len();
         let mut probs = vec![0.0f32; k];
         if feats.ids.is_empty() {
@@ -793,6 +807,34 @@ impl Idf {
             .all(|w| w.is_finite())
             .then_some(Idf(weights))
     }
+}
+
+/// The speller's vocabulary: the count, then each word as its length (u16), its bytes and how
+/// many examples have it (u32), little-endian.
+fn encode_words(words: &[(String, u32)], out: &mut Vec<u8>) {
+    out.extend_from_slice(&(words.len() as u32).to_le_bytes());
+    for (w, n) in words {
+        out.extend_from_slice(&(w.len() as u16).to_le_bytes());
+        out.extend_from_slice(w.as_bytes());
+        out.extend_from_slice(&n.to_le_bytes());
+    }
+}
+
+fn decode_words(bytes: &mut &[u8]) -> Option<Vec<(String, u32)>> {
+    fn take<'a>(bytes: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+        let (head, rest) = bytes.split_at_checked(n)?;
+        *bytes = rest;
+        Some(head)
+    }
+    let n = u32::from_le_bytes(take(bytes, 4)?.try_into().ok()?) as usize;
+    let mut words = Vec::with_capacity(n.min(bytes.len() / 6));
+    for _ in 0..n {
+        let len = u16::from_le_bytes(take(bytes, 2)?.try_into().ok()?) as usize;
+        let word = std::str::from_utf8(take(bytes, len)?).ok()?.to_string();
+        let count = u32::from_le_bytes(take(bytes, 4)?.try_into().ok()?);
+        words.push((word, count));
+    }
+    Some(words)
 }
 
 fn softmax(v: &mut [f32]) {

@@ -8,5 +8,6 @@ pub mod intents;
 pub mod language;
 pub mod model;
 pub mod privacy;
+pub mod spelling;
 pub mod text;
 pub mod timeexpr;

@@ -42,8 +42,8 @@ const TIME: &str = r"
 /// "by" are left out on purpose: they usually set a deadline.
 const PREFIX: &str = r"
 (?:
-    %B%(?:at|around|about|approx(?:imately|\.)?|roughly|since|before|after|it\s+was)
-    (?:\s+(?:around|about|approx(?:imately|\.)?|roughly|exactly|precisely|just))?\s*
+    %B%(?:at|around|about|approx(?:imately|\.)?|roughly|since|before|after|(?:it|that|this)\s+was)
+    (?:\s+(?:around|about|approx(?:imately|\.)?|roughly|exactly|precisely|just|like))?\s*
   | @\s*
   | ~\s*
 )

@@ -15,14 +15,16 @@ use regex::Captures;
 use super::TimeProblem;
 use super::patterns::{BRANCH_RES, Branch};
 use super::words::{
-    COUNT_CONTEXT, EVENT_WORDS, NOT_YET_DONE, PLANNED, hour_word, mentions_another_day,
-    near_unresolvable_date, number_word, part_of_range, part_word, plausible_after_bare_hour,
-    touches_number, weekday_word, words_before,
+    COUNT_CONTEXT, EVENT_FILLER, EVENT_WORDS, NOT_YET_DONE, PLANNED, hour_word,
+    mentions_another_day, near_unresolvable_date, number_word, part_of_range, part_word,
+    plausible_after_bare_hour, touches_number, weekday_word, words_before,
 };
 
 /// Longest "N hours ago" that is believed: past three days people mean a date, and a wrong
 /// date is worse than asking.
 const MAX_AGO_SECS: f64 = 72.0 * 3600.0;
+/// How many words before "around 9" may name the event it is the time of.
+const EVENT_LOOKBACK: usize = 4;
 
 pub(super) enum Outcome {
     /// A past moment; `assumed` when the message gave no hour or count and one was taken
@@ -271,12 +273,14 @@ impl Ctx {
                         .get(..5)
                         .is_some_and(|w| w.eq_ignore_ascii_case("since"))
             });
-            // "requested a reset around 9", "locked out about 2": a lone number after an
-            // event and "around" is when it happened.
+            // "requested a reset around 9", "locked out of esr about 2": a lone number a few
+            // words after an event and "around" is when it happened.
             let after_event = pre.is_some()
-                && words_before(text, at("pre").unwrap_or(range.start), 1)
-                    .first()
-                    .is_some_and(|w| EVENT_WORDS.contains(&w.as_str()));
+                && words_before(text, at("pre").unwrap_or(range.start), EVENT_LOOKBACK)
+                    .iter()
+                    .map(String::as_str)
+                    .find(|w| !EVENT_FILLER.contains(w))
+                    .is_some_and(|w| EVENT_WORDS.contains(&w));
             let introduced = match clock.strength {
                 Strength::Soft => pre.is_some() || has_day,
                 _ => lead_is_at || (pre.is_some() && (has_day || after_event)),

@@ -394,6 +394,12 @@ fn context_decides_whether_a_number_is_a_time() {
         ("at 3, then again at 4", "2026-01-14T03:00:00Z"),
         ("at 9 or so", "2026-01-14T09:00:00Z"),
         ("at 9 I think", "2026-01-14T09:00:00Z"),
+        // The event a few filler words before "about" ("of", "esr"), or the event's own word.
+        ("locked out of esr about 7", "2026-01-14T07:00:00Z"),
+        ("did the forgot password about 11", "2026-01-14T11:00:00Z"),
+        ("the last one was about 10", "2026-01-14T10:00:00Z"),
+        ("submitted it, that was 10.30", "2026-01-14T10:30:00Z"),
+        ("went at like 8 this morning", "2026-01-14T08:00:00Z"),
         ("at 3 attempts, then at 10:30", "2026-01-14T10:30:00Z"),
     ];
     for (text, expected) in found {

@@ -196,8 +196,15 @@ pub(super) const NOT_YET_DONE: &[&str] = &[
     "starts", "begins",
 ];
 
-/// Words that name the event just before "around 9": then the number is when it happened.
+/// Words that name the event just before "around 9" (or before it and `EVENT_FILLER` words):
+/// then the number is when it happened ("locked out of esr about 7", "did the forgot password about 4", "the last one was
+/// about 7").
 pub(super) const EVENT_WORDS: &[&str] = &[
+    "did",
+    "done",
+    "went",
+    "was",
+    "password",
     "reset",
     "requested",
     "request",
@@ -208,6 +215,10 @@ pub(super) const EVENT_WORDS: &[&str] = &[
     "happened",
     "expired",
 ];
+
+/// Words that may stand between the event and "around 9" ("locked out of esr about 7"); any
+/// other word in between ("sent it around 4") means the number is not the event's time.
+pub(super) const EVENT_FILLER: &[&str] = &["of", "esr", "the", "my", "a", "on", "thing", "link"];
 
 /// Words up to three before a clock time that make it a plan: "before my shift at 7", "need
 /// to get in before 9".
