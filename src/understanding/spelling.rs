@@ -9,6 +9,10 @@ use std::collections::HashSet;
 
 /// Shortest word that is repaired: shorter ones are too often other words one edit away.
 const MIN_LEN: usize = 4;
+/// Shortest word repaired by any edit; a word of `MIN_LEN` letters only by swapping two ("lnik").
+/// Letting four-letter words take any edit accepted more out-of-scope questions (CLINC150
+/// `val`: 3.13% → 3.54%, against 3.23% with this rule).
+const ANY_EDIT_LEN: usize = 5;
 
 /// The example words, their frequencies and an index of each word with one letter deleted
 /// (symmetric delete: two words one edit apart share a deleted form, or one is the other's).
@@ -109,6 +113,9 @@ impl Speller {
             let Some(cost) = edit_cost(w, cand) else {
                 return;
             };
+            if w.len() < ANY_EDIT_LEN && (cost != 0 || cand.len() != w.len()) {
+                return;
+            }
             let key = (cost, u32::MAX - n, cand.as_str());
             if best.is_none_or(|(c, m, s)| key < (c, m, s)) {
                 best = Some(key);
@@ -201,10 +208,13 @@ mod tests {
         assert_eq!(s.correct("forgot my passwrod"), "forgot my password");
         assert_eq!(s.correct("the lnik expired"), "the link expired");
         assert_eq!(s.correct("what is my usernaem"), "what is my username");
-        assert_eq!(s.correct("the emal nevr came"), "the email never came");
-        assert_eq!(s.correct("can i trys again"), "can i try again");
-        // A dropped letter beats a changed one: "mach" is "match", not "much".
-        assert_eq!(s.correct("passwords dont mach"), "passwords dont match");
+        assert_eq!(s.correct("the emial nevre came"), "the email never came");
+        // A four-letter word is only repaired by a swap: "emal" and "trys" stay.
+        assert_eq!(s.correct("the emal came"), "the emal came");
+        assert_eq!(s.correct("can i trys again"), "can i trys again");
+        // A dropped letter beats a changed one: "mutch" is "much", not "match".
+        assert_eq!(s.correct("how mutch is it"), "how much is it");
+        assert_eq!(s.correct("passwords dont matcch"), "passwords dont match");
         // Known words, short words and words with digits stay as typed.
         assert!(matches!(
             s.correct("my password is wrong"),
