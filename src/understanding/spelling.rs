@@ -91,15 +91,16 @@ impl Speller {
             .then(|| self.nearest(w))
             .flatten()
         };
-        if !text.split(' ').any(|w| repair(w).is_some()) {
+        let words: Vec<(&str, Option<&str>)> = text.split(' ').map(|w| (w, repair(w))).collect();
+        if words.iter().all(|(_, r)| r.is_none()) {
             return Cow::Borrowed(text);
         }
         let mut out = String::with_capacity(text.len() + 8);
-        for (i, w) in text.split(' ').enumerate() {
+        for (i, (w, r)) in words.iter().enumerate() {
             if i > 0 {
                 out.push(' ');
             }
-            out.push_str(repair(w).unwrap_or(w));
+            out.push_str(r.unwrap_or(w));
         }
         Cow::Owned(out)
     }
