@@ -50,9 +50,10 @@ static MAIL_ROUTE: LazyLock<Regex> = LazyLock::new(|| {
 static QUESTION_WORD: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\b(?:who|what|when|where|how|which|why)\b").expect("pattern"));
 
-/// "none of those", "neither", "none of them its just broken": no offered option fits.
+/// "none of those", "neither", "none of them its just broken": no offered option fits ("nothing
+/// happens" is an answer, not this).
 static NONE_OF_THESE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^(?:(?:no|nah|nope|sorry|um+|erm+)\s+)*(?:none|neither|not any|nothing)(?:\s+of\s+(?:those|these|them|the above|that))?\b|\bnone\s+of\s+(?:those|these|them|the above)\b|\b(?:it'?s|its)\s+not\s+(?:any|one)\s+of\s+(?:those|these|them)\b").expect("pattern")
+    Regex::new(r"^(?:(?:no|nah|nope|sorry|um+|erm+)\s+)*(?:none|neither|not any)(?:\s+of\s+(?:those|these|them|the above|that))?\b|\bnone\s+of\s+(?:those|these|them|the above)\b|\b(?:it'?s|its)\s+not\s+(?:any|one)\s+of\s+(?:those|these|them)\b").expect("pattern")
 });
 
 /// "so what do i do", "ok what do i do now" (on the normal form).
