@@ -564,11 +564,6 @@ impl Linear {
 
     /// Reads what `encode` wrote, expecting `k` classes; None for anything else.
     fn decode(bytes: &mut &[u8], k: usize) -> Option<Linear> {
-        fn take<'a>(bytes: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
-            let (head, rest) = bytes.split_at_checked(n)?;
-            *bytes = rest;
-            Some(head)
-        }
         fn u32_of(bytes: &mut &[u8]) -> Option<usize> {
             Some(u32::from_le_bytes(take(bytes, 4)?.try_into().ok()?) as usize)
         }
@@ -820,12 +815,14 @@ fn encode_words(words: &[(String, u32)], out: &mut Vec<u8>) {
     }
 }
 
+/// The first `n` bytes, moved past; None when fewer are left.
+fn take<'a>(bytes: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+    let (head, rest) = bytes.split_at_checked(n)?;
+    *bytes = rest;
+    Some(head)
+}
+
 fn decode_words(bytes: &mut &[u8]) -> Option<Vec<(String, u32)>> {
-    fn take<'a>(bytes: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
-        let (head, rest) = bytes.split_at_checked(n)?;
-        *bytes = rest;
-        Some(head)
-    }
     let n = u32::from_le_bytes(take(bytes, 4)?.try_into().ok()?) as usize;
     let mut words = Vec::with_capacity(n.min(bytes.len() / 6));
     for _ in 0..n {
@@ -851,7 +848,7 @@ fn softmax(v: &mut [f32]) {
 
 /// FNV-1a, seeded per feature family so a word and a same-looking n-gram land apart.
 #[inline]
-fn fnv(seed: u64, bytes: &[u8]) -> u64 {
+pub(crate) fn fnv(seed: u64, bytes: &[u8]) -> u64 {
     let mut h = 0xcbf2_9ce4_8422_2325 ^ seed;
     for &b in bytes {
         h ^= b as u64;

@@ -7,6 +7,8 @@
 use std::borrow::Cow;
 use std::collections::HashSet;
 
+use crate::understanding::classifier::fnv;
+
 /// Shortest word that is repaired: shorter ones are too often other words one edit away.
 const MIN_LEN: usize = 4;
 /// Shortest word repaired by any edit; a word of `MIN_LEN` letters only by swapping two ("lnik").
@@ -38,11 +40,10 @@ impl Speller {
                 *counts.entry(w).or_default() += 1;
             }
         }
-        let mut words: Vec<(String, u32)> = counts
+        let words = counts
             .into_iter()
             .map(|(w, n)| (w.to_string(), n))
             .collect();
-        words.sort_unstable();
         Speller::from_words(words)
     }
 
@@ -174,12 +175,7 @@ fn edit_cost(a: &str, b: &str) -> Option<u8> {
 }
 
 fn hash(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
+    fnv(0, bytes)
 }
 
 #[cfg(test)]
