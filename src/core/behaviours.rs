@@ -66,7 +66,7 @@ pub const BEHAVIOURS: &[Behaviour] = &[
     },
     Behaviour {
         intent: "link_expired",
-        variants: &["text", "locked", "locked_quiet", "general"],
+        variants: &["text", "locked", "locked_quiet", "general", "live"],
         for_someone_else: Some("general"),
         act: link_expired,
     },
@@ -275,6 +275,13 @@ static ARRIVED: LazyLock<Regex> = LazyLock::new(|| {
 static DOING_IT: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\b(?:doing|doin)\s+it\b").expect("pattern"));
 
+/// A new request named with a broken link ("link expired so i did a new one at 2"): that time
+/// is the new link's, not the broken one's.
+static NEW_REQUEST: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(?:new|another|fresh)\s+(?:one|reset|link|request|e-?\s?mail)\b|\b(?:did|done|requested|sent|redone|redid)\s+(?:it\s+|one\s+)?again\b")
+        .expect("pattern")
+});
+
 /// A question about lifting a lock: its times are not when the lock began.
 static UNLOCK_ASKED: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\b(?:unlock|unlocked|override|overide|overrule|lift)\b").expect("pattern")
@@ -425,6 +432,16 @@ fn link_expired(engine: &Engine, t: &mut Turn, id: &str) -> String {
         t.d.reply.personal = true;
         t.d.reply.choices = vec![reset_choice(engine)];
         return reset_requested(engine, t, "reset_requested");
+    }
+    // "got the email at 1 but the link gives an error", said at 13:10: it has not run out, so
+    // what else stops a live link, and its times recorded as for `reset_requested`.
+    if t.time.is_some() && t.time_problem.is_none() {
+        if NEW_REQUEST.is_match(t.norm) {
+            return reset_requested(engine, t, "reset_requested");
+        }
+        let advice = answer(engine, id, "live", &[]);
+        let times = reset_requested(engine, t, "reset_requested");
+        return format!("{advice}\n\n{times}");
     }
     // The person's link is dead whatever we thought: stop reminding about it.
     engine.clear_link(t);
@@ -588,20 +605,22 @@ fn timer_status(engine: &Engine, t: &mut Turn, id: &str) -> String {
     let running = t.state.link_valid_until.is_some()
         || t.state.locked_at(t.now).is_some()
         || t.state.failed_attempts > 0;
-    let about = match (LINK_WORDS.is_match(t.norm), LOCK_WORDS.is_match(t.norm)) {
-        _ if running => None,
+    let event = match (LINK_WORDS.is_match(t.norm), LOCK_WORDS.is_match(t.norm)) {
         (true, false) => Some(("reset_requested", "none_link")),
         (false, true) => Some(("account_locked", "none_lock")),
         _ => None,
     };
-    // "locked out about 10 mins ago, when can i try again": the event with its time.
-    if let Some((event, _)) = about
+    // "locked out about 10 mins ago, when can i try again": the event, with its time, when
+    // nothing runs yet (an event its own pattern states is acted on as itself: `states_event`).
+    if let Some((event, _)) = event
         && t.time.is_some()
+        && !running
         && let Some(b) = find(event)
     {
         t.d.reply.intent = Some(event.into());
         return (b.act)(engine, t, event);
     }
+    let about = event.filter(|_| !running);
     let mut status = match about {
         Some((_, rule)) => answer(engine, id, rule, &[]),
         None => engine.status(t.state, t.now),
@@ -618,6 +637,18 @@ fn timer_status(engine: &Engine, t: &mut Turn, id: &str) -> String {
         status = format!("{status}\n{}", engine.message("status_email_change", &vars));
     }
     status
+}
+
+/// The event a timer question states in words its own patterns know ("locked at 8 this
+/// morning, when will it unlock", "found it, it came in at 9:05. how long have i got"): the
+/// turn is acted on as that event, which records it and gives its times.
+pub(crate) fn states_event(engine: &Engine, id: &str, norm: &str) -> Option<&'static str> {
+    if id != "timer_status" {
+        return None;
+    }
+    ["reset_requested", "account_locked"]
+        .into_iter()
+        .find(|event| engine.pattern_says(event, norm))
 }
 
 fn after_reset(engine: &Engine, t: &mut Turn, id: &str) -> String {

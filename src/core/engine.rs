@@ -316,6 +316,14 @@ impl Engine {
         }
     }
 
+    /// Whether intent `id`'s own patterns match `norm`.
+    pub fn pattern_says(&self, id: &str, norm: &str) -> bool {
+        let classifier = self.classifier();
+        classifier
+            .index_of(id)
+            .is_some_and(|idx| classifier.pattern_says(idx, norm))
+    }
+
     pub fn classifier(&self) -> &Classifier {
         self.classifier
             .get_or_init(|| Classifier::train(&self.pending_training, &self.content.lexicon))
@@ -571,6 +579,17 @@ impl Engine {
     /// Acts on a recognised intent: its registered behaviour, or its `text` answer. A message
     /// about someone else gets the behaviour's general answer, and nothing is recorded.
     pub(crate) fn act(&self, intent: usize, t: &mut Turn) -> String {
+        // "locked at 8 this morning, when will it unlock": the timer question states its event,
+        // which is recorded (or, for someone else, answered in general) as that event.
+        let intent = match behaviours::states_event(self, self.intent_id(intent), t.norm)
+            .and_then(|event| self.classifier().index_of(event))
+        {
+            Some(event) => {
+                t.d.reply.intent = Some(self.intent_id(event).to_string());
+                event
+            }
+            None => intent,
+        };
         let id = self.intent_id(intent).to_string();
         let after_someone_else = t.state.topic_for_someone_else && Self::recent_topic(t).is_some();
         // "can my manager unlock it? she's on at 8", in the writer's own conversation: the

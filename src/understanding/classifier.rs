@@ -498,6 +498,15 @@ impl Classifier {
                     && self.outranks[top].contains(&matched)))
     }
 
+    /// Whether one of intent `idx`'s own patterns matches `norm` ("locked at 8, when will it
+    /// unlock" states a lock even when the timer question is the reading).
+    pub fn pattern_says(&self, idx: usize, norm: &str) -> bool {
+        self.patterns
+            .matches(norm)
+            .iter()
+            .any(|p| self.pattern_intent[p] == idx)
+    }
+
     /// The id of the intent at index `idx`.
     pub fn intent_id(&self, idx: usize) -> &str {
         &self.ids[idx]

@@ -58,6 +58,8 @@ pub enum TimeProblem {
 
 /// Finds the first time expression in `text` that refers to a moment in the past or now, as staff use when
 /// reporting when something happened ("I submitted it at 9am"). Returns None when there is none.
+/// A part of the day with no hour ("this morning") is only the answer when no stated hour
+/// follows it ("3 times tonight, the last one was about 7" is 19:00).
 ///
 /// **Callers must check [`TimeMention::problem`] first.** When the message names no usable past
 /// time but does state an impossible or future one ("at 25:00", "reset requested at 13:00
@@ -97,7 +99,8 @@ pub enum TimeProblem {
 /// - Future references ("tomorrow at 9", "at 9 tonight" said at 15:00, "next Monday") are
 ///   skipped together with the time inside them, and the search goes on after them. If nothing
 ///   usable follows, one with a clock time is reported as [`TimeProblem::Future`]. A clock time
-///   with no day is never future: "at 11am" said at 09:00 is yesterday's 11:00.
+///   with no day is never future: "at 11am" said at 09:00 is yesterday's 11:00. The one
+///   exception is a clock a few minutes ahead of ours: "at 12.15" said at 12:10 is today's.
 /// - An impossible clock time written as one ("at 25:00", "at 13:75", "13pm", "yesterday 24:00")
 ///   is reported as [`TimeProblem::Impossible`] unless a usable time follows. Without "at", a day
 ///   or am/pm ("it said 25:00") it is not taken as a time at all.
@@ -122,12 +125,18 @@ pub fn find_past_time(text: &str, now: DateTime<Utc>, tz: Tz) -> Option<TimeMent
         assumed,
     };
     let mut first_problem = None;
+    let mut first_assumed = None;
     let mut pos = 0;
     while pos <= text.len() {
         let Some(whole) = FIND_RE.find_at(text, pos) else {
             break;
         };
         match ctx.evaluate(text, whole.range()) {
+            // "3 times tonight ... last one was about 7": a stated hour beats an assumed one.
+            Outcome::Found { at, assumed: true } => {
+                first_assumed.get_or_insert_with(|| mention(whole, at, None, true));
+                pos = whole.end().max(next_char(text, whole.start()));
+            }
             Outcome::Found { at, assumed } => return Some(mention(whole, at, None, assumed)),
             // Kept in case nothing usable follows; it hides any time inside it, like Skip.
             Outcome::Problem(problem) => {
@@ -140,7 +149,7 @@ pub fn find_past_time(text: &str, now: DateTime<Utc>, tz: Tz) -> Option<TimeMent
             Outcome::Invalid => pos = next_char(text, whole.start()),
         }
     }
-    first_problem
+    first_assumed.or(first_problem)
 }
 
 fn next_char(text: &str, at: usize) -> usize {

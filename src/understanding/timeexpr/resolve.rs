@@ -26,6 +26,9 @@ const MAX_AGO_SECS: f64 = 72.0 * 3600.0;
 /// How many words before "around 9" may name the event it is the time of.
 const EVENT_LOOKBACK: usize = 4;
 
+/// How far ahead of ours a person's clock may be: a bare time this little after now is today's.
+const CLOCK_AHEAD: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
+
 pub(super) enum Outcome {
     /// A past moment; `assumed` when the message gave no hour or count and one was taken
     /// ("this morning" as 09:00, "a few hours ago" as 3 hours).
@@ -334,6 +337,18 @@ impl Ctx {
     /// A clock time with no day: the latest reading on today or yesterday that is not future.
     fn bare(&self, clock: &ClockTime) -> Outcome {
         let hint = clock.own_hint.unwrap_or(Hint::Any);
+        // "done it at 12.15" said at 12:10: a phone or ward clock a few minutes ahead of ours
+        // means that time today, not 00:15.
+        let ahead = clock
+            .readings(hint, false)
+            .into_iter()
+            .flatten()
+            .filter_map(|(_, time)| self.local(self.today, time))
+            .filter(|t| *t > self.now && *t - self.now <= CLOCK_AHEAD)
+            .min();
+        if let Some(at) = ahead {
+            return Outcome::Found { at, assumed: false };
+        }
         let mut best = None;
         for back in 0..=1 {
             let Some(date) = shift_date(self.today, -back) else {

@@ -127,6 +127,23 @@ fn bare_clock_time_is_the_most_recent_past_one() {
         "2026-01-14T00:05:00Z",
         Some("2026-01-13T23:50:00Z"),
     );
+    // A clock a few minutes ahead of ours: today's time, not 00:15; further ahead, the past one.
+    check(
+        "done it at 12.15",
+        "2026-03-09T12:10:00Z",
+        Some("2026-03-09T12:15:00Z"),
+    );
+    check("at 9", "2026-01-14T08:45:00Z", Some("2026-01-13T21:00:00Z"));
+}
+
+#[test]
+fn a_stated_hour_beats_a_part_of_the_day() {
+    // "tonight" alone is assumed to be 20:00-ish; the hour said later in the message wins.
+    check(
+        "done the reset 3 times tonight, last one was about 7",
+        "2026-03-23T19:30:00Z",
+        Some("2026-03-23T19:00:00Z"),
+    );
 }
 
 #[test]
