@@ -43,10 +43,11 @@ const PATTERN_VETO: f32 = 0.8;
 /// A pattern also yields to the classifier when it is at least this sure of an intent no
 /// pattern matched: it has read the whole message, the pattern a phrase of it ("…have never
 /// been issued an nhs.net account. How can I reset my ESR password without one?" matches a
-/// reset pattern). Chosen on the tuning sets and the eleventh session's writers' files, where
-/// it gained six rows and lost none; at 0.9 it broke conversations whose patterns were right
-/// against a classifier 94–97% sure.
-const CLASSIFIER_OVERRULES: f32 = 0.99;
+/// reset pattern). Chosen on the tuning sets: 0.99 in the eleventh session (it gained six rows
+/// and lost none; at 0.9 it broke conversations whose patterns were right against a classifier
+/// 94–97% sure), 0.97 in the sixteenth (from 0.99 it gained eight rows over dev–dev7 and lost
+/// none; at 0.95 a development conversation broke).
+const CLASSIFIER_OVERRULES: f32 = 0.97;
 
 /// What the classifier made of a message.
 #[derive(Debug, Clone, PartialEq)]
