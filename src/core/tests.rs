@@ -370,3 +370,16 @@ fn the_reply_by_time_is_the_one_promised_when_the_hand_over_was_recorded() {
         again.reply.text
     );
 }
+
+#[test]
+fn an_unless_pattern_stops_its_intents_patterns_and_only_those() {
+    let e = engine();
+    // The lock patterns match "im locked out"; the `unless` in account_locked.toml stops them
+    // when the lock is only what would come of more tries.
+    assert!(e.pattern_says("account_locked", "ive been locked out since 9"));
+    assert!(!e.pattern_says("account_locked", "how many attempts before im locked out"));
+    assert!(e.pattern_says("login_attempts", "how many attempts before im locked out"));
+    // cant_log_in's "account is disabled" is stopped when it is the nhsmail account.
+    assert!(e.pattern_says("cant_log_in", "my account is disabled"));
+    assert!(!e.pattern_says("cant_log_in", "my nhsmail account has been deactivated"));
+}

@@ -160,6 +160,9 @@ pub struct Classifier {
     patterns: RegexSet,
     /// For each pattern in `patterns`, the intent it belongs to.
     pattern_intent: Vec<usize>,
+    /// For each pattern in `patterns`, whether it is one of its intent's `unless` patterns,
+    /// which stop the others.
+    pattern_stops: Vec<bool>,
     /// For each label, the labels its patterns beat.
     outranks: Vec<Vec<usize>>,
     /// For each label, whether it is answered alongside another (`alongside`).
@@ -177,6 +180,7 @@ struct Parts {
     in_scope: Vec<usize>,
     pattern_src: Vec<String>,
     pattern_intent: Vec<usize>,
+    pattern_stops: Vec<bool>,
     /// For each label, the labels whose patterns its patterns beat (`outranks`).
     outranks: Vec<Vec<usize>>,
     alongside: Vec<bool>,
@@ -192,10 +196,17 @@ impl Parts {
             .unwrap_or(usize::MAX);
         let mut pattern_src = Vec::new();
         let mut pattern_intent = Vec::new();
+        let mut pattern_stops = Vec::new();
         for (idx, intent) in intents.iter().enumerate() {
-            for p in &intent.patterns {
+            for (p, stops) in intent
+                .patterns
+                .iter()
+                .map(|p| (p, false))
+                .chain(intent.unless.iter().map(|p| (p, true)))
+            {
                 pattern_src.push(format!("(?i){}", p.as_str()));
                 pattern_intent.push(idx);
+                pattern_stops.push(stops);
             }
         }
         // Declared in the files, and one rule of roles: a problem with its cause outranks a
@@ -227,6 +238,7 @@ impl Parts {
             oos,
             pattern_src,
             pattern_intent,
+            pattern_stops,
         }
     }
 
@@ -255,6 +267,7 @@ impl Parts {
             labels,
             patterns,
             pattern_intent: self.pattern_intent,
+            pattern_stops: self.pattern_stops,
             outranks: self.outranks,
             alongside: self.alongside,
             vague: self.vague,
@@ -445,11 +458,10 @@ impl Classifier {
         let mut also = None;
         let vetoed = self.has_oos && probs[self.oos] >= PATTERN_VETO;
         if !self.patterns.is_empty() && !vetoed {
-            let matched = self.patterns.matches(norm);
-            if matched.matched_any() {
+            let hits = self.pattern_hits(norm);
+            if !hits.is_empty() {
                 // Among the intents whose patterns match, and that no other match outranks, the
                 // classifier's favourite wins.
-                let hits: Vec<usize> = matched.iter().map(|p| self.pattern_intent[p]).collect();
                 let best = hits
                     .iter()
                     .copied()
@@ -502,10 +514,27 @@ impl Classifier {
     /// Whether one of intent `idx`'s own patterns matches `norm` ("locked at 8, when will it
     /// unlock" states a lock even when the timer question is the reading).
     pub fn pattern_says(&self, idx: usize, norm: &str) -> bool {
-        self.patterns
-            .matches(norm)
+        self.pattern_hits(norm).contains(&idx)
+    }
+
+    /// The intents whose patterns match `norm` and are not stopped by one of their `unless`
+    /// patterns, once per match.
+    fn pattern_hits(&self, norm: &str) -> Vec<usize> {
+        let matched = self.patterns.matches(norm);
+        if !matched.matched_any() {
+            return Vec::new();
+        }
+        let stopped: Vec<usize> = matched
             .iter()
-            .any(|p| self.pattern_intent[p] == idx)
+            .filter(|&p| self.pattern_stops[p])
+            .map(|p| self.pattern_intent[p])
+            .collect();
+        matched
+            .iter()
+            .filter(|&p| !self.pattern_stops[p])
+            .map(|p| self.pattern_intent[p])
+            .filter(|i| !stopped.contains(i))
+            .collect()
     }
 
     /// The id of the intent at index `idx`.

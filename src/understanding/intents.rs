@@ -22,6 +22,10 @@ struct IntentFile {
     label: Option<String>,
     #[serde(default)]
     patterns: Vec<String>,
+    /// Patterns that stop this intent's patterns: "how many attempts before im locked out" is
+    /// not a lock.
+    #[serde(default)]
+    unless: Vec<String>,
     examples: Vec<String>,
     #[serde(default)]
     follow_up: Vec<FollowUpFile>,
@@ -120,6 +124,8 @@ pub struct Intent {
     pub description: String,
     pub label: String,
     pub patterns: Vec<Regex>,
+    /// When one of these matches, none of `patterns` counts (`unless` in the file).
+    pub unless: Vec<Regex>,
     pub examples: Vec<String>,
     /// Short messages that mean this intent after another (`[[follow_up]]`).
     pub follow_ups: Vec<FollowUp>,
@@ -297,21 +303,34 @@ fn load_file(file: &Path) -> Result<Intent, Vec<FileProblem>> {
         ));
     }
     let mut patterns = Vec::new();
-    for p in &raw.patterns {
-        // Patterns see the normalised (lower-case) message, so they are compiled case-insensitive
-        // only as a safety net for capitals written in the file.
-        match regex::RegexBuilder::new(p)
-            .case_insensitive(true)
-            .size_limit(1 << 20)
-            .build()
-        {
-            Ok(re) => patterns.push(re),
-            Err(e) => problems.push(FileProblem::new(
-                file,
-                line_of(&text, p),
-                format!("pattern does not compile: {e}"),
-            )),
+    let mut unless = Vec::new();
+    for (list, out, what) in [
+        (&raw.patterns, &mut patterns, "pattern"),
+        (&raw.unless, &mut unless, "unless pattern"),
+    ] {
+        for p in list {
+            // Patterns see the normalised (lower-case) message, so they are compiled
+            // case-insensitive only as a safety net for capitals written in the file.
+            match regex::RegexBuilder::new(p)
+                .case_insensitive(true)
+                .size_limit(1 << 20)
+                .build()
+            {
+                Ok(re) => out.push(re),
+                Err(e) => problems.push(FileProblem::new(
+                    file,
+                    line_of(&text, p),
+                    format!("{what} does not compile: {e}"),
+                )),
+            }
         }
+    }
+    if !raw.unless.is_empty() && raw.patterns.is_empty() {
+        problems.push(FileProblem::new(
+            file,
+            line_of(&text, "unless"),
+            "`unless` stops patterns, and this intent has none",
+        ));
     }
     let mut follow_ups = Vec::new();
     for f in &raw.follow_up {
@@ -378,6 +397,7 @@ fn load_file(file: &Path) -> Result<Intent, Vec<FileProblem>> {
         id: raw.id,
         description: raw.description,
         patterns,
+        unless,
         examples: raw.examples,
         follow_ups,
         outranks: raw.outranks,
@@ -430,6 +450,30 @@ mod tests {
             "{problems:?}"
         );
         assert_eq!(problems[0].line, 3, "located at the role's line");
+    }
+
+    #[test]
+    fn unless_needs_patterns_to_stop_and_must_compile() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "lonely", "unless = ['\\bnot\\b']");
+        let err = load_dir(dir.path(), &[]).unwrap_err();
+        assert!(
+            err.iter()
+                .any(|p| p.message.contains("`unless` stops patterns")),
+            "{err:?}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "broken",
+            "patterns = ['\\bx\\b']\nunless = ['(unclosed']",
+        );
+        let err = load_dir(dir.path(), &[]).unwrap_err();
+        assert!(
+            err.iter()
+                .any(|p| p.message.contains("unless pattern does not compile")),
+            "{err:?}"
+        );
     }
 
     #[test]

@@ -38,6 +38,10 @@ pub fn key(intents: &[Intent], data_dir: &Path) -> u64 {
         for p in &i.patterns {
             h.bytes(p.as_str().as_bytes());
         }
+        for p in &i.unless {
+            h.bytes(b"unless");
+            h.bytes(p.as_str().as_bytes());
+        }
         for e in &i.examples {
             h.bytes(e.as_bytes());
         }
