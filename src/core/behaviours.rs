@@ -282,6 +282,17 @@ static NEW_REQUEST: LazyLock<Regex> = LazyLock::new(|| {
         .expect("pattern")
 });
 
+/// "does the link still work?", "can i still use it": a question whether a link is still good.
+static STILL_GOOD: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\bstill\s+(?:work|works|valid|ok|okay|good|usable|live|in\s+date|be\s+ok)\b|\bcan\s+i\s+still\b")
+        .expect("pattern")
+});
+/// A link reported broken: "still doesnt work", "not working", "it says invalid".
+static BROKEN: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(?:not|doesn'?t|doesnt|dont|don'?t|won'?t|wont|isn'?t|isnt|never|invalid|error|expired|broken|dead)\b")
+        .expect("pattern")
+});
+
 /// A question about lifting a lock: its times are not when the lock began.
 static UNLOCK_ASKED: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\b(?:unlock|unlocked|override|overide|overrule|lift)\b").expect("pattern")
@@ -419,6 +430,16 @@ fn forgot_password(engine: &Engine, t: &mut Turn, id: &str) -> String {
 }
 
 fn link_expired(engine: &Engine, t: &mut Turn, id: &str) -> String {
+    // "does the link still work", asked with a live link on record: its times, not its end.
+    if t.time.is_none()
+        && t.state.link_valid_until.is_some_and(|exp| exp > t.now)
+        && STILL_GOOD.is_match(t.norm)
+        && !BROKEN.is_match(t.norm)
+        && let Some(b) = find("timer_status")
+    {
+        t.d.reply.intent = Some("timer_status".into());
+        return (b.act)(engine, t, "timer_status");
+    }
     if let Some(until) = t.state.locked_at(t.now) {
         t.d.reply.personal = true;
         return promise(engine, t, id, "locked", &locked_vars(engine, until, t.now));

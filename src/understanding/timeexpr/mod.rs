@@ -8,8 +8,11 @@
 //! ("at 25:00", "tomorrow at 9") is reported as a [`TimeProblem`] instead of being dropped, so
 //! that the caller can ask rather than fall back to now.
 
-use chrono::{DateTime, Utc};
+use std::sync::LazyLock;
+
+use chrono::{DateTime, Timelike, Utc};
 use chrono_tz::Tz;
+use regex::Regex;
 
 use patterns::{FIND_RE, worth_scanning};
 use resolve::{Ctx, Outcome};
@@ -114,7 +117,7 @@ pub enum TimeProblem {
 ///   I sent it at 9", the words between the day and the time.
 pub fn find_past_time(text: &str, now: DateTime<Utc>, tz: Tz) -> Option<TimeMention> {
     if !worth_scanning(text) {
-        return None;
+        return past_the_hour(text, now, tz);
     }
     let ctx = Ctx::new(now, tz)?;
     let mention = |whole: regex::Match<'_>, at, problem, assumed| TimeMention {
@@ -149,7 +152,51 @@ pub fn find_past_time(text: &str, now: DateTime<Utc>, tz: Tz) -> Option<TimeMent
             Outcome::Invalid => pos = next_char(text, whole.start()),
         }
     }
-    first_assumed.or(first_problem)
+    first_assumed
+        .or(first_problem)
+        .or_else(|| past_the_hour(text, now, tz))
+}
+
+/// "did it at ten past", "sent it at quarter past": minutes past an hour it does not name, which
+/// is the latest such time that is not in the future (ten past, said at 15:25, is 15:10).
+static PAST_THE_HOUR: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)\b(?:at|about|around|bout|abt|roughly|since)\s+(?:(five|ten|twenty|twenty[\s-]five|quarter|half)\s+past)\b(?:\s+(\w+))?",
+    )
+    .expect("pattern")
+});
+
+fn past_the_hour(text: &str, now: DateTime<Utc>, tz: Tz) -> Option<TimeMention> {
+    let caps = PAST_THE_HOUR.captures(text)?;
+    // "ten past 9" names its hour, and was read (or refused) above.
+    if caps.get(2).is_some_and(|w| {
+        w.as_str().bytes().all(|b| b.is_ascii_digit()) || number_word(w.as_str()).is_some()
+    }) {
+        return None;
+    }
+    let minutes: i64 = match caps[1].to_ascii_lowercase().as_str() {
+        "five" => 5,
+        "ten" => 10,
+        "twenty" => 20,
+        "quarter" => 15,
+        "half" => 30,
+        _ => 25,
+    };
+    let local_minute = i64::from(now.with_timezone(&tz).minute());
+    let back = (local_minute - minutes).rem_euclid(60);
+    let whole = caps.get(0)?;
+    let end = caps
+        .get(2)
+        .map_or(whole.end(), |w| w.start())
+        .min(whole.end());
+    let at = now - chrono::TimeDelta::minutes(back);
+    Some(TimeMention {
+        at: at.with_second(0)?.with_nanosecond(0)?,
+        span: whole.start()..end,
+        text: text.get(whole.start()..end)?.trim_end().to_owned(),
+        problem: None,
+        assumed: false,
+    })
 }
 
 fn next_char(text: &str, at: usize) -> usize {

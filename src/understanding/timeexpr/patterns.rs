@@ -54,7 +54,7 @@ const PREFIX: &str = r"
 const DAY: &str = r"
 %B%(?:
     (?:the\s+)?day\s+before\s+yesterday
-  | (?:[0-9]+|a|%HW%)\s+(?:days?|weeks?|wks?)\s+ago
+  | (?:[0-9]+|a|%HW%)\s+(?:days?|weeks?|wks?)\s+(?:ago|back)
   | (?:yesterday|y['’]?day)(?:\s+(?:morning|afternoon|evening|night))?
   | last\s+(?:night|evening|(?:%WD%)(?:\s+(?:morning|afternoon|evening|night))?)
   | (?:earlier\s+)?this\s+(?:morning|afternoon|evening)
@@ -67,7 +67,8 @@ const DAY: &str = r"
 )%B%
 ";
 
-/// "3 hours ago", "an hour and a half ago", "2h30m ago", "a few minutes ago", "minutes ago".
+/// "3 hours ago", "an hour and a half ago", "2h30m ago", "a few minutes ago", "minutes ago",
+/// "about an hour back".
 /// Counts have any number of digits ("4320 minutes ago"): a long count must not be cut short and
 /// leave "minutes ago" to be read as a few minutes.
 const REL: &str = r"
@@ -86,7 +87,7 @@ const REL: &str = r"
     (?:\s*,?\s*(?:and\s+)?(?P<rn2>[0-9]+|%TENS%|fifteen|%HW%)\s*(?P<ru2>%UNITS%)?)?
     (?P<rhalf>\s+and\s+a\s+half)?
   | (?P<rbare>seconds|secs|minutes|mins|hours|hrs)
-)(?:\s+or\s+so)?(?:\s*-?\s*ish)?\s*ago%B%
+)(?:\s+or\s+so)?(?:\s*-?\s*ish)?\s*(?:ago|back)%B%
 ";
 
 const NOW: &str = r"%B%(?:just\s+now|(?:a\s+)?moments?\s+ago)%B%";
@@ -122,7 +123,7 @@ const BRANCHES: [(Branch, &str); 6] = [
 ];
 
 /// Any match needs a digit or one of these words; checking first keeps chat without times cheap.
-const KEYWORDS: &str = "(?i)ago|now|noon|mid-?day|night|tonite|morning|evening|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve";
+const KEYWORDS: &str = "(?i)ago|back|now|noon|mid-?day|night|tonite|morning|evening|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve";
 
 fn expand(pattern: &str) -> String {
     pattern

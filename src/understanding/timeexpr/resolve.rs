@@ -706,7 +706,7 @@ fn parse_day(text: &str) -> Option<DaySpec> {
     if has("before") {
         return spec(DayRef::DaysAgo(2), None);
     }
-    if has("ago") {
+    if has("ago") || has("back") {
         let first = *words.first()?;
         let n = match first {
             "a" => 1,

@@ -1138,3 +1138,40 @@ fn a_time_of_day_followed_by_more_words_is_kept() {
         check(text, "2026-02-24T07:20:00Z", Some("2026-02-24T07:00:00Z"));
     }
 }
+
+#[test]
+fn minutes_past_an_unnamed_hour_and_counts_back() {
+    // 15:25 GMT: "ten past" is 15:10; "quarter past" 15:15; "half past", still to come, 14:30.
+    check(
+        "did it at ten past",
+        "2026-01-14T15:25:00Z",
+        Some("2026-01-14T15:10:00Z"),
+    );
+    check(
+        "sent the reset at quarter past, whens it run out",
+        "2026-01-14T15:25:00Z",
+        Some("2026-01-14T15:15:00Z"),
+    );
+    check(
+        "locked at half past",
+        "2026-01-14T15:25:00Z",
+        Some("2026-01-14T14:30:00Z"),
+    );
+    // With its hour it is an ordinary clock time.
+    check(
+        "did it at ten past 9",
+        "2026-01-14T15:25:00Z",
+        Some("2026-01-14T09:10:00Z"),
+    );
+    // "an hour back" is an hour ago.
+    check(
+        "got the email about an hour back",
+        "2026-01-14T15:25:00Z",
+        Some("2026-01-14T14:25:00Z"),
+    );
+    check(
+        "locked 2 days back",
+        "2026-01-14T15:25:00Z",
+        Some("2026-01-12T15:25:00Z"),
+    );
+}
