@@ -42,7 +42,7 @@ const TIME: &str = r"
 /// "by" are left out on purpose: they usually set a deadline.
 const PREFIX: &str = r"
 (?:
-    %B%(?:at|around|about|approx(?:imately|\.)?|roughly|since|before|after|(?:it|that|this)\s+was)
+    %B%(?:at|around|about|approx(?:imately|\.)?|roughly|since|before|after|(?:it|that|this)\s+was|like|nearer|nearly|closer\s+to)
     (?:\s+(?:around|about|approx(?:imately|\.)?|roughly|exactly|precisely|just|like))?\s*
   | @\s*
   | ~\s*

@@ -17,7 +17,7 @@ use super::patterns::{BRANCH_RES, Branch};
 use super::words::{
     COUNT_CONTEXT, EVENT_FILLER, EVENT_WORDS, NOT_YET_DONE, PLANNED, hour_word,
     mentions_another_day, near_unresolvable_date, number_word, part_of_range, part_word,
-    plausible_after_bare_hour, touches_number, weekday_word, words_before,
+    plausible_after_bare_hour, time_is_the_message, touches_number, weekday_word, words_before,
 };
 
 /// Longest "N hours ago" that is believed: past three days people mean a date, and a wrong
@@ -284,9 +284,11 @@ impl Ctx {
                     .map(String::as_str)
                     .find(|w| !EVENT_FILLER.contains(w))
                     .is_some_and(|w| EVENT_WORDS.contains(&w));
+            // "about 6ish", "dinner time, like 12": a time that is the whole message.
+            let alone = pre.is_some() && time_is_the_message(text, range.clone());
             let introduced = match clock.strength {
                 Strength::Soft => pre.is_some() || has_day,
-                _ => lead_is_at || (pre.is_some() && (has_day || after_event)),
+                _ => lead_is_at || (pre.is_some() && (has_day || after_event)) || alone,
             };
             if !introduced {
                 return Outcome::Invalid;

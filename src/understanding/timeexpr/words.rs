@@ -425,3 +425,31 @@ fn normalise_word(word: &str) -> String {
         .to_lowercase()
         .replace('’', "'")
 }
+
+/// Words that may stand around a time that is the whole message ("about 6ish", "quarter past 7
+/// i think", "dinner time, like 12", "actually i think it was nearer 2").
+const TIME_ANSWER_FILLER: &[&str] = &[
+    "i", "think", "maybe", "ish", "it", "was", "were", "about", "like", "probably", "prob", "ok",
+    "okay", "oh", "um", "erm", "er", "sorry", "actually", "so", "yeah", "yes", "no", "nope",
+    "more", "roughly", "dinner", "lunch", "tea", "time", "just", "then", "or", "around", "at",
+    "nearer", "nearly", "closer", "to", "not", "sure", "guess", "reckon", "tbh", "hmm", "ah",
+    "well", "thats", "that", "right",
+];
+
+/// True when the words of `text` outside `range` are all `TIME_ANSWER_FILLER`: the time is
+/// the whole message, as when answering "when did it happen?".
+pub(super) fn time_is_the_message(text: &str, range: Range<usize>) -> bool {
+    let (Some(before), Some(after)) = (text.get(..range.start), text.get(range.end..)) else {
+        return false;
+    };
+    let words = before.split_whitespace().chain(after.split_whitespace());
+    let mut n = 0;
+    for w in words {
+        let w = normalise_word(w);
+        n += 1;
+        if n > 8 || !(w.is_empty() || TIME_ANSWER_FILLER.contains(&w.as_str())) {
+            return false;
+        }
+    }
+    true
+}
