@@ -284,8 +284,26 @@ impl Ctx {
                     .map(String::as_str)
                     .find(|w| !EVENT_FILLER.contains(w))
                     .is_some_and(|w| EVENT_WORDS.contains(&w));
-            // "about 6ish", "dinner time, like 12": a time that is the whole message.
-            let alone = pre.is_some() && time_is_the_message(text, range.clone());
+            // "about 6ish", "dinner time, like 12", "it was nearer 2": a time that is the whole
+            // message and says it is one ("ish", or a leading word other than "about", which
+            // also leads counts: "about 9." alone is not a time).
+            let marked = text
+                .get(range.start..)
+                .and_then(|from| from.get(..from.len().min(range.len() + 5)))
+                .is_some_and(|near| near.to_ascii_lowercase().contains("ish"))
+                || pre.is_some_and(|pre| {
+                    let lead = pre.as_str().trim().to_ascii_lowercase();
+                    ![
+                        "about",
+                        "around",
+                        "roughly",
+                        "approx",
+                        "approximately",
+                        "approx.",
+                    ]
+                    .contains(&lead.as_str())
+                });
+            let alone = pre.is_some() && marked && time_is_the_message(text, range.clone());
             let introduced = match clock.strength {
                 Strength::Soft => pre.is_some() || has_day,
                 _ => lead_is_at || (pre.is_some() && (has_day || after_event)) || alone,

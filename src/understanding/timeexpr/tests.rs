@@ -1175,3 +1175,26 @@ fn minutes_past_an_unnamed_hour_and_counts_back() {
         Some("2026-01-12T15:25:00Z"),
     );
 }
+
+#[test]
+fn a_time_that_is_the_whole_message_is_a_time() {
+    // 19:05 GMT: the answer to "when did you do it?".
+    check(
+        "about 6ish",
+        "2026-01-14T19:05:00Z",
+        Some("2026-01-14T18:00:00Z"),
+    );
+    check(
+        "dinner time, like 12",
+        "2026-01-14T19:05:00Z",
+        Some("2026-01-14T12:00:00Z"),
+    );
+    check(
+        "actually i think it was nearer 2",
+        "2026-01-14T19:05:00Z",
+        Some("2026-01-14T14:00:00Z"),
+    );
+    // With other words around it, a lone number is not a time, and a count is never one.
+    check("like 3 times", "2026-01-14T19:05:00Z", None);
+    check("about 6 of us share the pc", "2026-01-14T19:05:00Z", None);
+}
