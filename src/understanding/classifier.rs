@@ -160,9 +160,9 @@ pub struct Classifier {
     patterns: RegexSet,
     /// For each pattern in `patterns`, the intent it belongs to.
     pattern_intent: Vec<usize>,
-    /// For each pattern in `patterns`, whether it is one of its intent's `unless` patterns,
-    /// which stop the others.
-    pattern_stops: Vec<bool>,
+    /// For each label, its `unless` patterns, which stop its patterns; tried only when one of
+    /// them matched, so they cost nothing on most messages.
+    unless: Vec<Vec<regex::Regex>>,
     /// For each label, the labels its patterns beat.
     outranks: Vec<Vec<usize>>,
     /// For each label, whether it is answered alongside another (`alongside`).
@@ -180,7 +180,7 @@ struct Parts {
     in_scope: Vec<usize>,
     pattern_src: Vec<String>,
     pattern_intent: Vec<usize>,
-    pattern_stops: Vec<bool>,
+    unless: Vec<Vec<regex::Regex>>,
     /// For each label, the labels whose patterns its patterns beat (`outranks`).
     outranks: Vec<Vec<usize>>,
     alongside: Vec<bool>,
@@ -196,17 +196,10 @@ impl Parts {
             .unwrap_or(usize::MAX);
         let mut pattern_src = Vec::new();
         let mut pattern_intent = Vec::new();
-        let mut pattern_stops = Vec::new();
         for (idx, intent) in intents.iter().enumerate() {
-            for (p, stops) in intent
-                .patterns
-                .iter()
-                .map(|p| (p, false))
-                .chain(intent.unless.iter().map(|p| (p, true)))
-            {
+            for p in &intent.patterns {
                 pattern_src.push(format!("(?i){}", p.as_str()));
                 pattern_intent.push(idx);
-                pattern_stops.push(stops);
             }
         }
         // Declared in the files, and one rule of roles: a problem with its cause outranks a
@@ -238,7 +231,7 @@ impl Parts {
             oos,
             pattern_src,
             pattern_intent,
-            pattern_stops,
+            unless: intents.iter().map(|i| i.unless.clone()).collect(),
         }
     }
 
@@ -267,7 +260,7 @@ impl Parts {
             labels,
             patterns,
             pattern_intent: self.pattern_intent,
-            pattern_stops: self.pattern_stops,
+            unless: self.unless,
             outranks: self.outranks,
             alongside: self.alongside,
             vague: self.vague,
@@ -524,17 +517,9 @@ impl Classifier {
         if !matched.matched_any() {
             return Vec::new();
         }
-        let stopped: Vec<usize> = matched
-            .iter()
-            .filter(|&p| self.pattern_stops[p])
-            .map(|p| self.pattern_intent[p])
-            .collect();
-        matched
-            .iter()
-            .filter(|&p| !self.pattern_stops[p])
-            .map(|p| self.pattern_intent[p])
-            .filter(|i| !stopped.contains(i))
-            .collect()
+        let mut hits: Vec<usize> = matched.iter().map(|p| self.pattern_intent[p]).collect();
+        hits.retain(|&i| !self.unless[i].iter().any(|r| r.is_match(norm)));
+        hits
     }
 
     /// The id of the intent at index `idx`.
