@@ -217,6 +217,7 @@ pub const MESSAGES: &[&str] = &[
     "welsh",
     "time_impossible",
     "time_future",
+    "time_vague",
     "time_assumed",
 ];
 
@@ -475,6 +476,7 @@ fn check_time(engine: &Engine, t: &mut Turn) -> Option<String> {
     match t.time_problem {
         Some(TimeProblem::Impossible) => Some(engine.message("time_impossible", &[])),
         Some(TimeProblem::Future) => Some(engine.message("time_future", &[])),
+        Some(TimeProblem::Vague) => Some(engine.message("time_vague", &[])),
         None => {
             if let Some(at) = t.time.filter(|_| t.time_assumed) {
                 let note = engine.message(

@@ -57,6 +57,9 @@ pub enum TimeProblem {
     /// A day and time still to come: "at 13:00 tomorrow", "next Monday at 9", "today at 11am"
     /// said at 09:00, "tonight at 11" said at noon.
     Future,
+    /// A mealtime with no hour: "after tea", "at dinner", "just after lunch". "Dinner" is midday
+    /// to some and evening to others, so the hour is asked for, never guessed.
+    Vague,
 }
 
 /// Finds the first time expression in `text` that refers to a moment in the past or now, as staff use when
@@ -117,7 +120,7 @@ pub enum TimeProblem {
 ///   I sent it at 9", the words between the day and the time.
 pub fn find_past_time(text: &str, now: DateTime<Utc>, tz: Tz) -> Option<TimeMention> {
     if !worth_scanning(text) {
-        return past_the_hour(text, now, tz);
+        return past_the_hour(text, now, tz).or_else(|| mealtime(text, now));
     }
     let ctx = Ctx::new(now, tz)?;
     let mention = |whole: regex::Match<'_>, at, problem, assumed| TimeMention {
@@ -155,6 +158,42 @@ pub fn find_past_time(text: &str, now: DateTime<Utc>, tz: Tz) -> Option<TimeMent
     first_assumed
         .or(first_problem)
         .or_else(|| past_the_hour(text, now, tz))
+        .or_else(|| mealtime(text, now))
+}
+
+/// "did the reset after tea", "it happened at lunch": a mealtime and no hour.
+static MEALTIME: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)\b(?:(?:just\s+|straight\s+)?(?:after|before)|at|around|about|during|over)\s+(?:my\s+|the\s+|our\s+)?(?:tea|dinner|lunch|breakfast|brekkie|supper)(?:\s*time)?\b|\b(?:dinner|lunch|tea)\s*time\b",
+    )
+    .expect("pattern")
+});
+
+/// Words just before a mealtime that make it a plan: "gonna do it after lunch".
+static PLAN: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(?:gonna|going\s+to|will|ill|i'?ll|shall|plan(?:ning)?\s+to|later|do\s+it|doing\s+it|use\s+it|try|finish)\b[^.!?]*$")
+        .expect("pattern")
+});
+
+fn mealtime(text: &str, now: DateTime<Utc>) -> Option<TimeMention> {
+    let m = MEALTIME.find(text)?;
+    let mut from = m.start().saturating_sub(40);
+    while !text.is_char_boundary(from) {
+        from += 1;
+    }
+    if text
+        .get(from..m.start())
+        .is_some_and(|before| PLAN.is_match(before))
+    {
+        return None;
+    }
+    Some(TimeMention {
+        at: now,
+        span: m.range(),
+        text: m.as_str().to_owned(),
+        problem: Some(TimeProblem::Vague),
+        assumed: false,
+    })
 }
 
 /// "did it at ten past", "sent it at quarter past": minutes past an hour it does not name, which

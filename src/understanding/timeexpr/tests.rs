@@ -1198,3 +1198,39 @@ fn a_time_that_is_the_whole_message_is_a_time() {
     check("like 3 times", "2026-01-14T19:05:00Z", None);
     check("about 6 of us share the pc", "2026-01-14T19:05:00Z", None);
 }
+
+#[test]
+fn a_mealtime_with_no_hour_is_asked_about() {
+    let problem = |text: &str| {
+        find_past_time(text, utc("2026-07-21T18:05:00Z"), London).and_then(|m| m.problem)
+    };
+    assert_eq!(
+        problem("did my esr reset after tea but then the baby needed a bath"),
+        Some(TimeProblem::Vague)
+    );
+    assert_eq!(
+        problem("locked out of esr. it happened at lunch"),
+        Some(TimeProblem::Vague)
+    );
+    assert_eq!(problem("did esr reset at dinner"), Some(TimeProblem::Vague));
+    // With an hour it is that hour; a meal that is not when it happened is nothing.
+    check(
+        "dinner time, like 12",
+        "2026-07-21T18:05:00Z",
+        Some("2026-07-21T11:00:00Z"),
+    );
+    check(
+        "is the canteen open for lunch",
+        "2026-07-21T18:05:00Z",
+        None,
+    );
+}
+
+#[test]
+fn a_planned_mealtime_is_not_when_it_happened() {
+    check(
+        "just sent myself an esr reset link, gonna do it after lunch",
+        "2026-07-21T18:05:00Z",
+        None,
+    );
+}
