@@ -161,6 +161,17 @@ pub fn find_past_time(text: &str, now: DateTime<Utc>, tz: Tz) -> Option<TimeMent
         .or_else(|| mealtime(text, now))
 }
 
+/// Whether any of `parts` (lower-case ASCII) is in `text`, ignoring ASCII case: a cheap test
+/// before a regex search that most messages would fail.
+fn has_word_part(text: &str, parts: &[&str]) -> bool {
+    let bytes = text.as_bytes();
+    parts.iter().any(|p| {
+        bytes
+            .windows(p.len())
+            .any(|w| w.eq_ignore_ascii_case(p.as_bytes()))
+    })
+}
+
 /// "did the reset after tea", "it happened at lunch": a mealtime and no hour.
 static MEALTIME: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
@@ -176,6 +187,12 @@ static PLAN: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 fn mealtime(text: &str, now: DateTime<Utc>) -> Option<TimeMention> {
+    if !has_word_part(
+        text,
+        &["tea", "dinner", "lunch", "breakfast", "brekkie", "supper"],
+    ) {
+        return None;
+    }
     let m = MEALTIME.find(text)?;
     let mut from = m.start().saturating_sub(40);
     while !text.is_char_boundary(from) {
@@ -206,6 +223,10 @@ static PAST_THE_HOUR: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 fn past_the_hour(text: &str, now: DateTime<Utc>, tz: Tz) -> Option<TimeMention> {
+    // Most messages say no "past": a byte scan spares them the search.
+    if !has_word_part(text, &["past"]) {
+        return None;
+    }
     let caps = PAST_THE_HOUR.captures(text)?;
     // "ten past 9" names its hour, and was read (or refused) above.
     if caps.get(2).is_some_and(|w| {
