@@ -669,9 +669,10 @@ pub(crate) fn states_event(engine: &Engine, id: &str, norm: &str) -> Option<&'st
     if id != "timer_status" {
         return None;
     }
+    let said = engine.pattern_intents(norm);
     ["reset_requested", "account_locked"]
         .into_iter()
-        .find(|event| engine.pattern_says(event, norm))
+        .find(|event| said.contains(event))
 }
 
 fn after_reset(engine: &Engine, t: &mut Turn, id: &str) -> String {

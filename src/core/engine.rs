@@ -316,12 +316,20 @@ impl Engine {
         }
     }
 
-    /// Whether intent `id`'s own patterns match `norm`.
-    pub fn pattern_says(&self, id: &str, norm: &str) -> bool {
+    /// The intents whose own patterns match `norm` ("locked at 8, when will it unlock" states a
+    /// lock even when the timer question is the reading), in one pass over the patterns.
+    pub fn pattern_intents(&self, norm: &str) -> Vec<&str> {
         let classifier = self.classifier();
         classifier
-            .index_of(id)
-            .is_some_and(|idx| classifier.pattern_says(idx, norm))
+            .pattern_hits(norm)
+            .into_iter()
+            .map(|idx| classifier.intent_id(idx))
+            .collect()
+    }
+
+    /// Whether intent `id`'s own patterns match `norm`.
+    pub fn pattern_says(&self, id: &str, norm: &str) -> bool {
+        self.pattern_intents(norm).contains(&id)
     }
 
     pub fn classifier(&self) -> &Classifier {

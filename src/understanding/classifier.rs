@@ -504,15 +504,9 @@ impl Classifier {
                     && self.outranks[top].contains(&matched)))
     }
 
-    /// Whether one of intent `idx`'s own patterns matches `norm` ("locked at 8, when will it
-    /// unlock" states a lock even when the timer question is the reading).
-    pub fn pattern_says(&self, idx: usize, norm: &str) -> bool {
-        self.pattern_hits(norm).contains(&idx)
-    }
-
     /// The intents whose patterns match `norm` and are not stopped by one of their `unless`
     /// patterns, once per match.
-    fn pattern_hits(&self, norm: &str) -> Vec<usize> {
+    pub fn pattern_hits(&self, norm: &str) -> Vec<usize> {
         let matched = self.patterns.matches(norm);
         if !matched.matched_any() {
             return Vec::new();
